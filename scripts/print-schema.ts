@@ -1,0 +1,24 @@
+/**
+ * Prints the Pothos schema to schema.graphql (committed).
+ * `--check` exits 1 when the committed file is stale instead of writing it.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { printSchema } from 'graphql';
+import { schema } from '../src/schema/index.js';
+
+const file = new URL('../schema.graphql', import.meta.url);
+const printed = printSchema(schema) + '\n';
+if (process.argv.includes('--check')) {
+  let current = '';
+  try {
+    current = readFileSync(file, 'utf8');
+  } catch {}
+  if (current !== printed) {
+    console.error('schema.graphql is stale: run `npm run schema:print` and commit it.');
+    process.exit(1);
+  }
+  console.log('schema.graphql is up to date');
+} else {
+  writeFileSync(file, printed);
+  console.log('wrote schema.graphql');
+}

@@ -1,0 +1,135 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { z } from 'zod';
+import { CryptoError, KeyRing, newKeySpec, parseKeyRing } from './crypto/keyring.js';
+
+/**
+ * Environment, validated once at start. A bad variable stops the process with
+ * a message naming it; nothing else reads process.env.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((v) => protocols.some((p) => v.startsWith(p)), {
+      message: `must start with ${protocols.join(' or ')}`,
+    });
+
+const EnvSchema = z.object({
+  PORT: port.default(4000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: url(['postgres://', 'postgresql://']).optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  REDIS_URL: url(['redis://', 'rediss://']).optional(),
+  /** Secret that signs the gateway's own tokens (org users, runtime). ≥ 32 chars. */
+  AUTH_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Key ring for secrets at rest: `id:base64key[,id:base64key…]`, first is primary. */
+  ENCRYPTION_KEYS: z.string().min(1).optional(),
+  /** Base URL the gateway is reached at from browsers (OAuth2 callbacks). */
+  PUBLIC_URL: url(['http://', 'https://']).optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Retention of live-feed events, in hours. */
+  FEED_RETENTION_HOURS: z.coerce.number().positive().default(24 * 7),
+  /** Maximum GraphQL query depth. */
+  MAX_DEPTH: z.coerce.number().int().positive().default(12),
+  /** Seed a demo organization on the first start of an empty embedded database. */
+  SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  /** 'postgres' when DATABASE_URL is set, else the embedded PGlite in dataDir. */
+  database: { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string };
+  dataDir: string;
+  redisUrl: string | undefined;
+  authSecret: string;
+  /** Keys that encrypt secrets at rest; the first is primary. */
+  keyRing: KeyRing;
+  publicUrl: string;
+  logLevel: Env['LOG_LEVEL'];
+  feedRetentionHours: number;
+  maxDepth: number;
+  seedDemo: boolean;
+  /** Notes for the start-up log (e.g. "generated a local secret"). */
+  notices: string[];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings count as unset, as shells and .env files often leave them.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const notices: string[] = [];
+  const dataDir = path.resolve(e.DATA_DIR);
+
+  let authSecret = e.AUTH_SECRET;
+  if (!authSecret) {
+    if (e.DATABASE_URL) {
+      // Several instances share one database: they must share the secret too.
+      throw new ConfigError(
+        'Invalid configuration:\n  AUTH_SECRET: required when DATABASE_URL is set (≥ 32 characters, the same on every instance)',
+      );
+    }
+    authSecret = localSecret(dataDir, 'auth-secret', () => randomBytes(32).toString('base64url'));
+    notices.push(`AUTH_SECRET not set: using a generated local secret in ${dataDir}`);
+  }
+
+  let keySpec = e.ENCRYPTION_KEYS;
+  if (!keySpec) {
+    if (e.DATABASE_URL) {
+      throw new ConfigError(
+        'Invalid configuration:\n  ENCRYPTION_KEYS: required when DATABASE_URL is set (id:base64-32-byte-key[,…]; generate one with `npm run keys:new`)',
+      );
+    }
+    keySpec = localSecret(dataDir, 'encryption-keys', () => newKeySpec('local1'));
+    notices.push(`ENCRYPTION_KEYS not set: secrets are encrypted with a generated local key in ${dataDir} (embedded mode only)`);
+  }
+  let keyRing: KeyRing;
+  try {
+    keyRing = parseKeyRing(keySpec);
+  } catch (err) {
+    if (err instanceof CryptoError) throw new ConfigError(`Invalid configuration:\n  ENCRYPTION_KEYS: ${err.message}`);
+    throw err;
+  }
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    database: e.DATABASE_URL ? { kind: 'postgres', url: e.DATABASE_URL } : { kind: 'pglite', dataDir: path.join(dataDir, 'pglite') },
+    dataDir,
+    redisUrl: e.REDIS_URL,
+    authSecret,
+    keyRing,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    logLevel: e.LOG_LEVEL,
+    feedRetentionHours: e.FEED_RETENTION_HOURS,
+    maxDepth: e.MAX_DEPTH,
+    seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
+    notices,
+  };
+}
+
+/** Reads a secret kept in the embedded data directory, creating it on first use. */
+export function localSecret(dataDir: string, name: string, make: () => string): string {
+  const file = path.join(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const value = make();
+  writeFileSync(file, value + '\n', { mode: 0o600 });
+  return value;
+}

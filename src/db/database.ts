@@ -1,0 +1,102 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.js';
+import type { Config } from '../config.js';
+import { applyMigrations } from './migrate.js';
+
+export const MIGRATIONS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../prisma/migrations',
+);
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: 'postgres' | 'pglite';
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  /** Applies pending committed migrations; idempotent. Returns the names applied. */
+  migrate(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** Observer of every SQL statement the client sends (tests count them). */
+export type QueryListener = (sql: string) => void;
+
+export async function openDatabase(
+  database: Config['database'],
+  opts: { onQuery?: QueryListener } = {},
+): Promise<Database> {
+  let adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  let closeDriver: () => Promise<void>;
+  if (database.kind === 'postgres') {
+    adapterFactory = new PrismaPg({ connectionString: database.url, max: 10 });
+    closeDriver = async () => {};
+  } else {
+    // ':memory:' gives a throwaway in-process database (tests, benchmarks).
+    const inMemory = database.dataDir === ':memory:';
+    const unlock = inMemory ? () => {} : lockDataDir(database.dataDir);
+    const pglite = await PGlite.create(inMemory ? undefined : database.dataDir);
+    adapterFactory = new PrismaPGlite(pglite);
+    closeDriver = async () => {
+      await pglite.close();
+      unlock();
+    };
+  }
+  const prisma = new PrismaClient({
+    adapter: adapterFactory,
+    log: opts.onQuery ? [{ emit: 'event', level: 'query' }] : [],
+  });
+  if (opts.onQuery) {
+    const listen = opts.onQuery;
+    (prisma as unknown as { $on(e: 'query', cb: (ev: { query: string }) => void): void }).$on(
+      'query',
+      (ev) => listen(ev.query),
+    );
+  }
+  return {
+    prisma,
+    kind: database.kind,
+    adapterFactory,
+    migrate: () => applyMigrations(adapterFactory, MIGRATIONS_DIR),
+    async close() {
+      await prisma.$disconnect();
+      await closeDriver();
+    },
+  };
+}
+
+/**
+ * PGlite is single-process: a second process opening the same data directory
+ * would not see the first one's writes and could corrupt it. Refuse clearly.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const lockFile = `${dataDir}.lock`;
+  let holder: number | undefined;
+  try {
+    holder = Number(readFileSync(lockFile, 'utf8').trim());
+  } catch {}
+  if (holder && holder !== process.pid && isAlive(holder)) {
+    throw new Error(
+      `The embedded database in ${dataDir} is in use by process ${holder} (probably a running gateway). ` +
+        'Stop it first: PGlite allows one process per data directory.',
+    );
+  }
+  writeFileSync(lockFile, String(process.pid));
+  const unlock = () => rmSync(lockFile, { force: true });
+  process.once('exit', unlock);
+  return unlock;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,212 @@
+import { readFileSync } from 'node:fs';
+import { printSchema } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schema } from '../src/schema/index.js';
+import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { signEmbedToken } from '../src/seed/embed.js';
+import { graphql } from './gql/index.js';
+import { gql, rawPost, startGateway, type TestGateway } from './helpers/gateway.js';
+
+const Viewer = graphql(`
+  query Viewer {
+    viewer {
+      kind
+      id
+      organization { id name }
+      customer { id externalId }
+      orgUser { email }
+    }
+  }
+`);
+
+const Customers = graphql(`
+  query Customers($search: String, $first: Int, $after: String) {
+    customers(search: $search, first: $first, after: $after) {
+      edges { cursor node { id externalId name } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+const CustomerById = graphql(`
+  query CustomerById($id: ID!) {
+    customer(id: $id) { id externalId }
+  }
+`);
+
+const UpsertCustomer = graphql(`
+  mutation UpsertCustomer($input: CustomerInput!) {
+    upsertCustomer(input: $input) {
+      __typename
+      ... on MutationUpsertCustomerSuccess { data { id externalId name } }
+      ... on Error { code message }
+      ... on ValidationError { problems { path message } }
+    }
+  }
+`);
+
+let gw: TestGateway;
+let acme: SeededOrg;
+let other: SeededOrg;
+
+beforeAll(async () => {
+  gw = await startGateway();
+  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a', 'b'] });
+  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
+});
+afterAll(async () => gw?.close());
+
+describe('schema file', () => {
+  it('committed schema.graphql matches the Pothos schema', () => {
+    expect(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8')).toBe(printSchema(schema) + '\n');
+  });
+});
+
+describe('viewer', () => {
+  it('knows an org user', async () => {
+    const r = await gql(gw.url, Viewer, {}, acme.adminToken);
+    expect(r.errors).toBeUndefined();
+    expect(r.data?.viewer).toMatchObject({ kind: 'ORG_USER', customer: null, orgUser: { email: `admin@${acme.slug}.example` } });
+  });
+
+  it('knows an API key', async () => {
+    const r = await gql(gw.url, Viewer, {}, acme.apiKey);
+    expect(r.data?.viewer.kind).toBe('API_KEY');
+  });
+
+  it('knows a customer user by its embed token and creates the user on first use', async () => {
+    const r = await gql(gw.url, Viewer, {}, acme.customers[0]!.userToken);
+    expect(r.data?.viewer).toMatchObject({ kind: 'CUSTOMER_USER', customer: { externalId: 'a' }, orgUser: null });
+    expect(await gw.db.prisma.customerUser.count({ where: { customerId: acme.customers[0]!.id } })).toBe(1);
+  });
+
+  it('knows a runtime token', async () => {
+    const r = await gql(gw.url, Viewer, {}, acme.customers[1]!.runtimeToken);
+    expect(r.data?.viewer).toMatchObject({ kind: 'RUNTIME', customer: { externalId: 'b' } });
+  });
+
+  it('without a credential answers UNAUTHENTICATED', async () => {
+    const r = await gql(gw.url, Viewer, {});
+    expect(r.data ?? null).toBeNull();
+    expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it.each([
+    ['garbage', 'not-a-token'],
+    ['unknown API key', 'cgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'],
+    ['tampered JWT', () => acme.adminToken.slice(0, -4) + 'AAAA'],
+  ])('rejects a bad credential (%s) with 401 UNAUTHENTICATED', async (_name, tok) => {
+    const token = typeof tok === 'function' ? tok() : tok;
+    const r = await gql(gw.url, Viewer, {}, token);
+    expect(r.status).toBe(401);
+    expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('rejects an expired runtime token and an expired embed token', async () => {
+    const expiredRuntime = await gw.services.tokens.signRuntime({ orgId: acme.orgId, customerId: acme.customers[0]!.id }, -10);
+    const expiredEmbed = await signEmbedToken(acme.signer, { userId: 'u', customerExternalId: 'a' }, -10);
+    for (const t of [expiredRuntime, expiredEmbed]) {
+      const r = await gql(gw.url, Viewer, {}, t);
+      expect(r.status).toBe(401);
+      expect(r.errors?.[0]?.message).toMatch(/expired/);
+    }
+  });
+
+  it('rejects an embed token for a customer that does not exist', async () => {
+    const t = await signEmbedToken(acme.signer, { userId: 'u', customerExternalId: 'nope' });
+    const r = await gql(gw.url, Viewer, {}, t);
+    expect(r.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('rejects an embed token signed with another org key for this org customer', async () => {
+    // The other org's key resolves to the other org: its customer "a" is not acme's.
+    const t = await signEmbedToken(other.signer, { userId: 'u', customerExternalId: 'a' });
+    const r = await gql(gw.url, Viewer, {}, t);
+    expect(r.data?.viewer.organization.id).not.toBe((await gql(gw.url, Viewer, {}, acme.adminToken)).data?.viewer.organization.id);
+  });
+});
+
+describe('customers', () => {
+  it('an org sees its own customers only', async () => {
+    const r = await gql(gw.url, Customers, {}, acme.adminToken);
+    expect(r.data?.customers.edges.map((e) => e.node.externalId)).toEqual(['a', 'b']);
+  });
+
+  it('a customer user and a runtime see only their own customer', async () => {
+    for (const token of [acme.customers[1]!.userToken, acme.customers[1]!.runtimeToken]) {
+      const r = await gql(gw.url, Customers, {}, token);
+      expect(r.data?.customers.edges.map((e) => e.node.externalId)).toEqual(['b']);
+    }
+  });
+
+  it('a customer id of another org or customer behaves as not found', async () => {
+    const list = await gql(gw.url, Customers, {}, other.adminToken);
+    const foreignId = list.data!.customers.edges[0]!.node.id;
+    expect((await gql(gw.url, CustomerById, { id: foreignId }, acme.adminToken)).data?.customer).toBeNull();
+    const own = await gql(gw.url, Customers, {}, acme.adminToken);
+    const bId = own.data!.customers.edges[1]!.node.id;
+    expect((await gql(gw.url, CustomerById, { id: bId }, acme.customers[0]!.userToken)).data?.customer).toBeNull();
+    expect((await gql(gw.url, CustomerById, { id: bId }, acme.adminToken)).data?.customer?.externalId).toBe('b');
+  });
+
+  it('paginates with cursors', async () => {
+    const first = await gql(gw.url, Customers, { first: 1 }, acme.adminToken);
+    expect(first.data?.customers.pageInfo.hasNextPage).toBe(true);
+    const next = await gql(gw.url, Customers, { first: 1, after: first.data!.customers.pageInfo.endCursor }, acme.adminToken);
+    expect(next.data?.customers.edges.map((e) => e.node.externalId)).toEqual(['b']);
+  });
+
+  it('upsert by externalId is idempotent', async () => {
+    const input = { externalId: 'ext-42', name: 'Forty Two' };
+    const one = await gql(gw.url, UpsertCustomer, { input }, acme.apiKey);
+    const two = await gql(gw.url, UpsertCustomer, { input: { ...input, name: 'Renamed' } }, acme.apiKey);
+    expect(one.data?.upsertCustomer.__typename).toBe('MutationUpsertCustomerSuccess');
+    const a = one.data?.upsertCustomer;
+    const b = two.data?.upsertCustomer;
+    if (a?.__typename !== 'MutationUpsertCustomerSuccess' || b?.__typename !== 'MutationUpsertCustomerSuccess') throw new Error('expected success');
+    expect(b.data.id).toBe(a.data.id);
+    expect(b.data.name).toBe('Renamed');
+  });
+
+  it('bad input gets a typed validation error naming the field and writes nothing', async () => {
+    const before = await gw.db.prisma.customer.count();
+    const r = await gql(gw.url, UpsertCustomer, { input: { externalId: '   ', name: 'x' } }, acme.adminToken);
+    const res = r.data?.upsertCustomer;
+    expect(res?.__typename).toBe('ValidationError');
+    if (res?.__typename === 'ValidationError') expect(res.problems[0]?.path).toBe('input.externalId');
+    expect(await gw.db.prisma.customer.count()).toBe(before);
+  });
+
+  it('customer users and runtimes cannot create customers', async () => {
+    for (const token of [acme.customers[0]!.userToken, acme.customers[0]!.runtimeToken]) {
+      const r = await gql(gw.url, UpsertCustomer, { input: { externalId: 'x', name: 'x' } }, token);
+      expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    }
+  });
+});
+
+describe('bad requests', () => {
+  it('malformed JSON is a 400 with a GraphQL error, not a crash', async () => {
+    const r = await rawPost(gw.url, '{"query": "{ viewer { kind } }"', { authorization: `Bearer ${acme.adminToken}` });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).errors[0].message).toBeTruthy();
+  });
+
+  it('a syntax error is reported with its location', async () => {
+    const r = await rawPost(gw.url, JSON.stringify({ query: '{ viewer { kind ' }), { authorization: `Bearer ${acme.adminToken}` });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).errors[0].message).toMatch(/Syntax Error/);
+  });
+
+  it('an unknown field is a validation error', async () => {
+    const r = await rawPost(gw.url, JSON.stringify({ query: '{ viewer { secretStuff } }' }), { authorization: `Bearer ${acme.adminToken}` });
+    expect(r.status).toBe(400);
+    expect(JSON.parse(r.body).errors[0].message).toMatch(/Cannot query field "secretStuff"/);
+  });
+
+  it('readiness answers with the database kind', async () => {
+    const r = await fetch(`${gw.url}/ready`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ status: 'ok' });
+  });
+});

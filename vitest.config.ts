@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // One graphql module instance: Vite would otherwise load both its ESM and
+  // CJS builds ("Cannot use GraphQLScalarType from another module or realm").
+  resolve: { alias: { graphql: 'graphql/index.js' } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each test file starts its own gateway on its own fresh database.
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
+    reporters: ['default'],
+  },
+});
