@@ -222,6 +222,17 @@ CREATE TABLE "WorkflowStep" (
 );
 
 -- CreateTable
+CREATE TABLE "AvailableSelection" (
+    "connectionId" UUID NOT NULL,
+    "customerId" UUID NOT NULL,
+    "orgId" UUID NOT NULL,
+    "connectorId" UUID NOT NULL,
+    "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "AvailableSelection_pkey" PRIMARY KEY ("connectionId","customerId")
+);
+
+-- CreateTable
 CREATE TABLE "FeedEvent" (
     "id" BIGSERIAL NOT NULL,
     "orgId" UUID NOT NULL,
@@ -337,6 +348,9 @@ CREATE INDEX "WorkflowStep_workflowId_idx" ON "WorkflowStep"("workflowId");
 
 -- CreateIndex
 CREATE INDEX "WorkflowStep_connectionId_idx" ON "WorkflowStep"("connectionId");
+
+-- CreateIndex
+CREATE INDEX "AvailableSelection_customerId_connectorId_idx" ON "AvailableSelection"("customerId", "connectorId");
 
 -- CreateIndex
 CREATE INDEX "FeedEvent_customerId_id_idx" ON "FeedEvent"("customerId", "id");

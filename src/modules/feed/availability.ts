@@ -1,0 +1,116 @@
+import type { Prisma } from '../../generated/prisma/client.js';
+
+/**
+ * The one definition of "available to select" (design.md): for a customer and
+ * a connector, the `availableInWorkflows`, non-archived connections of that
+ * connector that have an ACTIVE value for that customer (per-customer types)
+ * or an ACTIVE global value whose allow-list admits the customer.
+ *
+ * The set is materialized in `AvailableSelection` and refreshed inside the
+ * transaction of every change that can alter it; each difference is written
+ * as a FeedEvent in that same transaction, so an event exists exactly when
+ * its change commits.
+ */
+export type Tx = Prisma.TransactionClient;
+export type FeedEventKind = 'ADDED' | 'REMOVED' | 'UPDATED';
+
+export interface RefreshOptions {
+  /**
+   * The connection's visible description (name, connector…) or a value
+   * changed: emit UPDATED for customers that keep it. Otherwise only
+   * ADDED/REMOVED are emitted.
+   */
+  updated?: boolean | string[];
+}
+
+/** Customers (ids) for whom the connection is available to select right now. */
+export async function computeAvailableCustomers(tx: Tx, connectionId: string): Promise<Set<string>> {
+  const c = await tx.connection.findUnique({
+    where: { id: connectionId },
+    select: { orgId: true, type: true, availableInWorkflows: true, archivedAt: true, restrictToAllowList: true },
+  });
+  if (!c || !c.availableInWorkflows || c.archivedAt) return new Set();
+  if (c.type === 'ORG_ACTIVATED_GLOBAL') {
+    const global = await tx.connectionValue.findUnique({
+      where: { connectionId_slot: { connectionId, slot: 'GLOBAL' } },
+      select: { status: true },
+    });
+    if (global?.status !== 'ACTIVE') return new Set();
+    const customers = c.restrictToAllowList
+      ? await tx.globalAllowance.findMany({ where: { connectionId }, select: { customerId: true } })
+      : await tx.customer.findMany({ where: { orgId: c.orgId }, select: { id: true } }).then((r) => r.map((x) => ({ customerId: x.id })));
+    return new Set(customers.map((r) => r.customerId));
+  }
+  const values = await tx.connectionValue.findMany({
+    where: { connectionId, kind: 'CUSTOMER', status: 'ACTIVE' },
+    select: { customerId: true },
+  });
+  return new Set(values.map((v) => v.customerId!));
+}
+
+/**
+ * Recomputes the available set of one connection, stores it, and records a
+ * FeedEvent per changed customer. Returns the events written.
+ */
+export async function refreshAvailability(
+  tx: Tx,
+  connectionId: string,
+  opts: RefreshOptions = {},
+): Promise<{ customerId: string; kind: FeedEventKind }[]> {
+  const connection = await tx.connection.findUnique({
+    where: { id: connectionId },
+    select: { orgId: true, connectorId: true },
+  });
+  const before = await tx.availableSelection.findMany({
+    where: { connectionId },
+    select: { customerId: true, orgId: true, connectorId: true },
+  });
+  const was = new Set(before.map((r) => r.customerId));
+  const now = connection ? await computeAvailableCustomers(tx, connectionId) : new Set<string>();
+
+  const added = [...now].filter((id) => !was.has(id));
+  const removed = [...was].filter((id) => !now.has(id));
+  const updatedFilter = opts.updated;
+  const updated =
+    updatedFilter === undefined || updatedFilter === false
+      ? []
+      : [...now].filter((id) => was.has(id) && (updatedFilter === true || updatedFilter.includes(id)));
+
+  if (removed.length) {
+    await tx.availableSelection.deleteMany({ where: { connectionId, customerId: { in: removed } } });
+  }
+  if (connection && added.length) {
+    await tx.availableSelection.createMany({
+      data: added.map((customerId) => ({ connectionId, customerId, orgId: connection.orgId, connectorId: connection.connectorId })),
+    });
+  }
+  if (updated.length) {
+    await tx.availableSelection.updateMany({ where: { connectionId, customerId: { in: updated } }, data: { updatedAt: new Date() } });
+  }
+
+  const events = [
+    ...added.map((customerId) => ({ customerId, kind: 'ADDED' as const })),
+    ...removed.map((customerId) => ({ customerId, kind: 'REMOVED' as const })),
+    ...updated.map((customerId) => ({ customerId, kind: 'UPDATED' as const })),
+  ];
+  if (events.length) {
+    // A deleted connection still gets REMOVED events: the old rows know its org and connector.
+    const orgId = connection?.orgId ?? before[0]?.orgId;
+    const connectorId = connection?.connectorId ?? before[0]?.connectorId;
+    if (orgId && connectorId) {
+      await tx.feedEvent.createMany({
+        data: events.map((e) => ({ orgId, connectorId, connectionId, customerId: e.customerId, kind: e.kind })),
+      });
+    }
+  }
+  return events;
+}
+
+/** Availability of every connection that a new or changed customer might get (global ones). */
+export async function refreshCustomerAvailability(tx: Tx, orgId: string): Promise<void> {
+  const globals = await tx.connection.findMany({
+    where: { orgId, type: 'ORG_ACTIVATED_GLOBAL', availableInWorkflows: true, archivedAt: null, restrictToAllowList: false },
+    select: { id: true },
+  });
+  for (const g of globals) await refreshAvailability(tx, g.id);
+}
