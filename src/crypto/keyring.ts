@@ -74,6 +74,20 @@ export class KeyRing {
     return parts.length === 4 && parts[0] === VERSION ? parts[1] : undefined;
   }
 
+  /**
+   * Re-encrypts an envelope under the primary key (same associated data).
+   * Returns the input unchanged when it already uses the primary key.
+   */
+  reseal(envelope: string, associatedData: string): string {
+    if (!this.needsRotation(envelope)) return envelope;
+    return this.encrypt(this.decrypt(envelope, associatedData), associatedData);
+  }
+
+  /** Ids of the keys in the ring, primary first (never the key material). */
+  get keyIds(): string[] {
+    return this.keys.map((k) => k.id);
+  }
+
   /** True when the envelope should be re-encrypted under the primary key. */
   needsRotation(envelope: string): boolean {
     return KeyRing.keyIdOf(envelope) !== this.primaryId;

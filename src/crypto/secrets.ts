@@ -33,3 +33,8 @@ export function hintFor(secret: string): SecretHint {
 export function connectorSecretAad(connectorId: string): string {
   return `connector:${connectorId}:oauthClientSecret`;
 }
+
+/** Associated data for the PKCE verifier of a pending OAuth2 flow. */
+export function oauthStateAad(stateId: string): string {
+  return `oauthState:${stateId}:codeVerifier`;
+}

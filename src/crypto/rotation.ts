@@ -1,0 +1,222 @@
+import type { PrismaClient } from '../generated/prisma/client.js';
+import { KeyRing } from './keyring.js';
+import { connectorSecretAad, oauthStateAad, secretAad } from './secrets.js';
+
+/**
+ * Re-encrypts every sealed secret under the key ring's primary key, while the
+ * gateway keeps serving. Rows are read in id-ordered batches and each row is
+ * written back with a compare-and-set on what was read (`version`/`updatedAt`
+ * for connection values, the ciphertext itself for the others): a row changed
+ * concurrently (an OAuth refresh, a user update) is re-read and retried, never
+ * overwritten with stale data. No long transaction, no table lock.
+ *
+ * Every gateway must already hold the new primary key in its ring before this
+ * runs (README, "Keys and rotation"), or it could not read what this writes.
+ */
+export interface RotationCounts {
+  /** Rows looked at. */
+  scanned: number;
+  /** Rows re-encrypted. */
+  rotated: number;
+  /** Rows already under the primary key. */
+  current: number;
+  /** Compare-and-set misses that were re-read and retried. */
+  retried: number;
+}
+
+export interface RotationReport {
+  primaryKeyId: string;
+  connectionValues: RotationCounts;
+  connectors: RotationCounts;
+  oauthStates: RotationCounts;
+  /** Key ids still referenced after the run (should be just the primary). */
+  remainingKeyIds: string[];
+}
+
+export interface RotationOptions {
+  batchSize?: number;
+  /** Progress callback (counts only, never values). */
+  onBatch?: (table: string, counts: RotationCounts) => void;
+}
+
+const MAX_ATTEMPTS = 20;
+
+function zero(): RotationCounts {
+  return { scanned: 0, rotated: 0, current: 0, retried: 0 };
+}
+
+export async function rotateSecrets(prisma: PrismaClient, ring: KeyRing, opts: RotationOptions = {}): Promise<RotationReport> {
+  const batchSize = opts.batchSize ?? 200;
+  const report: RotationReport = {
+    primaryKeyId: ring.primaryId,
+    connectionValues: await rotateValues(prisma, ring, batchSize, opts.onBatch),
+    connectors: await rotateConnectors(prisma, ring, batchSize, opts.onBatch),
+    oauthStates: await rotateStates(prisma, ring, batchSize, opts.onBatch),
+    remainingKeyIds: [],
+  };
+  report.remainingKeyIds = [...(await keyIdsInUse(prisma))].sort();
+  return report;
+}
+
+type Sealed = Record<string, string>;
+
+function asSealed(json: unknown): Sealed {
+  return json && typeof json === 'object' && !Array.isArray(json) ? (json as Sealed) : {};
+}
+
+async function rotateValues(
+  prisma: PrismaClient,
+  ring: KeyRing,
+  batchSize: number,
+  onBatch?: RotationOptions['onBatch'],
+): Promise<RotationCounts> {
+  const counts = zero();
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await prisma.connectionValue.findMany({
+      select: { id: true },
+      orderBy: { id: 'asc' },
+      take: batchSize,
+      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+    });
+    if (rows.length === 0) break;
+    for (const { id } of rows) {
+      counts.scanned++;
+      for (let attempt = 1; ; attempt++) {
+        const row = await prisma.connectionValue.findUnique({
+          where: { id },
+          select: { secrets: true, version: true, updatedAt: true },
+        });
+        if (!row) break; // deleted meanwhile
+        const sealed = asSealed(row.secrets);
+        if (!Object.values(sealed).some((v) => ring.needsRotation(v))) {
+          counts.current++;
+          break;
+        }
+        const next = Object.fromEntries(Object.entries(sealed).map(([k, v]) => [k, ring.reseal(v, secretAad(id, k))]));
+        const { count } = await prisma.connectionValue.updateMany({
+          where: { id, version: row.version, updatedAt: row.updatedAt },
+          data: { secrets: next, version: { increment: 1 } },
+        });
+        if (count === 1) {
+          counts.rotated++;
+          break;
+        }
+        counts.retried++;
+        if (attempt >= MAX_ATTEMPTS) throw new Error(`connection value ${id} kept changing; rerun the rotation`);
+      }
+    }
+    cursor = rows[rows.length - 1]!.id;
+    onBatch?.('ConnectionValue', counts);
+  }
+  return counts;
+}
+
+async function rotateConnectors(
+  prisma: PrismaClient,
+  ring: KeyRing,
+  batchSize: number,
+  onBatch?: RotationOptions['onBatch'],
+): Promise<RotationCounts> {
+  const counts = zero();
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await prisma.connector.findMany({
+      where: { oauthClientSecret: { not: null } },
+      select: { id: true },
+      orderBy: { id: 'asc' },
+      take: batchSize,
+      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+    });
+    if (rows.length === 0) break;
+    for (const { id } of rows) {
+      counts.scanned++;
+      for (let attempt = 1; ; attempt++) {
+        const row = await prisma.connector.findUnique({ where: { id }, select: { oauthClientSecret: true } });
+        const sealed = row?.oauthClientSecret;
+        if (!sealed) break;
+        if (!ring.needsRotation(sealed)) {
+          counts.current++;
+          break;
+        }
+        const { count } = await prisma.connector.updateMany({
+          where: { id, oauthClientSecret: sealed },
+          data: { oauthClientSecret: ring.reseal(sealed, connectorSecretAad(id)) },
+        });
+        if (count === 1) {
+          counts.rotated++;
+          break;
+        }
+        counts.retried++;
+        if (attempt >= MAX_ATTEMPTS) throw new Error(`connector ${id} kept changing; rerun the rotation`);
+      }
+    }
+    cursor = rows[rows.length - 1]!.id;
+    onBatch?.('Connector', counts);
+  }
+  return counts;
+}
+
+async function rotateStates(
+  prisma: PrismaClient,
+  ring: KeyRing,
+  batchSize: number,
+  onBatch?: RotationOptions['onBatch'],
+): Promise<RotationCounts> {
+  const counts = zero();
+  // Used or expired flows are dead weight: drop them rather than re-encrypt.
+  await prisma.oAuthState.deleteMany({ where: { OR: [{ usedAt: { not: null } }, { expiresAt: { lt: new Date() } }] } });
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await prisma.oAuthState.findMany({
+      select: { id: true, codeVerifier: true },
+      orderBy: { id: 'asc' },
+      take: batchSize,
+      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+    });
+    if (rows.length === 0) break;
+    for (const { id, codeVerifier } of rows) {
+      counts.scanned++;
+      if (!ring.needsRotation(codeVerifier)) {
+        counts.current++;
+        continue;
+      }
+      // A flow consumed meanwhile no longer matters: a miss is not retried.
+      const { count } = await prisma.oAuthState.updateMany({
+        where: { id, codeVerifier },
+        data: { codeVerifier: ring.reseal(codeVerifier, oauthStateAad(id)) },
+      });
+      if (count === 1) counts.rotated++;
+      else counts.retried++;
+    }
+    cursor = rows[rows.length - 1]!.id;
+    onBatch?.('OAuthState', counts);
+  }
+  return counts;
+}
+
+/** Every key id some stored ciphertext was made with. */
+export async function keyIdsInUse(prisma: PrismaClient): Promise<Set<string>> {
+  const ids = new Set<string>();
+  const add = (envelope: string | null | undefined) => {
+    const id = envelope ? KeyRing.keyIdOf(envelope) : undefined;
+    if (id) ids.add(id);
+  };
+  let cursor: string | undefined;
+  for (;;) {
+    const rows = await prisma.connectionValue.findMany({
+      select: { id: true, secrets: true },
+      orderBy: { id: 'asc' },
+      take: 500,
+      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
+    });
+    if (rows.length === 0) break;
+    for (const r of rows) Object.values(asSealed(r.secrets)).forEach(add);
+    cursor = rows[rows.length - 1]!.id;
+  }
+  for (const c of await prisma.connector.findMany({ where: { oauthClientSecret: { not: null } }, select: { oauthClientSecret: true } })) {
+    add(c.oauthClientSecret);
+  }
+  for (const s of await prisma.oAuthState.findMany({ select: { codeVerifier: true } })) add(s.codeVerifier);
+  return ids;
+}
