@@ -5,5 +5,6 @@ import '../modules/viewer/viewer.js';
 import '../modules/tenancy/types.js';
 import '../modules/tenancy/customers.js';
 import '../modules/auth/tokens.js';
+import '../modules/apikeys/apikeys.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());
