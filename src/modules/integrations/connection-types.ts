@@ -1,0 +1,1 @@
+export { ConnectionRef, ConnectorRef, ConnectionValueRef } from '../connections/types.js';
