@@ -39,6 +39,28 @@ export class ConflictError extends DomainError {
   readonly code = 'CONFLICT';
 }
 
+export interface Usage {
+  type: string;
+  id: string;
+  name: string;
+}
+
+/** Refusal to delete something that is still used: says what uses it. */
+export class InUseError extends DomainError {
+  readonly code = 'IN_USE';
+  constructor(
+    what: string,
+    readonly usedBy: Usage[],
+  ) {
+    super(
+      `${what} is in use by ${usedBy
+        .slice(0, 5)
+        .map((u) => `${u.type} "${u.name}"`)
+        .join(', ')}${usedBy.length > 5 ? ` and ${usedBy.length - 5} more` : ''}; remove those references or archive it instead`,
+    );
+  }
+}
+
 export class ForbiddenError extends DomainError {
   readonly code = 'FORBIDDEN';
   constructor(message = 'Not allowed') {

@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
+import { FeedHub } from './modules/feed/hub.js';
 
 /** Long-lived collaborators of one gateway process, shared by every request. */
 export interface Services {
@@ -9,6 +10,10 @@ export interface Services {
   db: Database;
   log: Logger;
   tokens: TokenService;
+  /** Called after every mutation transaction commits (e.g. to wake live-feed subscribers). */
+  afterCommit: (() => void)[];
+  /** The live feed of this process (started by the gateway). */
+  feed: FeedHub;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -23,5 +28,12 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 }
 
 export function createServices(config: Config, db: Database, log: Logger = createLogger(config)): Services {
-  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma) };
+  const feed = new FeedHub({
+    prisma: db.prisma,
+    log,
+    redisUrl: config.redisUrl,
+    retentionHours: config.feedRetentionHours,
+    pollMs: config.feedPollMs,
+  });
+  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma), afterCommit: [() => feed.afterCommit()], feed };
 }

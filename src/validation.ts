@@ -12,3 +12,8 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefi
     })),
   );
 }
+
+/** Drops absent keys but keeps explicit nulls ("clear this"), as GraphQL inputs distinguish them. */
+export function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

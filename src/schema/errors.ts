@@ -1,4 +1,4 @@
-import { ConflictError, DomainError, ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { ConflictError, DomainError, ForbiddenError, InUseError, NotFoundError, ValidationError, type Usage } from '../errors.js';
 import { builder } from './builder.js';
 
 /** GraphQL types of the domain errors that mutations return as union members. */
@@ -39,5 +39,22 @@ builder.objectType(ValidationError, {
   }),
 });
 
+export const UsageRef = builder.objectRef<Usage>('Usage').implement({
+  fields: (t) => ({
+    type: t.exposeString('type', { description: 'Integration, WorkflowStep…' }),
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+  }),
+});
+
+builder.objectType(InUseError, {
+  name: 'InUseError',
+  interfaces: [ErrorInterface],
+  isTypeOf: (v) => v instanceof InUseError,
+  fields: (t) => ({
+    usedBy: t.field({ type: [UsageRef], resolve: (e) => e.usedBy }),
+  }),
+});
+
 /** The errors every mutation may return. */
-export const mutationErrors = [ValidationError, NotFoundError, ConflictError, ForbiddenError];
+export const mutationErrors = [ValidationError, NotFoundError, ConflictError, ForbiddenError, InUseError];

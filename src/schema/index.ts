@@ -5,6 +5,16 @@ import '../modules/viewer/viewer.js';
 import '../modules/tenancy/types.js';
 import '../modules/tenancy/customers.js';
 import '../modules/auth/tokens.js';
+import '../modules/connections/types.js';
+import '../modules/connections/connectors.js';
+import '../modules/connections/connections.js';
 import '../modules/apikeys/apikeys.js';
+import '../modules/feed/schema.js';
+import '../modules/integrations/types.js';
+import '../modules/integrations/integrations.js';
+import '../modules/integrations/instances.js';
+import '../modules/workflows/types.js';
+import '../modules/workflows/workflows.js';
+import '../modules/workflows/picker.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());
