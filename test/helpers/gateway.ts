@@ -63,6 +63,9 @@ export interface GraphQLResponse<T> {
   errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[];
 }
 
+/** Every response body this test file received, for secret scans. */
+export const responseLog: string[] = [];
+
 /** Sends a typed document over real HTTP. */
 export async function gql<TResult, TVars>(
   url: string,
@@ -79,7 +82,9 @@ export async function gql<TResult, TVars>(
     },
     body: JSON.stringify({ query: print(document), variables }),
   });
-  const body = (await res.json()) as Omit<GraphQLResponse<TResult>, 'status'>;
+  const text = await res.text();
+  responseLog.push(text);
+  const body = JSON.parse(text) as Omit<GraphQLResponse<TResult>, 'status'>;
   return { status: res.status, ...body };
 }
 

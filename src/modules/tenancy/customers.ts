@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { transaction } from '../../db/transaction.js';
 import { NotFoundError } from '../../errors.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
 import { audit } from '../audit/audit.js';
+import { refreshCustomerAvailability } from '../feed/availability.js';
 import { customerWhere, orgOwnedWhere, uuidOrNone } from './scope.js';
 import { CustomerRef } from './types.js';
 
@@ -94,11 +96,13 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const input = parseInput(CustomerFields, args.input);
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const customer = await tx.customer.create({
           ...query,
           data: { ...input, metadata: (input.metadata ?? {}) as object, orgId },
         });
+        // Unrestricted global connections become available to the new customer (feed events commit with it).
+        await refreshCustomerAvailability(tx, orgId);
         await audit(tx, ctx.principal, 'customer.create', 'Customer', customer.id);
         return customer;
       });
@@ -114,13 +118,14 @@ builder.mutationFields((t) => ({
       const input = parseInput(CustomerFields, args.input);
       const { orgId } = orgOwnedWhere(ctx.principal);
       const data = { name: input.name, description: input.description, metadata: input.metadata as object | undefined };
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const customer = await tx.customer.upsert({
           ...query,
           where: { orgId_externalId: { orgId, externalId: input.externalId } },
           create: { ...data, metadata: data.metadata ?? {}, externalId: input.externalId, orgId },
           update: data,
         });
+        await refreshCustomerAvailability(tx, orgId);
         await audit(tx, ctx.principal, 'customer.upsert', 'Customer', customer.id);
         return customer;
       });
@@ -136,7 +141,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       const patch = parseInput(CustomerFields.omit({ externalId: true }).partial(), args.patch, 'patch');
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await tx.customer.findFirst({
           where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) },
           select: { id: true },
@@ -159,7 +164,7 @@ builder.mutationFields((t) => ({
     errors: { types: mutationErrors },
     args: { id: t.arg.globalID({ required: true, for: CustomerRef }) },
     resolve: async (_root, args, ctx) =>
-      ctx.prisma.$transaction(async (tx) => {
+      transaction(ctx, async (tx) => {
         const { count } = await tx.customer.deleteMany({
           where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) },
         });
