@@ -223,3 +223,34 @@ export const ConnectionValueRef = builder.prismaNode('ConnectionValue', {
     customer: t.relation('customer', { nullable: true }),
   }),
 });
+
+// Relations into this module from tenancy types (kept here so tenancy does not depend on connections).
+builder.prismaObjectFields('Customer', (t) => ({
+  connectionValues: t.relatedConnection('connectionValues', {
+    cursor: 'id',
+    description: "This customer's credential values (masked) that the caller may see.",
+    args: { status: t.arg({ type: ValueStatusEnum }) },
+    query: (args, ctx) => ({
+      where: { AND: [valueWhere(ctx.principal), args.status ? { status: args.status } : {}] },
+      orderBy: { createdAt: 'asc' },
+    }),
+  }),
+}));
+
+builder.prismaObjectFields('Organization', (t) => ({
+  customers: t.relatedConnection('customers', {
+    cursor: 'id',
+    authScopes: { org: true },
+    query: () => ({ orderBy: { createdAt: 'asc' } }),
+  }),
+  connectors: t.relatedConnection('connectors', {
+    cursor: 'id',
+    authScopes: { org: true },
+    query: () => ({ orderBy: { createdAt: 'asc' } }),
+  }),
+  connections: t.relatedConnection('connections', {
+    cursor: 'id',
+    authScopes: { org: true },
+    query: () => ({ orderBy: { createdAt: 'asc' } }),
+  }),
+}));
