@@ -2,6 +2,7 @@ import type { SecretHint } from '../../crypto/secrets.js';
 import { builder } from '../../schema/builder.js';
 import { UsageRef } from '../../schema/errors.js';
 import { uuidOrNone } from '../tenancy/scope.js';
+import { CustomerRef } from '../tenancy/types.js';
 import { parseFieldDefs, type FieldDef } from './fields.js';
 import { connectionWhere, connectorWhere, valueWhere } from './scope.js';
 import { connectionUsage, type OAuth2Settings, type TestRequest } from './service.js';
@@ -131,7 +132,7 @@ export const ConnectionRef = builder.prismaNode('Connection', {
       description: 'Per-customer and global values (test value excluded), masked.',
       args: {
         status: t.arg({ type: ValueStatusEnum }),
-        customerId: t.arg.id(),
+        customerId: t.arg.globalID({ for: CustomerRef }),
       },
       query: (args, ctx) => ({
         where: {
@@ -139,7 +140,7 @@ export const ConnectionRef = builder.prismaNode('Connection', {
             valueWhere(ctx.principal),
             { kind: { not: 'TEST' } },
             args.status ? { status: args.status } : {},
-            args.customerId ? { customerId: uuidOrNone(String(args.customerId)) } : {},
+            args.customerId ? { customerId: uuidOrNone(args.customerId.id) } : {},
           ],
         },
         orderBy: { createdAt: 'asc' },
