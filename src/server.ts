@@ -8,6 +8,7 @@ import { AuthError } from './auth/tokens.js';
 import type { Principal } from './auth/principal.js';
 import type { AppContext } from './context.js';
 import { DomainError, UnauthenticatedError, fromPrismaError, toGraphQLError } from './errors.js';
+import { oauthCallbackPlugin } from './modules/oauth/callback.js';
 import { schema } from './schema/index.js';
 import type { Services } from './services.js';
 
@@ -80,7 +81,7 @@ export function createGateway(services: Services): Gateway {
       const principal = await principalFor(services, credential);
       return { principal, prisma: services.db.prisma, services };
     },
-    plugins: [healthPlugin(services)],
+    plugins: [healthPlugin(services), oauthCallbackPlugin(services)],
   });
 
   const http = createHttpServer(yoga);

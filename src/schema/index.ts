@@ -16,5 +16,8 @@ import '../modules/integrations/instances.js';
 import '../modules/workflows/types.js';
 import '../modules/workflows/workflows.js';
 import '../modules/workflows/picker.js';
+import '../modules/runtime/runtime.js';
+import '../modules/runtime/test-connection.js';
+import '../modules/oauth/oauth.js';
 
 export const schema = lexicographicSortSchema(builder.toSchema());
