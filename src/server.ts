@@ -9,6 +9,7 @@ import type { Principal } from './auth/principal.js';
 import type { AppContext } from './context.js';
 import { DomainError, UnauthenticatedError, fromPrismaError, toGraphQLError } from './errors.js';
 import { oauthCallbackPlugin } from './modules/oauth/callback.js';
+import { restPlugin } from './rest/index.js';
 import { schema } from './schema/index.js';
 import type { Services } from './services.js';
 

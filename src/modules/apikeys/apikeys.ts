@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { newApiKeySecret } from '../../auth/tokens.js';
+import { transaction } from '../../db/transaction.js';
 import { ForbiddenError, NotFoundError } from '../../errors.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
@@ -96,7 +97,7 @@ builder.mutationFields((t) => ({
       }
       const { orgId } = orgOwnedWhere(p);
       const generated = newApiKeySecret();
-      const key = await ctx.prisma.$transaction(async (tx) => {
+      const key = await transaction(ctx, async (tx) => {
         const created = await tx.apiKey.create({
           data: {
             orgId,
@@ -124,7 +125,7 @@ builder.mutationFields((t) => ({
     errors: { types: mutationErrors },
     args: { id: t.arg.globalID({ required: true, for: ApiKeyRef }) },
     resolve: async (query, _root, args, ctx) =>
-      ctx.prisma.$transaction(async (tx) => {
+      transaction(ctx, async (tx) => {
         const found = await tx.apiKey.findFirst({
           where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) },
           select: { id: true, revokedAt: true },

@@ -1,0 +1,28 @@
+import { ConflictError } from '../errors.js';
+import type { Prisma } from '../generated/prisma/client.js';
+
+/**
+ * Serializes "create if missing, else update" transactions on one key (an
+ * org's externalId) across every gateway instance: a transaction-scoped
+ * PostgreSQL advisory lock, released at commit or rollback.
+ */
+export async function lockKey(tx: Prisma.TransactionClient, namespace: string, key: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${namespace}), hashtext(${key}))`;
+}
+
+/**
+ * Runs `fn` again when it lost a race on a unique key that no lock covered
+ * (e.g. a customer created through GraphQL at the same time). `fn` must be
+ * a whole transaction; the shared transaction helper reports unique
+ * violations as ConflictError.
+ */
+export async function retryOnUniqueRace<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if ((code !== 'P2002' && !(err instanceof ConflictError)) || i >= attempts) throw err;
+    }
+  }
+}
