@@ -82,7 +82,7 @@ export function createGateway(services: Services): Gateway {
       const principal = await principalFor(services, credential);
       return { principal, prisma: services.db.prisma, services };
     },
-    plugins: [healthPlugin(services), oauthCallbackPlugin(services)],
+    plugins: [healthPlugin(services), oauthCallbackPlugin(services), restPlugin(services)],
   });
 
   const http = createHttpServer(yoga);
