@@ -1,6 +1,7 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { transaction } from '../../db/transaction.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
@@ -66,11 +67,13 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const input = parseInput(InstanceFields, { name: args.input.name ?? undefined, enabled: args.input.enabled ?? undefined });
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
-        const [integration, customer] = await Promise.all([
-          tx.integration.findFirst({ where: { id: rowId(args.input.integrationId, 'Integration'), orgId }, select: { id: true, name: true } }),
-          tx.customer.findFirst({ where: { id: rowId(args.input.customerId, 'Customer'), orgId }, select: { id: true } }),
-        ]);
+      return transaction(ctx, async (tx) => {
+        // Sequential: a transaction runs on one connection.
+        const integration = await tx.integration.findFirst({
+          where: { id: rowId(args.input.integrationId, 'Integration'), orgId },
+          select: { id: true, name: true },
+        });
+        const customer = await tx.customer.findFirst({ where: { id: rowId(args.input.customerId, 'Customer'), orgId }, select: { id: true } });
         const problems = [
           ...(integration ? [] : [{ path: 'input.integrationId', message: 'no such integration' }]),
           ...(customer ? [] : [{ path: 'input.customerId', message: 'no such customer' }]),
@@ -100,7 +103,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       const patch = parseInput(InstanceFields, { name: args.patch.name ?? undefined, enabled: args.patch.enabled ?? undefined }, 'patch');
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await tx.instance.findFirst({ where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) }, select: { id: true } });
         if (!found) throw new NotFoundError('Instance');
         const instance = await tx.instance.update({ ...query, where: { id: found.id }, data: patch });
@@ -116,7 +119,7 @@ builder.mutationFields((t) => ({
     errors: { types: mutationErrors },
     args: { id: t.arg.globalID({ required: true, for: InstanceRef }) },
     resolve: async (_root, args, ctx) =>
-      ctx.prisma.$transaction(async (tx) => {
+      transaction(ctx, async (tx) => {
         const { count } = await tx.instance.deleteMany({ where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) } });
         if (count === 0) throw new NotFoundError('Instance');
         await audit(tx, ctx.principal, 'instance.delete', 'Instance', args.id.id);

@@ -2,6 +2,7 @@ import { encodeGlobalID } from '@pothos/plugin-relay';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../../errors.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { transaction } from '../../db/transaction.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
@@ -155,7 +156,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const input = parseInput(IntegrationFields, args.input);
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const reqs = await resolveRequirements(tx, orgId, args.input.connections ?? [], 'input.connections');
         const exists = await tx.integration.findUnique({ where: { orgId_stableKey: { orgId, stableKey: input.stableKey } }, select: { id: true } });
         if (exists) throw new ConflictError(`An integration with stableKey "${input.stableKey}" already exists`);
@@ -175,7 +176,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const input = parseInput(IntegrationFields, args.input);
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const reqs = args.input.connections ? await resolveRequirements(tx, orgId, args.input.connections, 'input.connections') : null;
         const integration = await tx.integration.upsert({
           where: { orgId_stableKey: { orgId, stableKey: input.stableKey } },
@@ -199,7 +200,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const patch = parseInput(IntegrationFields.omit({ stableKey: true }).partial(), args.patch, 'patch');
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await findOwnIntegration(tx, orgId, args.id.id);
         const integration = await tx.integration.update({ ...query, where: { id: found.id }, data: patch });
         await audit(tx, ctx.principal, 'integration.update', 'Integration', found.id);
@@ -218,7 +219,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (query, _root, args, ctx) => {
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await findOwnIntegration(tx, orgId, args.id.id);
         const reqs = await resolveRequirements(tx, orgId, args.connections, 'connections');
         await replaceRequirements(tx, found.id, reqs);
@@ -241,7 +242,7 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const { orgId } = orgOwnedWhere(ctx.principal);
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await findOwnIntegration(tx, orgId, args.id.id);
         const instances = await tx.instance.count({ where: { integrationId: found.id } });
         if (instances > 0 && !args.force) {

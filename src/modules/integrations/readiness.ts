@@ -42,18 +42,19 @@ export async function computeReadiness(db: Db, instances: readonly InstanceKey[]
     orderBy: { connection: { stableKey: 'asc' } },
   });
   const connectionIds = [...new Set(requirements.map((r) => r.connectionId))];
-  const [values, allowances] = connectionIds.length
-    ? await Promise.all([
-        db.connectionValue.findMany({
-          where: { connectionId: { in: connectionIds }, slot: { in: [...customerIds, 'GLOBAL'] } },
-          select: { connectionId: true, slot: true, status: true },
-        }),
-        db.globalAllowance.findMany({
-          where: { connectionId: { in: connectionIds }, customerId: { in: customerIds } },
-          select: { connectionId: true, customerId: true },
-        }),
-      ])
-    : [[], []];
+  // Sequential, not Promise.all: `db` may be a transaction, which runs on one connection.
+  const values = connectionIds.length
+    ? await db.connectionValue.findMany({
+        where: { connectionId: { in: connectionIds }, slot: { in: [...customerIds, 'GLOBAL'] } },
+        select: { connectionId: true, slot: true, status: true },
+      })
+    : [];
+  const allowances = connectionIds.length
+    ? await db.globalAllowance.findMany({
+        where: { connectionId: { in: connectionIds }, customerId: { in: customerIds } },
+        select: { connectionId: true, customerId: true },
+      })
+    : [];
   const status = new Map(values.map((v) => [`${v.connectionId}/${v.slot}`, v.status]));
   const allowed = new Set(allowances.map((a) => `${a.connectionId}/${a.customerId}`));
   const byIntegration = new Map<string, typeof requirements>();

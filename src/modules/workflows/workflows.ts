@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Principal } from '../../auth/principal.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Prisma } from '../../generated/prisma/client.js';
+import { transaction } from '../../db/transaction.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
@@ -115,7 +116,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: WorkflowInput, required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const input = parseInput(z.object({ name }), { name: args.input.name });
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const customerId = await customerFor(tx, ctx.principal, args.input.customerId);
         const wf = await tx.workflow.create({ ...query, data: { orgId: ctx.principal!.orgId, customerId, name: input.name } });
         await audit(tx, ctx.principal, 'workflow.create', 'Workflow', wf.id);
@@ -130,7 +131,7 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.globalID({ required: true, for: WorkflowRef }), patch: t.arg({ type: WorkflowPatch, required: true }) },
     resolve: async (query, _root, args, ctx) => {
       const patch = parseInput(z.object({ name: name.optional() }), { name: args.patch.name ?? undefined }, 'patch');
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await tx.workflow.findFirst({ where: { id: uuidOrNone(args.id.id), AND: [workflowWhere(ctx.principal)] }, select: { id: true } });
         if (!found) throw new NotFoundError('Workflow');
         const wf = await tx.workflow.update({ ...query, where: { id: found.id }, data: patch });
@@ -146,7 +147,7 @@ builder.mutationFields((t) => ({
     errors: { types: mutationErrors },
     args: { id: t.arg.globalID({ required: true, for: WorkflowRef }) },
     resolve: (_root, args, ctx) =>
-      ctx.prisma.$transaction(async (tx) => {
+      transaction(ctx, async (tx) => {
         const { count } = await tx.workflow.deleteMany({ where: { id: uuidOrNone(args.id.id), AND: [workflowWhere(ctx.principal)] } });
         if (count === 0) throw new NotFoundError('Workflow');
         await audit(tx, ctx.principal, 'workflow.delete', 'Workflow', args.id.id);
@@ -162,7 +163,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const { input } = args;
       const parsed = parseInput(z.object({ name, position: position.optional() }), { name: input.name, position: input.position ?? undefined });
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const wf = await findWorkflow(tx, ctx.principal, input.workflowId, 'input.workflowId');
         if ((input.connectorId == null) === (input.connectorKey == null)) {
           throw ValidationError.field('input.connectorKey', 'give exactly one of connectorId or connectorKey');
@@ -207,7 +208,7 @@ builder.mutationFields((t) => ({
         { name: patch.name ?? undefined, position: patch.position ?? undefined },
         'patch',
       );
-      return ctx.prisma.$transaction(async (tx) => {
+      return transaction(ctx, async (tx) => {
         const found = await tx.workflowStep.findFirst({
           where: { id: uuidOrNone(args.id.id), AND: [stepWhere(ctx.principal)] },
           select: { id: true, connectorId: true, workflow: { select: { customerId: true } } },
@@ -231,7 +232,7 @@ builder.mutationFields((t) => ({
     errors: { types: mutationErrors },
     args: { id: t.arg.globalID({ required: true, for: WorkflowStepRef }) },
     resolve: (_root, args, ctx) =>
-      ctx.prisma.$transaction(async (tx) => {
+      transaction(ctx, async (tx) => {
         const { count } = await tx.workflowStep.deleteMany({ where: { id: uuidOrNone(args.id.id), AND: [stepWhere(ctx.principal)] } });
         if (count === 0) throw new NotFoundError('Workflow step');
         await audit(tx, ctx.principal, 'workflowStep.delete', 'WorkflowStep', args.id.id);
