@@ -32,6 +32,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Retention of live-feed events, in hours. */
   FEED_RETENTION_HOURS: z.coerce.number().positive().default(24 * 7),
+  /** How often each instance checks the feed table for events it was not woken for (ms); faster while Redis is down. */
+  FEED_POLL_MS: z.coerce.number().int().min(50).default(1000),
   /** Maximum GraphQL query depth. */
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Seed a demo organization on the first start of an empty embedded database. */
@@ -53,6 +55,7 @@ export interface Config {
   publicUrl: string;
   logLevel: Env['LOG_LEVEL'];
   feedRetentionHours: number;
+  feedPollMs: number;
   maxDepth: number;
   seedDemo: boolean;
   /** Notes for the start-up log (e.g. "generated a local secret"). */
@@ -118,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     logLevel: e.LOG_LEVEL,
     feedRetentionHours: e.FEED_RETENTION_HOURS,
+    feedPollMs: e.FEED_POLL_MS,
     maxDepth: e.MAX_DEPTH,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     notices,

@@ -129,6 +129,8 @@ export function createGateway(services: Services): Gateway {
     wss,
   );
 
+  services.feed.start();
+
   let url = '';
   return {
     http,
@@ -141,7 +143,9 @@ export function createGateway(services: Services): Gateway {
       return url;
     },
     async close() {
+      // Sockets close first (clients reconnect elsewhere with their cursor), then the feed stops.
       await wsServer.dispose();
+      await services.feed.close();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -1,4 +1,5 @@
 import type { Prisma } from '../../generated/prisma/client.js';
+import { noteFeedWrite } from './signals.js';
 
 /**
  * The one definition of "available to select" (design.md): for a customer and
@@ -98,12 +99,28 @@ export async function refreshAvailability(
     const orgId = connection?.orgId ?? before[0]?.orgId;
     const connectorId = connection?.connectorId ?? before[0]?.connectorId;
     if (orgId && connectorId) {
-      await tx.feedEvent.createMany({
+      await lockFeed(tx);
+      const rows = await tx.feedEvent.createManyAndReturn({
         data: events.map((e) => ({ orgId, connectorId, connectionId, customerId: e.customerId, kind: e.kind })),
+        select: { id: true, customerId: true },
       });
+      noteFeedWrite(rows);
     }
   }
   return events;
+}
+
+/**
+ * Serializes the writers of FeedEvent rows until their transaction ends, so
+ * cursors (FeedEvent.id, a sequence) become visible in increasing order: a
+ * reader that has seen cursor N will never later find a committed event below
+ * N. Without it, two concurrent transactions could commit ids out of order
+ * and a subscriber reading `id > cursor` would skip the slower one forever.
+ * Re-entrant within a transaction; released at commit or rollback.
+ */
+export const FEED_LOCK_KEY = 7_302_114_887_301n;
+async function lockFeed(tx: Tx): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${FEED_LOCK_KEY})`;
 }
 
 /** Availability of every connection that a new or changed customer might get (global ones). */

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+/**
+ * Wake-up signals per topic (one topic per customer). A signal carries no
+ * data: whoever is woken reads the committed FeedEvent rows by cursor, so a
+ * lost, late or duplicated signal can delay a delivery but never lose or
+ * duplicate an event.
+ *
+ * - in-process (no REDIS_URL): listeners of this process only;
+ * - Redis: one pub/sub channel per topic; an instance subscribes only to the
+ *   topics it has local listeners for, so it never receives others' traffic.
+ */
+export interface WakeupBus {
+  /** Starts listening to a topic; returns the function that stops. */
+  listen(topic: string, onWake: () => void): () => void;
+  /** Wakes the topic's listeners on every instance (best effort). */
+  publish(topics: Iterable<string>): void;
+  /**
+   * Whether signals from other instances currently arrive. False while Redis
+   * is unreachable: the feed then polls the database instead.
+   */
+  readonly crossInstance: boolean;
+  /** Called when cross-instance signals resume after an outage (to catch up). */
+  onReconnect(cb: () => void): void;
+  close(): Promise<void>;
+}
+
+class Listeners {
+  private readonly byTopic = new Map<string, Set<() => void>>();
+
+  /** Returns true when this is the topic's first listener. */
+  add(topic: string, cb: () => void): boolean {
+    let set = this.byTopic.get(topic);
+    const first = !set;
+    if (!set) this.byTopic.set(topic, (set = new Set()));
+    set.add(cb);
+    return first;
+  }
+
+  /** Returns true when the topic has no listener left. */
+  remove(topic: string, cb: () => void): boolean {
+    const set = this.byTopic.get(topic);
+    if (!set) return false;
+    set.delete(cb);
+    if (set.size) return false;
+    this.byTopic.delete(topic);
+    return true;
+  }
+
+  fire(topic: string): void {
+    const set = this.byTopic.get(topic);
+    if (set) for (const cb of [...set]) cb();
+  }
+
+  topics(): string[] {
+    return [...this.byTopic.keys()];
+  }
+}
+
+/** Single-process fan-out. */
+export class LocalWakeupBus implements WakeupBus {
+  readonly crossInstance = false;
+  private readonly listeners = new Listeners();
+
+  listen(topic: string, onWake: () => void): () => void {
+    this.listeners.add(topic, onWake);
+    return () => void this.listeners.remove(topic, onWake);
+  }
+
+  publish(topics: Iterable<string>): void {
+    for (const t of topics) this.listeners.fire(t);
+  }
+
+  onReconnect(): void {}
+  async close(): Promise<void> {}
+}
+
+/**
+ * Cross-instance fan-out over Redis pub/sub, channel `<prefix><topic>`.
+ * Redis going away never throws into callers: publishes are dropped (the
+ * subscribers' database poll covers them) and ioredis reconnects and
+ * re-subscribes by itself.
+ */
+export class RedisWakeupBus implements WakeupBus {
+  private readonly listeners = new Listeners();
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  /** Identifies this instance's own messages, already delivered locally. */
+  private readonly origin = randomBytes(6).toString('base64url');
+  private ready = false;
+  private wasReady = false;
+  private readonly reconnectCbs: (() => void)[] = [];
+
+  constructor(
+    url: string,
+    private readonly log: Logger,
+    private readonly prefix = 'cg:feed:',
+  ) {
+    const options = {
+      // Fail fast instead of queueing while disconnected: a stale wake-up is useless.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+      lazyConnect: false,
+    };
+    this.pub = new Redis(url, options);
+    // The subscriber queues its SUBSCRIBE commands until connected.
+    this.sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    for (const client of [this.pub, this.sub]) {
+      client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis (live feed) error'));
+    }
+    this.sub.on('ready', () => {
+      this.ready = true;
+      if (this.wasReady) {
+        this.log.info('redis (live feed) back: catching up from the database');
+        for (const cb of this.reconnectCbs) cb();
+      }
+      this.wasReady = true;
+    });
+    this.sub.on('close', () => {
+      if (this.ready) this.log.warn('redis (live feed) unreachable: polling the database until it returns');
+      this.ready = false;
+    });
+    this.sub.on('message', (channel: string, message: string) => {
+      if (message === this.origin || !channel.startsWith(this.prefix)) return;
+      this.listeners.fire(channel.slice(this.prefix.length));
+    });
+  }
+
+  get crossInstance(): boolean {
+    return this.ready && this.pub.status === 'ready';
+  }
+
+  listen(topic: string, onWake: () => void): () => void {
+    if (this.listeners.add(topic, onWake)) {
+      this.sub.subscribe(this.prefix + topic).catch(() => {
+        /* re-subscribed automatically on reconnect */
+      });
+    }
+    return () => {
+      if (this.listeners.remove(topic, onWake)) {
+        this.sub.unsubscribe(this.prefix + topic).catch(() => {});
+      }
+    };
+  }
+
+  publish(topics: Iterable<string>): void {
+    for (const t of topics) {
+      this.listeners.fire(t);
+      if (this.pub.status !== 'ready') continue;
+      this.pub.publish(this.prefix + t, this.origin).catch(() => {
+        /* dropped: other instances catch up by polling */
+      });
+    }
+  }
+
+  onReconnect(cb: () => void): void {
+    this.reconnectCbs.push(cb);
+  }
+
+  async close(): Promise<void> {
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+}
