@@ -64,7 +64,6 @@ const ResolutionNotFoundRef = builder.objectRef<NotFound>('ResolutionNotFound').
   isTypeOf: (r) => (r as Resolution).kind === 'NOT_FOUND',
   fields: (t) => ({
     reason: t.field({ type: NotFoundReasonEnum, resolve: (r) => r.reason }),
-    connectionId: t.id({ nullable: true, resolve: (r) => (r.connection ? encodeGlobalID('Connection', r.connection.id) : null) }),
   }),
 });
 

@@ -1,0 +1,477 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
+import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { graphql } from './gql/index.js';
+import {
+  call,
+  findLeaks,
+  gid,
+  makeConnection,
+  makeConnector,
+  putValue,
+  resolutionResponses,
+  responses,
+  valueOf,
+} from './helpers/credentials.js';
+import { capturedLogs, startCapturedGateway, type CapturedGateway } from './helpers/gateways.js';
+
+const Resolve = graphql(`
+  query RuntimeResolve($stableKey: String!) {
+    resolveConnection(stableKey: $stableKey) {
+      __typename
+      ... on ResolvedCredential { connectionId stableKey connectorKey authType type valueKind fields secrets props }
+      ... on ResolutionProblem { code message }
+      ... on ResolutionNotFound { reason }
+      ... on ResolutionNotPermitted { connectionId }
+      ... on ResolutionError { retryable }
+    }
+  }
+`);
+
+const ResolveByExternalId = graphql(`
+  query RuntimeResolveByExternalId($externalId: String!) {
+    resolveConnectionByExternalId(externalId: $externalId) {
+      __typename
+      ... on ResolvedCredential { stableKey externalId props }
+      ... on ResolutionProblem { code message }
+    }
+  }
+`);
+
+const AdminValues = graphql(`
+  query RuntimeAdminValues($id: ID!) {
+    node(id: $id) {
+      ... on Connection {
+        values { edges { node { kind status lastError fields secrets { key set last4 } } } }
+        testValue { status fields secrets { key set last4 } }
+        globalValue { status fields secrets { key set last4 } }
+      }
+    }
+  }
+`);
+
+const TestConnection = graphql(`
+  mutation RuntimeTestConnection($connectionId: ID!, $slot: ValueKind, $customerId: ID, $timeoutMs: Int) {
+    testConnection(connectionId: $connectionId, slot: $slot, customerId: $customerId, timeoutMs: $timeoutMs) {
+      __typename
+      ... on MutationTestConnectionSuccess { data { ok failure httpStatus message status value { status lastError } } }
+      ... on Error { code message }
+    }
+  }
+`);
+
+let gw: CapturedGateway & { drop(): Promise<void> };
+let org: SeededOrg;
+let other: SeededOrg;
+let acme: SeededOrg['customers'][number];
+let globex: SeededOrg['customers'][number];
+const SECRETS = {
+  acmeKey: 'acme-api-key-5f1e9c2b7a',
+  globexKey: 'globex-api-key-0d8e4a1c6b',
+  globalKey: 'global-api-key-9a7c3e5d1f',
+  restrictedKey: 'restricted-key-2b4d6f8a0c',
+  otherOrgKey: 'other-org-key-1a3c5e7b9d',
+  acmePassword: 'acme-password-e3b0c44298',
+  testKey: 'test-creds-key-8f14e45fce',
+  wrongKey: 'wrong-api-key-c4ca4238a0',
+};
+
+const ids: Record<string, string> = {};
+let apiServer: Server;
+let apiUrl: string;
+let hangServer: Server;
+let hangUrl: string;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  gw = await startCapturedGateway();
+  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme', 'globex'] });
+  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme'] });
+  [acme, globex] = org.customers as [typeof acme, typeof globex];
+
+  // A third-party API for "test connection": 200 for the right key, 401 otherwise.
+  apiServer = createServer((req, res) => {
+    const ok = [SECRETS.acmeKey, SECRETS.testKey, SECRETS.globalKey].includes(String(req.headers['x-api-key']));
+    res.statusCode = ok ? 200 : 401;
+    res.end(ok ? '{"ok":true}' : `{"error":"bad key ${String(req.headers['x-api-key'])}"}`);
+  });
+  apiUrl = await listen(apiServer);
+  // An API that accepts the connection and never answers.
+  hangServer = createServer(() => {});
+  hangUrl = await listen(hangServer);
+
+  const s = gw.services;
+  const apiKeyConnector = await makeConnector(s, org.orgId, {
+    key: 'acme-api',
+    name: 'API key app',
+    authType: 'SECRET_TEXT',
+    testRequest: { method: 'GET', url: `${apiUrl}/me`, headers: { 'x-api-key': '{{secret_text}}' } },
+  });
+  const basic = await makeConnector(s, org.orgId, { key: 'basic-app', name: 'Basic app', authType: 'BASIC_AUTH' });
+  const hanging = await makeConnector(s, org.orgId, {
+    key: 'slow-app',
+    name: 'Slow app',
+    authType: 'SECRET_TEXT',
+    testRequest: { method: 'GET', url: `${hangUrl}/me`, headers: { 'x-api-key': '{{secret_text}}' } },
+  });
+  // A port nobody listens on any more: connections are refused.
+  const refusedServer = createServer();
+  const refusedUrl = await listen(refusedServer);
+  await new Promise<void>((r) => refusedServer.close(() => r()));
+  const refusing = await makeConnector(s, org.orgId, {
+    key: 'down-app',
+    name: 'Down app',
+    authType: 'SECRET_TEXT',
+    testRequest: { method: 'GET', url: `${refusedUrl}/me`, headers: { 'x-api-key': '{{secret_text}}' } },
+  });
+
+  const perCustomer = await makeConnection(s, org.orgId, {
+    stableKey: 'per-customer',
+    name: 'Per customer',
+    connectorId: apiKeyConnector.id,
+    type: 'ORG_ACTIVATED_CUSTOMER',
+  });
+  ids.perCustomer = perCustomer.id;
+  await putValue(s, perCustomer.id, { kind: 'CUSTOMER', customerId: acme.id }, { secret_text: SECRETS.acmeKey });
+  await putValue(s, perCustomer.id, { kind: 'CUSTOMER', customerId: globex.id }, { secret_text: SECRETS.globexKey });
+  await putValue(s, perCustomer.id, { kind: 'TEST' }, { secret_text: SECRETS.testKey });
+
+  const activated = await makeConnection(s, org.orgId, {
+    stableKey: 'customer-basic',
+    name: 'Customer basic',
+    connectorId: basic.id,
+    type: 'CUSTOMER_ACTIVATED',
+    externalId: 'gelato_acme',
+  });
+  ids.activated = activated.id;
+  await putValue(s, activated.id, { kind: 'CUSTOMER', customerId: acme.id }, { username: 'acme-user', password: SECRETS.acmePassword });
+
+  const global = await makeConnection(s, org.orgId, {
+    stableKey: 'global',
+    name: 'Global',
+    connectorId: apiKeyConnector.id,
+    type: 'ORG_ACTIVATED_GLOBAL',
+  });
+  ids.global = global.id;
+  await putValue(s, global.id, { kind: 'GLOBAL' }, { secret_text: SECRETS.globalKey });
+
+  const restricted = await makeConnection(s, org.orgId, {
+    stableKey: 'restricted',
+    name: 'Restricted global',
+    connectorId: apiKeyConnector.id,
+    type: 'ORG_ACTIVATED_GLOBAL',
+    restrictToAllowList: true,
+    allowedCustomerIds: [acme.id],
+  });
+  ids.restricted = restricted.id;
+  await putValue(s, restricted.id, { kind: 'GLOBAL' }, { secret_text: SECRETS.restrictedKey });
+
+  const testOnly = await makeConnection(s, org.orgId, {
+    stableKey: 'test-only',
+    name: 'Test only',
+    connectorId: apiKeyConnector.id,
+    type: 'ORG_ACTIVATED_CUSTOMER',
+  });
+  ids.testOnly = testOnly.id;
+  await putValue(s, testOnly.id, { kind: 'TEST' }, { secret_text: SECRETS.testKey });
+
+  for (const [key, status] of [
+    ['pending', 'PENDING'],
+    ['errored', 'ERROR'],
+    ['expired', 'EXPIRED'],
+  ] as const) {
+    const c = await makeConnection(s, org.orgId, { stableKey: key, name: key, connectorId: apiKeyConnector.id, type: 'ORG_ACTIVATED_CUSTOMER' });
+    ids[key] = c.id;
+    const v = await putValue(s, c.id, { kind: 'CUSTOMER', customerId: acme.id }, { secret_text: SECRETS.acmeKey }, { status });
+    if (status !== 'PENDING') {
+      await gw.db.prisma.connectionValue.update({ where: { id: v.id }, data: { lastError: `${key}: the provider said no` } });
+    }
+  }
+  const archived = await makeConnection(s, org.orgId, { stableKey: 'archived', name: 'a', connectorId: apiKeyConnector.id, type: 'ORG_ACTIVATED_CUSTOMER' });
+  await putValue(s, archived.id, { kind: 'CUSTOMER', customerId: acme.id }, { secret_text: SECRETS.acmeKey });
+  await gw.db.prisma.connection.update({ where: { id: archived.id }, data: { archivedAt: new Date() } });
+
+  const slow = await makeConnection(s, org.orgId, { stableKey: 'slow', name: 'slow', connectorId: hanging.id, type: 'ORG_ACTIVATED_CUSTOMER' });
+  ids.slow = slow.id;
+  await putValue(s, slow.id, { kind: 'CUSTOMER', customerId: acme.id }, { secret_text: SECRETS.acmeKey });
+  const down = await makeConnection(s, org.orgId, { stableKey: 'down', name: 'down', connectorId: refusing.id, type: 'ORG_ACTIVATED_CUSTOMER' });
+  ids.down = down.id;
+  await putValue(s, down.id, { kind: 'CUSTOMER', customerId: acme.id }, { secret_text: SECRETS.acmeKey });
+
+  // Another org with a connection of the same stable key.
+  const otherConnector = await makeConnector(s, other.orgId, { key: 'acme-api', name: 'x', authType: 'SECRET_TEXT' });
+  const otherConn = await makeConnection(s, other.orgId, {
+    stableKey: 'per-customer',
+    name: 'Other org',
+    connectorId: otherConnector.id,
+    type: 'ORG_ACTIVATED_GLOBAL',
+  });
+  await putValue(s, otherConn.id, { kind: 'GLOBAL' }, { secret_text: SECRETS.otherOrgKey });
+  const onlyOther = await makeConnection(s, other.orgId, {
+    stableKey: 'only-in-other-org',
+    name: 'Other org only',
+    connectorId: otherConnector.id,
+    type: 'ORG_ACTIVATED_GLOBAL',
+    externalId: 'gelato_other',
+  });
+  await putValue(s, onlyOther.id, { kind: 'GLOBAL' }, { secret_text: SECRETS.otherOrgKey });
+});
+
+afterAll(async () => {
+  await gw?.close();
+  apiServer?.closeAllConnections();
+  apiServer?.close();
+  hangServer?.closeAllConnections();
+  hangServer?.close();
+});
+
+async function resolve(stableKey: string, token: string) {
+  const r = await call(gw.url, Resolve, { stableKey }, token, { resolution: true });
+  return r.data?.resolveConnection ?? r;
+}
+
+describe('runtime resolution: type rules', () => {
+  it("per-customer types give the token's customer its own value", async () => {
+    expect(await resolve('per-customer', acme.runtimeToken)).toMatchObject({
+      __typename: 'ResolvedCredential',
+      stableKey: 'per-customer',
+      connectorKey: 'acme-api',
+      authType: 'SECRET_TEXT',
+      type: 'ORG_ACTIVATED_CUSTOMER',
+      valueKind: 'CUSTOMER',
+      secrets: { secret_text: SECRETS.acmeKey },
+      connectionId: gid('Connection', ids.perCustomer!),
+    });
+    expect(await resolve('per-customer', globex.runtimeToken)).toMatchObject({ secrets: { secret_text: SECRETS.globexKey } });
+    expect(await resolve('customer-basic', acme.runtimeToken)).toMatchObject({
+      type: 'CUSTOMER_ACTIVATED',
+      fields: { username: 'acme-user' },
+      secrets: { password: SECRETS.acmePassword },
+      props: { username: 'acme-user', password: SECRETS.acmePassword },
+    });
+  });
+
+  it('a customer without its own value gets NOT_FOUND (VALUE); test credentials are never served', async () => {
+    expect(await resolve('customer-basic', globex.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionNotFound',
+      code: 'NOT_FOUND',
+      reason: 'VALUE',
+    });
+    expect(await resolve('test-only', acme.runtimeToken)).toMatchObject({ __typename: 'ResolutionNotFound', reason: 'VALUE' });
+  });
+
+  it('global connections: every customer, or only the allow-listed ones', async () => {
+    for (const c of [acme, globex]) {
+      expect(await resolve('global', c.runtimeToken)).toMatchObject({ valueKind: 'GLOBAL', secrets: { secret_text: SECRETS.globalKey } });
+    }
+    expect(await resolve('restricted', acme.runtimeToken)).toMatchObject({ secrets: { secret_text: SECRETS.restrictedKey } });
+    expect(await resolve('restricted', globex.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionNotPermitted',
+      code: 'NOT_PERMITTED',
+      connectionId: gid('Connection', ids.restricted!),
+    });
+  });
+
+  it("other orgs' connections and archived ones are NOT_FOUND (CONNECTION)", async () => {
+    // Same stable key in another org: this org's value, never the other's.
+    expect(await resolve('per-customer', acme.runtimeToken)).toMatchObject({ secrets: { secret_text: SECRETS.acmeKey } });
+    for (const key of ['only-in-other-org', 'archived', 'no-such-key']) {
+      expect(await resolve(key, acme.runtimeToken)).toEqual({
+        __typename: 'ResolutionNotFound',
+        code: 'NOT_FOUND',
+        message: 'Connection not found',
+        reason: 'CONNECTION',
+      });
+    }
+    // The other org's runtime sees its own global value under the same key.
+    expect(await resolve('per-customer', other.customers[0]!.runtimeToken)).toMatchObject({
+      secrets: { secret_text: SECRETS.otherOrgKey },
+    });
+  });
+
+  it('value status gives distinct answers: PENDING → NOT_FOUND, ERROR → ERROR (last error), EXPIRED → EXPIRED', async () => {
+    expect(await resolve('pending', acme.runtimeToken)).toMatchObject({ __typename: 'ResolutionNotFound', reason: 'VALUE' });
+    expect(await resolve('errored', acme.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionError',
+      code: 'ERROR',
+      message: 'errored: the provider said no',
+      retryable: false,
+    });
+    expect(await resolve('expired', acme.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionExpired',
+      code: 'EXPIRED',
+      message: 'expired: the provider said no',
+    });
+  });
+
+  it("by external id (Activepieces' connections.get('gelato_' + externalId))", async () => {
+    const r = await call(gw.url, ResolveByExternalId, { externalId: 'gelato_acme' }, acme.runtimeToken, { resolution: true });
+    expect(r.data?.resolveConnectionByExternalId).toMatchObject({
+      __typename: 'ResolvedCredential',
+      stableKey: 'customer-basic',
+      externalId: 'gelato_acme',
+      props: { username: 'acme-user', password: SECRETS.acmePassword },
+    });
+    const otherOrg = await call(gw.url, ResolveByExternalId, { externalId: 'gelato_other' }, acme.runtimeToken, { resolution: true });
+    expect(otherOrg.data?.resolveConnectionByExternalId).toMatchObject({ __typename: 'ResolutionNotFound' });
+  });
+
+  it('instance- and workflow-bound tokens only reach the connections they use', async () => {
+    const prisma = gw.db.prisma;
+    const integration = await prisma.integration.create({
+      data: { orgId: org.orgId, stableKey: 'sync', name: 'Sync', connections: { create: [{ connectionId: ids.perCustomer! }] } },
+    });
+    const instance = await prisma.instance.create({
+      data: { orgId: org.orgId, integrationId: integration.id, customerId: acme.id, name: 'acme sync' },
+    });
+    const instanceToken = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: instance.id });
+    expect(await resolve('per-customer', instanceToken)).toMatchObject({ __typename: 'ResolvedCredential' });
+    expect(await resolve('global', instanceToken)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
+    // Global ids are accepted in the binding too.
+    const byGid = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: gid('Instance', instance.id) });
+    expect(await resolve('per-customer', byGid)).toMatchObject({ __typename: 'ResolvedCredential' });
+    // Someone else's instance: nothing resolves.
+    const foreign = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: globex.id, instanceId: instance.id });
+    expect(await resolve('per-customer', foreign)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
+
+    const workflow = await prisma.workflow.create({ data: { orgId: org.orgId, customerId: acme.id, name: 'wf' } });
+    const connector = await prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'acme-api' } });
+    await prisma.workflowStep.create({
+      data: { workflowId: workflow.id, position: 0, name: 'call', connectorId: connector.id, connectionId: ids.global! },
+    });
+    const workflowToken = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, workflowId: workflow.id });
+    expect(await resolve('global', workflowToken)).toMatchObject({ __typename: 'ResolvedCredential' });
+    expect(await resolve('per-customer', workflowToken)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
+  });
+
+  it('only runtime tokens may resolve', async () => {
+    for (const token of [org.adminToken, org.apiKey, acme.userToken]) {
+      const r = await call(gw.url, Resolve, { stableKey: 'per-customer' }, token, { resolution: true });
+      expect(r.data).toBeNull();
+      expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    }
+    const anonymous = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ resolveConnection(stableKey: "per-customer") { __typename } }' }),
+    });
+    const body = (await anonymous.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('every resolution is audited with who, which connection and the outcome — never the value', async () => {
+    const before = await gw.db.prisma.auditEvent.count({ where: { action: 'connection.resolve' } });
+    await resolve('per-customer', acme.runtimeToken);
+    await resolve('restricted', globex.runtimeToken);
+    await resolve('no-such-key', acme.runtimeToken);
+    const rows = await gw.db.prisma.auditEvent.findMany({ where: { action: 'connection.resolve' }, orderBy: { id: 'asc' } });
+    expect(rows.length).toBe(before + 3);
+    const last = rows.slice(-3);
+    expect(last.map((r) => [r.principalKind, r.targetId, (r.detail as { outcome: string }).outcome])).toEqual([
+      ['RUNTIME', ids.perCustomer, 'RESOLVED'],
+      ['RUNTIME', ids.restricted, 'NOT_PERMITTED'],
+      ['RUNTIME', null, 'NOT_FOUND'],
+    ]);
+    expect(last[0]!.detail).toMatchObject({ stableKey: 'per-customer', customerId: acme.id, valueKind: 'CUSTOMER' });
+    expect(last.every((r) => r.orgId === org.orgId)).toBe(true);
+  });
+});
+
+describe('test connection', () => {
+  it("runs the connector's test request with a customer's value and marks it ACTIVE", async () => {
+    await gw.db.prisma.connectionValue.update({
+      where: { connectionId_slot: { connectionId: ids.perCustomer!, slot: acme.id } },
+      data: { status: 'ERROR', lastError: 'old' },
+    });
+    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', acme.id) }, org.adminToken);
+    expect(r.data?.testConnection).toMatchObject({
+      __typename: 'MutationTestConnectionSuccess',
+      data: { ok: true, failure: null, httpStatus: 200, status: 'ACTIVE', value: { status: 'ACTIVE', lastError: null } },
+    });
+  });
+
+  it('with the TEST credentials', async () => {
+    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), slot: 'TEST' }, org.adminToken);
+    expect(r.data?.testConnection).toMatchObject({ data: { ok: true, status: 'ACTIVE' } });
+  });
+
+  it('a rejected credential → ERROR with the status, never the response body', async () => {
+    await putValue(gw.services, ids.perCustomer!, { kind: 'CUSTOMER', customerId: globex.id }, { secret_text: SECRETS.wrongKey });
+    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', globex.id) }, org.adminToken);
+    expect(r.data?.testConnection).toMatchObject({
+      data: { ok: false, failure: 'UNEXPECTED_STATUS', httpStatus: 401, status: 'ERROR', message: 'Test request answered HTTP 401' },
+    });
+    expect((await valueOf(gw.services, ids.perCustomer!, globex.id)).lastError).toBe('Test request answered HTTP 401');
+  });
+
+  it('a refused connection is a clear, typed failure recorded on the value', async () => {
+    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.down!), customerId: gid('Customer', acme.id) }, org.adminToken);
+    expect(r.data?.testConnection).toMatchObject({ data: { ok: false, failure: 'CONNECTION_REFUSED', status: 'ERROR' } });
+    const d = (r.data!.testConnection as { data: { message: string } }).data;
+    expect(d.message).toMatch(/connection refused/);
+  });
+
+  it('a server that never answers times out (no hang)', async () => {
+    const r = await call(
+      gw.url,
+      TestConnection,
+      { connectionId: gid('Connection', ids.slow!), customerId: gid('Customer', acme.id), timeoutMs: 1000 },
+      org.adminToken,
+    );
+    expect(r.data?.testConnection).toMatchObject({ data: { ok: false, failure: 'TIMEOUT', status: 'ERROR' } });
+    expect((r.data!.testConnection as { data: { message: string } }).data.message).toMatch(/timed out after 1000 ms/);
+    expect((await valueOf(gw.services, ids.slow!, acme.id)).status).toBe('ERROR');
+  });
+
+  it('customer users test their own value only; a connector without a test request is a validation error', async () => {
+    const own = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.activated!) }, acme.userToken);
+    expect(own.data?.testConnection).toMatchObject({ __typename: 'ValidationError' });
+    const hidden = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.userToken);
+    expect(hidden.data?.testConnection).toMatchObject({ __typename: 'NotFoundError' });
+    const runtime = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.runtimeToken);
+    expect(runtime.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const bad = await call(
+      gw.url,
+      TestConnection,
+      { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', acme.id), timeoutMs: 5 },
+      org.adminToken,
+    );
+    expect(bad.data?.testConnection).toMatchObject({ __typename: 'ValidationError' });
+  });
+});
+
+describe('secrets never leak', () => {
+  it('no response (other than runtime resolutions), audit row or log line contains a stored secret', async () => {
+    const all = Object.values(SECRETS);
+    // Admin reads of every connection's values: masked hints only.
+    for (const id of Object.values(ids)) {
+      const r = await call(gw.url, AdminValues, { id: gid('Connection', id) }, org.adminToken);
+      expect(r.errors).toBeUndefined();
+    }
+    const audit = (await gw.db.prisma.auditEvent.findMany()).map((a) => JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
+    expect(responses.length).toBeGreaterThan(15);
+    expect(findLeaks(all, [...responses, ...capturedLogs, ...audit])).toEqual([]);
+    expect(findLeaks(all, resolutionResponses).length).toBeGreaterThan(3);
+  });
+
+  it('an unknown key in a ciphertext gives a clear error, not a crash', async () => {
+    const foreign = parseKeyRing(newKeySpec('gone'));
+    const v = await valueOf(gw.services, ids.global!, 'GLOBAL');
+    await gw.db.prisma.connectionValue.update({
+      where: { id: v.id },
+      data: { secrets: { secret_text: foreign.encrypt('x', `connectionValue:${v.id}:secret_text`) } },
+    });
+    expect(await resolve('global', acme.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionError',
+      message: 'The credential cannot be decrypted by this gateway (its key is missing from ENCRYPTION_KEYS?)',
+      retryable: false,
+    });
+    expect(capturedLogs.some((l) => l.includes('which is not in the key ring'))).toBe(true);
+  });
+});
