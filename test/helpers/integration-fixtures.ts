@@ -28,7 +28,13 @@ export async function seedConnections(prisma: PrismaClient, org: SeededOrg): Pro
   const orgId = org.orgId;
   const connector = (key: string) =>
     prisma.connector.create({
-      data: { orgId, key, name: key[0]!.toUpperCase() + key.slice(1), authType: 'SECRET_TEXT', fields: [] },
+      data: {
+        orgId,
+        key,
+        name: key[0]!.toUpperCase() + key.slice(1),
+        authType: 'SECRET_TEXT',
+        fields: [{ key: 'secret_text', label: 'Secret', type: 'STRING', required: true, secret: true }],
+      },
     });
   const slack = await connector('slack');
   const twilio = await connector('twilio');

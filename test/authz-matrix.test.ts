@@ -1,0 +1,548 @@
+/**
+ * The authorization matrix: every query and mutation of the schema × every
+ * kind of principal, through real HTTP.
+ *
+ * - The schema is introspected: a Query/Mutation field without an entry here
+ *   fails the test, so a new field cannot ship unclassified.
+ * - Targets are objects of org "acme" that belong to customer A, so the other
+ *   org's admin and customer B's user are guessing ids across tenants; they
+ *   must get exactly what a nonexistent id gets.
+ * - Every response is also scanned for ids the principal may not know (the
+ *   other tenant's objects): no list, union member or nested field may leak them.
+ *
+ * Outcomes: ok (allowed, did it) · hidden (null / empty / NOT_FOUND, as if it
+ * did not exist) · invalid (allowed, refused by a typed input error) ·
+ * forbidden (FORBIDDEN) · unauth (UNAUTHENTICATED).
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { encodeGlobalID } from '@pothos/plugin-relay';
+import {
+  getNamedType,
+  isEnumType,
+  isInterfaceType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  isScalarType,
+  isUnionType,
+  parse,
+  validate,
+  type GraphQLField,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+} from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newApiKeySecret } from '../src/auth/tokens.js';
+import { refreshAvailability } from '../src/modules/feed/availability.js';
+import { schema } from '../src/schema/index.js';
+import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { seedConnections, type ConnectionFixture } from './helpers/integration-fixtures.js';
+
+const PRINCIPALS = ['ADMIN', 'KEY', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
+type P = (typeof PRINCIPALS)[number];
+type Outcome = 'ok' | 'hidden' | 'invalid' | 'forbidden' | 'unauth';
+type Expect = Record<P, Outcome>;
+type Args = Record<string, unknown>;
+
+interface Case {
+  /** Label of the case when a field has several. */
+  name?: string;
+  /** Arguments; called once per principal, so destructive mutations get a fresh target each time. */
+  args: (p: P) => Args | Promise<Args>;
+  expect: Expect;
+}
+
+// Common rows.
+const orgOnlyRead: Expect = { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'ok' };
+const orgWriteOwn: Expect = orgOnlyRead; // creates in the caller's own org
+const orgWriteTarget: Expect = { ...orgOnlyRead, OTHER: 'hidden' }; // acts on one of acme's objects
+const builderRead = (a: Outcome, b: Outcome, other: Outcome): Expect => ({
+  ADMIN: 'ok',
+  KEY: 'ok',
+  CUST_A: a,
+  CUST_B: b,
+  RUNTIME: 'forbidden',
+  ANON: 'unauth',
+  OTHER: other,
+});
+const customerUserOnly = (a: Outcome, b: Outcome): Expect => ({
+  ADMIN: 'forbidden',
+  KEY: 'forbidden',
+  CUST_A: a,
+  CUST_B: b,
+  RUNTIME: 'forbidden',
+  ANON: 'unauth',
+  OTHER: 'forbidden',
+});
+const runtimeOnly = (rt: Outcome): Expect => ({
+  ADMIN: 'forbidden',
+  KEY: 'forbidden',
+  CUST_A: 'forbidden',
+  CUST_B: 'forbidden',
+  RUNTIME: rt,
+  ANON: 'unauth',
+  OTHER: 'forbidden',
+});
+
+let gw: TestGateway;
+let acme: SeededOrg;
+let other: SeededOrg;
+let fx: ConnectionFixture;
+let n = 0;
+const uniq = (prefix: string) => `${prefix}-${++n}-${randomBytes(3).toString('hex')}`;
+const g = encodeGlobalID;
+
+/** Acme's objects the cases act on (global ids), created in beforeAll. */
+const t = {} as {
+  custA: string;
+  custB: string;
+  integration: string;
+  instanceA: string;
+  workflowA: string;
+  stepA: string;
+  workflowB: string;
+  valueA: string;
+  valueB: string;
+  oauthConnection: string;
+  apiKeyId: string;
+};
+
+const prisma = () => gw.db.prisma;
+
+async function freshConnection(type: 'CUSTOMER_ACTIVATED' | 'ORG_ACTIVATED_CUSTOMER' = 'CUSTOMER_ACTIVATED', withValueFor?: string) {
+  const c = await prisma().connection.create({
+    data: { orgId: acme.orgId, stableKey: uniq('c'), name: 'fresh', connectorId: fx.connectors.slack, type, availableInWorkflows: true },
+  });
+  if (withValueFor) {
+    await prisma().connectionValue.create({
+      data: { orgId: acme.orgId, connectionId: c.id, kind: 'CUSTOMER', customerId: withValueFor, slot: withValueFor, status: 'ACTIVE' },
+    });
+    await prisma().$transaction((tx) => refreshAvailability(tx, c.id));
+  }
+  return c;
+}
+async function freshIntegration() {
+  return prisma().integration.create({ data: { orgId: acme.orgId, stableKey: uniq('i'), name: 'fresh' } });
+}
+async function freshWorkflowA() {
+  return prisma().workflow.create({ data: { orgId: acme.orgId, customerId: acme.customers[0]!.id, name: 'fresh' } });
+}
+
+const publicKeyPem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const secretValues = { secret_text: 'matrix-secret-value-0001' };
+
+/** One entry per Query / Mutation field. */
+const MATRIX: Record<'Query' | 'Mutation', Record<string, Case[]>> = {
+  Query: {
+    viewer: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
+    apiKeys: [{ args: () => ({}), expect: orgOnlyRead }],
+    embedSigningKeys: [{ args: () => ({}), expect: orgOnlyRead }],
+    exportManifest: [{ args: () => ({}), expect: orgOnlyRead }],
+    customers: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
+    customer: [
+      { args: () => ({ id: t.custA }), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'hidden', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'hidden' } },
+    ],
+    customerByExternalId: [
+      {
+        // The other org has a customer with the same externalId: it finds its own, never acme's (see the leak scan).
+        args: () => ({ externalId: 'customer-a' }),
+        expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'hidden', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' },
+      },
+    ],
+    connectors: [{ args: () => ({}), expect: builderRead('ok', 'ok', 'ok') }],
+    connector: [{ args: () => ({ id: fx.connectorGid.slack }), expect: builderRead('ok', 'ok', 'hidden') }],
+    connectorByKey: [{ args: () => ({ key: 'slack' }), expect: builderRead('ok', 'ok', 'ok') }],
+    connections: [{ args: () => ({}), expect: builderRead('ok', 'ok', 'ok') }],
+    connection: [
+      { name: 'customer-activated', args: () => ({ id: fx.gid.cust }), expect: builderRead('ok', 'ok', 'hidden') },
+      { name: 'org-activated', args: () => ({ id: fx.gid.orgCust }), expect: builderRead('hidden', 'hidden', 'hidden') },
+    ],
+    connectionByStableKey: [
+      { name: 'customer-activated', args: () => ({ stableKey: 'cust' }), expect: builderRead('ok', 'ok', 'ok') },
+      { name: 'org-activated', args: () => ({ stableKey: 'hidden' }), expect: builderRead('hidden', 'hidden', 'ok') },
+    ],
+    connectionValues: [
+      { name: 'all', args: () => ({}), expect: builderRead('ok', 'ok', 'ok') },
+      { name: "customer A's", args: () => ({ customerId: t.custA }), expect: builderRead('ok', 'hidden', 'hidden') },
+    ],
+    integrations: [{ args: () => ({}), expect: builderRead('ok', 'hidden', 'hidden') }],
+    integrationByStableKey: [{ args: () => ({ stableKey: 'crm' }), expect: builderRead('ok', 'hidden', 'hidden') }],
+    instances: [{ args: () => ({}), expect: builderRead('ok', 'hidden', 'hidden') }],
+    workflows: [
+      { name: 'own', args: () => ({}), expect: builderRead('ok', 'ok', 'hidden') },
+      { name: "customer A's", args: () => ({ customerId: t.custA }), expect: builderRead('ok', 'hidden', 'hidden') },
+    ],
+    availableConnections: [
+      {
+        args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectorKey: 'slack' } : { connectorKey: 'slack', customerId: t.custA }),
+        expect: builderRead('ok', 'hidden', 'hidden'),
+      },
+      {
+        name: "customer A's id",
+        args: () => ({ connectorKey: 'slack', customerId: t.custA }),
+        expect: builderRead('ok', 'hidden', 'hidden'),
+      },
+    ],
+    customerConnectionOverview: [{ args: () => ({ customerId: t.custA }), expect: builderRead('ok', 'hidden', 'hidden') }],
+    node: [
+      { name: 'customer A', args: () => ({ id: t.custA }), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'hidden', RUNTIME: 'ok', ANON: 'hidden', OTHER: 'hidden' } },
+      { name: 'instance of A', args: () => ({ id: t.instanceA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      { name: 'workflow of A', args: () => ({ id: t.workflowA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      { name: 'step of A', args: () => ({ id: t.stepA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      { name: 'integration', args: () => ({ id: t.integration }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      { name: 'org-activated connection', args: () => ({ id: fx.gid.orgCust }), expect: { ...builderRead('hidden', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      { name: "A's value", args: () => ({ id: t.valueA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+    ],
+    nodes: [
+      {
+        args: () => ({ ids: [t.workflowA, t.instanceA, t.valueA] }),
+        expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' },
+      },
+    ],
+    resolveConnection: [
+      { name: 'resolvable', args: () => ({ stableKey: 'cust' }), expect: runtimeOnly('ok') },
+      { name: 'not resolvable', args: () => ({ stableKey: 'hidden-nope' }), expect: runtimeOnly('hidden') },
+    ],
+    resolveConnectionByExternalId: [{ args: () => ({ externalId: 'nope_1' }), expect: runtimeOnly('hidden') }],
+  },
+  Mutation: {
+    // tenancy & auth
+    createCustomer: [{ args: () => ({ input: { externalId: uniq('x'), name: 'x' } }), expect: orgWriteOwn }],
+    upsertCustomer: [{ args: () => ({ input: { externalId: 'customer-a', name: 'customer-a' } }), expect: orgWriteOwn }],
+    updateCustomer: [{ args: () => ({ id: t.custA, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    deleteCustomer: [
+      {
+        args: async () => ({ id: g('Customer', (await prisma().customer.create({ data: { orgId: acme.orgId, externalId: uniq('d'), name: 'd' } })).id) }),
+        expect: orgWriteTarget,
+      },
+    ],
+    issueRuntimeToken: [{ args: () => ({ customerId: t.custA }), expect: orgWriteTarget }],
+    registerEmbedSigningKey: [{ args: () => ({ alg: 'ES256', publicKey: publicKeyPem() }), expect: orgWriteOwn }],
+    revokeEmbedSigningKey: [
+      {
+        args: async () => ({
+          keyId: (await prisma().embedSigningKey.create({ data: { orgId: acme.orgId, publicKey: publicKeyPem(), alg: 'ES256' } })).id,
+        }),
+        expect: orgWriteTarget,
+      },
+    ],
+    createApiKey: [{ args: () => ({ input: { name: uniq('k') } }), expect: orgWriteOwn }],
+    revokeApiKey: [
+      {
+        args: async () => {
+          const k = newApiKeySecret();
+          const row = await prisma().apiKey.create({ data: { orgId: acme.orgId, name: 'r', prefix: k.prefix, hash: k.hash } });
+          return { id: g('ApiKey', row.id) };
+        },
+        expect: orgWriteTarget,
+      },
+    ],
+    // connectors & connections
+    createConnector: [{ args: () => ({ input: { key: uniq('k'), name: 'K', authType: 'SECRET_TEXT' } }), expect: orgWriteOwn }],
+    upsertConnector: [{ args: () => ({ input: { key: 'slack', name: 'Slack', authType: 'SECRET_TEXT' } }), expect: orgWriteOwn }],
+    updateConnector: [{ args: () => ({ id: fx.connectorGid.slack, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    deleteConnector: [
+      {
+        args: async () => ({
+          id: g('Connector', (await prisma().connector.create({ data: { orgId: acme.orgId, key: uniq('del'), name: 'D', authType: 'NO_AUTH' } })).id),
+        }),
+        expect: orgWriteTarget,
+      },
+    ],
+    createConnection: [
+      { args: () => ({ input: { stableKey: uniq('c'), name: 'C', connectorKey: 'slack', type: 'CUSTOMER_ACTIVATED' } }), expect: orgWriteOwn },
+    ],
+    upsertConnection: [
+      { args: () => ({ input: { stableKey: 'cust', name: 'cust connection', connectorKey: 'slack', type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } }), expect: orgWriteOwn },
+    ],
+    updateConnection: [{ args: () => ({ id: fx.gid.cust, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    archiveConnection: [{ args: async () => ({ id: g('Connection', (await freshConnection()).id) }), expect: orgWriteTarget }],
+    deleteConnection: [{ args: async () => ({ id: g('Connection', (await freshConnection()).id) }), expect: orgWriteTarget }],
+    setConnectionValue: [
+      {
+        args: () => ({ target: { connectionId: fx.gid.orgCust, slot: 'CUSTOMER', customerId: t.custB }, values: secretValues }),
+        expect: orgWriteTarget,
+      },
+    ],
+    clearConnectionValue: [
+      {
+        args: async () => {
+          const c = await freshConnection('ORG_ACTIVATED_CUSTOMER', acme.customers[0]!.id);
+          return { target: { connectionId: g('Connection', c.id), slot: 'CUSTOMER', customerId: t.custA } };
+        },
+        expect: orgWriteTarget,
+      },
+    ],
+    setMyConnectionValue: [
+      { name: 'customer-activated', args: () => ({ connectionId: fx.gid.cust, values: secretValues }), expect: customerUserOnly('ok', 'ok') },
+      { name: 'org-activated', args: () => ({ connectionId: fx.gid.orgCust, values: secretValues }), expect: customerUserOnly('hidden', 'hidden') },
+    ],
+    clearMyConnectionValue: [
+      {
+        name: 'customer-activated',
+        args: async () => ({ connectionId: g('Connection', (await freshConnection('CUSTOMER_ACTIVATED', acme.customers[0]!.id)).id) }),
+        expect: customerUserOnly('ok', 'ok'),
+      },
+      { name: 'org-activated', args: () => ({ connectionId: fx.gid.hidden }), expect: customerUserOnly('hidden', 'hidden') },
+    ],
+    startOAuthAuthorization: [
+      {
+        args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: t.oauthConnection } : { connectionId: t.oauthConnection, customerId: t.custA }),
+        expect: builderRead('ok', 'ok', 'hidden'),
+      },
+    ],
+    connectOAuthClientCredentials: [
+      {
+        // An authorization-code connector: every caller that gets past authorization is refused on the grant type.
+        args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: t.oauthConnection } : { connectionId: t.oauthConnection, customerId: t.custA }),
+        expect: { ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' },
+      },
+    ],
+    testConnection: [
+      {
+        // The connector has no test request: allowed callers get a typed refusal, others not-found.
+        args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: fx.gid.cust } : { connectionId: fx.gid.cust, customerId: t.custA }),
+        expect: { ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' },
+      },
+    ],
+    // integrations & instances
+    createIntegration: [{ args: () => ({ input: { stableKey: uniq('i'), name: 'I', connections: [{ connectionStableKey: 'cust' }] } }), expect: orgWriteOwn }],
+    upsertIntegration: [{ args: () => ({ input: { stableKey: 'crm', name: 'CRM' } }), expect: orgWriteOwn }],
+    updateIntegration: [{ args: () => ({ id: t.integration, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    setIntegrationConnections: [
+      { args: () => ({ id: t.integration, connections: [{ connectionStableKey: 'cust' }, { connectionStableKey: 'global' }] }), expect: orgWriteTarget },
+    ],
+    deleteIntegration: [{ args: async () => ({ id: g('Integration', (await freshIntegration()).id) }), expect: orgWriteTarget }],
+    createInstance: [
+      {
+        args: async () => ({ input: { integrationId: g('Integration', (await freshIntegration()).id), customerId: t.custA } }),
+        expect: { ...orgWriteTarget, OTHER: 'invalid' },
+      },
+    ],
+    updateInstance: [{ args: () => ({ id: t.instanceA, patch: { name: 'renamed' } }), expect: orgWriteTarget }],
+    deleteInstance: [
+      {
+        args: async () => {
+          const i = await freshIntegration();
+          const inst = await prisma().instance.create({ data: { orgId: acme.orgId, integrationId: i.id, customerId: acme.customers[0]!.id, name: 'x' } });
+          return { id: g('Instance', inst.id) };
+        },
+        expect: orgWriteTarget,
+      },
+    ],
+    // workflows
+    createWorkflow: [
+      {
+        args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { input: { name: 'w' } } : { input: { name: 'w', customerId: t.custA } }),
+        expect: builderRead('ok', 'ok', 'invalid'),
+      },
+      { name: "naming customer A", args: () => ({ input: { name: 'w', customerId: t.custA } }), expect: builderRead('ok', 'invalid', 'invalid') },
+    ],
+    updateWorkflow: [{ args: () => ({ id: t.workflowA, patch: { name: 'renamed' } }), expect: builderRead('ok', 'hidden', 'hidden') }],
+    deleteWorkflow: [{ args: async () => ({ id: g('Workflow', (await freshWorkflowA()).id) }), expect: builderRead('ok', 'hidden', 'hidden') }],
+    createWorkflowStep: [
+      {
+        args: () => ({ input: { workflowId: t.workflowA, name: 's', connectorKey: 'slack', connectionId: fx.gid.cust } }),
+        expect: builderRead('ok', 'invalid', 'invalid'),
+      },
+    ],
+    updateWorkflowStep: [{ args: () => ({ id: t.stepA, patch: { name: 'renamed' } }), expect: builderRead('ok', 'hidden', 'hidden') }],
+    deleteWorkflowStep: [
+      {
+        args: async () => {
+          const s = await prisma().workflowStep.create({
+            data: { workflowId: (await freshWorkflowA()).id, position: 0, name: 's', connectorId: fx.connectors.slack },
+          });
+          return { id: g('WorkflowStep', s.id) };
+        },
+        expect: builderRead('ok', 'hidden', 'hidden'),
+      },
+    ],
+    // manifest
+    importManifest: [
+      {
+        name: 'dry run',
+        args: () => ({ manifest: { version: 1, connectors: [], connections: [], integrations: [] }, dryRun: true }),
+        expect: orgWriteOwn,
+      },
+    ],
+  },
+};
+
+// ───────────────────────────── the driver ─────────────────────────────
+
+/** A selection set that reaches ids and type names of whatever a field returns. */
+function selection(type: GraphQLOutputType, depth = 0): string {
+  const named = getNamedType(type);
+  if (isScalarType(named) || isEnumType(named)) return '';
+  if (depth > 3) return '{ __typename }';
+  if (isUnionType(named)) {
+    const members = named
+      .getTypes()
+      .map((m) => {
+        const inner = selection(m, depth + 1);
+        return inner && inner !== '{ __typename }' ? `... on ${m.name} ${inner}` : '';
+      })
+      .join(' ');
+    return `{ __typename ${members} }`;
+  }
+  if (isObjectType(named) || isInterfaceType(named)) {
+    const fields = named.getFields();
+    const parts = ['__typename'];
+    if (fields.id) parts.push('id');
+    if (fields.code && fields.message) parts.push('code');
+    if (fields.problems) parts.push('problems { path message }');
+    if (fields.edges) {
+      const edge = getNamedType(fields.edges.type) as GraphQLObjectType;
+      parts.push(`edges { node ${selection(edge.getFields().node!.type, depth + 1)} }`);
+    }
+    if (fields.data) parts.push(`data ${selection(fields.data.type, depth + 1)}`);
+    if (fields.node && !fields.edges) parts.push(`node ${selection(fields.node.type, depth + 1)}`);
+    return `{ ${parts.join(' ')} }`;
+  }
+  return '';
+}
+
+function document(kind: 'Query' | 'Mutation', field: GraphQLField<unknown, unknown>, args: Args): string {
+  const used = field.args.filter((a) => args[a.name] !== undefined);
+  const vars = used.map((a) => `$${a.name}: ${a.type.toString()}`).join(', ');
+  const call = used.length ? `(${used.map((a) => `${a.name}: $${a.name}`).join(', ')})` : '';
+  return `${kind === 'Query' ? 'query' : 'mutation'} Matrix${vars ? `(${vars})` : ''} { result: ${field.name}${call} ${selection(field.type)} }`;
+}
+
+function isEmpty(v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  if (Array.isArray(v)) return v.length === 0 || v.every((x) => x === null);
+  if (typeof v === 'object' && 'edges' in (v as object)) return ((v as { edges: unknown[] }).edges ?? []).length === 0;
+  return false;
+}
+
+function classify(kind: 'Query' | 'Mutation', body: { data?: { result?: unknown } | null; errors?: { extensions?: { code?: string } }[] }): string {
+  const code = body.errors?.[0]?.extensions?.code;
+  if (code === 'UNAUTHENTICATED') return 'unauth';
+  if (code === 'FORBIDDEN') return 'forbidden';
+  if (code === 'NOT_FOUND') return 'hidden';
+  if (code === 'VALIDATION_FAILED') return 'invalid';
+  if (code) return `error:${code}`;
+  const result = body.data?.result;
+  const typename = (result as { __typename?: string } | null)?.__typename;
+  if (typename) {
+    if (typename.endsWith('Success')) return 'ok';
+    if (typename === 'NotFoundError' || typename === 'ResolutionNotFound' || typename === 'ResolutionNotPermitted') return 'hidden';
+    if (typename === 'ForbiddenError') return 'forbidden';
+    if (typename === 'ValidationError' || typename === 'ConflictError' || typename === 'InUseError') return 'invalid';
+    if (typename.startsWith('Resolution')) return 'invalid';
+    if (kind === 'Mutation' && typename.endsWith('Error')) return `typed:${typename}`;
+  }
+  if (kind === 'Query') return isEmpty(result) ? 'hidden' : 'ok';
+  return 'ok';
+}
+
+const tokens = {} as Record<P, string | undefined>;
+/** Ids each principal must never see in any response. */
+const forbiddenIds = {} as Record<P, string[]>;
+
+beforeAll(async () => {
+  gw = await startGateway();
+  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['customer-a', 'customer-b'] });
+  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['customer-a', 'customer-b'] });
+  fx = await seedConnections(gw.db.prisma, acme);
+  const otherFx = await seedConnections(gw.db.prisma, other);
+  const [a, b] = acme.customers;
+  const db = gw.db.prisma;
+  t.custA = g('Customer', a!.id);
+  t.custB = g('Customer', b!.id);
+  const integration = await db.integration.create({
+    data: { orgId: acme.orgId, stableKey: 'crm', name: 'CRM', connections: { create: [{ connectionId: fx.ids.cust }, { connectionId: fx.ids.orgCust }] } },
+  });
+  t.integration = g('Integration', integration.id);
+  t.instanceA = g('Instance', (await db.instance.create({ data: { orgId: acme.orgId, integrationId: integration.id, customerId: a!.id, name: 'crm A' } })).id);
+  const wfA = await db.workflow.create({ data: { orgId: acme.orgId, customerId: a!.id, name: 'A flow' } });
+  t.workflowA = g('Workflow', wfA.id);
+  t.stepA = g(
+    'WorkflowStep',
+    (await db.workflowStep.create({ data: { workflowId: wfA.id, position: 0, name: 'step', connectorId: fx.connectors.slack, connectionId: fx.ids.orgCust } })).id,
+  );
+  t.workflowB = g('Workflow', (await db.workflow.create({ data: { orgId: acme.orgId, customerId: b!.id, name: 'B flow' } })).id);
+  const valueA = await db.connectionValue.findUniqueOrThrow({ where: { connectionId_slot: { connectionId: fx.ids.cust, slot: a!.id } } });
+  const valueB = await db.connectionValue.findUniqueOrThrow({ where: { connectionId_slot: { connectionId: fx.ids.cust, slot: b!.id } } });
+  t.valueA = g('ConnectionValue', valueA.id);
+  t.valueB = g('ConnectionValue', valueB.id);
+  const oauth = await db.connector.create({
+    data: {
+      orgId: acme.orgId,
+      key: 'oauthapp',
+      name: 'OAuth app',
+      authType: 'OAUTH2',
+      oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://auth.example/authorize', tokenUrl: 'https://auth.example/token', scopes: ['read'], clientId: 'client', pkce: true },
+    },
+  });
+  t.oauthConnection = g(
+    'Connection',
+    (await db.connection.create({ data: { orgId: acme.orgId, stableKey: 'oauth', name: 'OAuth', connectorId: oauth.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } })).id,
+  );
+
+  tokens.ADMIN = acme.adminToken;
+  tokens.KEY = acme.apiKey;
+  tokens.CUST_A = a!.userToken;
+  tokens.CUST_B = b!.userToken;
+  tokens.RUNTIME = a!.runtimeToken;
+  tokens.ANON = undefined;
+  tokens.OTHER = other.adminToken;
+
+  const acmeIds = [t.custA, t.custB, t.integration, t.instanceA, t.workflowA, t.stepA, t.workflowB, t.valueA, t.valueB, ...Object.values(fx.gid), fx.connectorGid.slack];
+  const otherIds = [...other.customers.map((c) => g('Customer', c.id)), ...Object.values(otherFx.gid), otherFx.connectorGid.slack];
+  forbiddenIds.OTHER = acmeIds;
+  forbiddenIds.ADMIN = otherIds;
+  forbiddenIds.KEY = otherIds;
+  forbiddenIds.CUST_A = [...otherIds, t.custB, t.workflowB, t.valueB, fx.gid.hidden];
+  forbiddenIds.CUST_B = [...otherIds, t.custA, t.instanceA, t.workflowA, t.stepA, t.valueA, t.integration, fx.gid.hidden, fx.gid.orgCust, fx.gid.global];
+  forbiddenIds.RUNTIME = [...otherIds, t.custB, t.workflowB, t.valueB];
+  forbiddenIds.ANON = [...acmeIds, ...otherIds];
+});
+afterAll(async () => gw?.close());
+
+const KINDS = ['Query', 'Mutation'] as const;
+
+describe('authorization matrix', () => {
+  it('covers every query and mutation of the schema (a new field must be classified here)', () => {
+    for (const kind of KINDS) {
+      const fields = Object.keys((kind === 'Query' ? schema.getQueryType() : schema.getMutationType())!.getFields()).sort();
+      const missing = fields.filter((f) => !MATRIX[kind][f]?.length);
+      const stale = Object.keys(MATRIX[kind]).filter((f) => !fields.includes(f));
+      expect(missing, `${kind} fields without a matrix entry`).toEqual([]);
+      expect(stale, `${kind} matrix entries for fields that no longer exist`).toEqual([]);
+    }
+  });
+
+  for (const kind of KINDS) {
+    const type = (kind === 'Query' ? schema.getQueryType() : schema.getMutationType())!;
+    for (const [fieldName, cases] of Object.entries(MATRIX[kind])) {
+      for (const c of cases) {
+        it(`${kind}.${fieldName}${c.name ? ` (${c.name})` : ''}`, async () => {
+          const field = type.getFields()[fieldName];
+          if (!field) return; // reported by the coverage test
+          const got = {} as Record<P, string>;
+          const leaks: string[] = [];
+          for (const p of PRINCIPALS) {
+            const args = await c.args(p);
+            const source = document(kind, field, args);
+            const errors = validate(schema, parse(source));
+            expect(errors.map((e) => e.message), source).toEqual([]);
+            const r = await gql(gw.url, parse(source) as never, args as never, tokens[p]);
+            got[p] = classify(kind, r as never);
+            const text = JSON.stringify(r);
+            for (const id of forbiddenIds[p]) if (text.includes(id)) leaks.push(`${p} saw ${id} in ${text.slice(0, 300)}`);
+            if (got[p] !== c.expect[p]) got[p] += ` ← ${text.slice(0, 400)}`;
+          }
+          expect(leaks).toEqual([]);
+          const mismatches = PRINCIPALS.filter((p) => !got[p].startsWith(c.expect[p]) || got[p].includes('←')).map(
+            (p) => `${p}: expected ${c.expect[p]}, got ${got[p]}`,
+          );
+          expect(mismatches).toEqual([]);
+        });
+      }
+    }
+  }
+});
