@@ -9,6 +9,7 @@ import '../modules/connections/types.js';
 import '../modules/connections/connectors.js';
 import '../modules/connections/connections.js';
 import '../modules/apikeys/apikeys.js';
+import '../modules/manifest/schema.js';
 import '../modules/feed/schema.js';
 import '../modules/integrations/types.js';
 import '../modules/integrations/integrations.js';
