@@ -13,8 +13,12 @@ import type { Logger } from 'pino';
  *   topics it has local listeners for, so it never receives others' traffic.
  */
 export interface WakeupBus {
-  /** Starts listening to a topic; returns the function that stops. */
-  listen(topic: string, onWake: () => void): () => void;
+  /**
+   * Starts listening to a topic. `ready` resolves once signals published from
+   * now on will arrive (Redis acknowledged the SUBSCRIBE; bounded wait while
+   * Redis is down). `stop` ends it.
+   */
+  listen(topic: string, onWake: () => void): { ready: Promise<void>; stop: () => void };
   /** Wakes the topic's listeners on every instance (best effort). */
   publish(topics: Iterable<string>): void;
   /**
@@ -22,8 +26,11 @@ export interface WakeupBus {
    * is unreachable: the feed then polls the database instead.
    */
   readonly crossInstance: boolean;
-  /** Called when cross-instance signals resume after an outage (to catch up). */
-  onReconnect(cb: () => void): void;
+  /**
+   * Called when cross-instance signals stop (Redis unreachable: poll faster)
+   * or resume after an outage (catch up from the database).
+   */
+  onStatus(cb: (crossInstance: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -64,16 +71,16 @@ export class LocalWakeupBus implements WakeupBus {
   readonly crossInstance = false;
   private readonly listeners = new Listeners();
 
-  listen(topic: string, onWake: () => void): () => void {
+  listen(topic: string, onWake: () => void): { ready: Promise<void>; stop: () => void } {
     this.listeners.add(topic, onWake);
-    return () => void this.listeners.remove(topic, onWake);
+    return { ready: Promise.resolve(), stop: () => void this.listeners.remove(topic, onWake) };
   }
 
   publish(topics: Iterable<string>): void {
     for (const t of topics) this.listeners.fire(t);
   }
 
-  onReconnect(): void {}
+  onStatus(): void {}
   async close(): Promise<void> {}
 }
 
@@ -91,7 +98,9 @@ export class RedisWakeupBus implements WakeupBus {
   private readonly origin = randomBytes(6).toString('base64url');
   private ready = false;
   private wasReady = false;
-  private readonly reconnectCbs: (() => void)[] = [];
+  private readonly statusCbs: ((crossInstance: boolean) => void)[] = [];
+  private readonly subscribing = new Map<string, Promise<void>>();
+  private readonly unsent = new Set<string>();
 
   constructor(
     url: string,
@@ -111,17 +120,24 @@ export class RedisWakeupBus implements WakeupBus {
     for (const client of [this.pub, this.sub]) {
       client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis (live feed) error'));
     }
+    this.pub.on('ready', () => this.flushUnsent());
     this.sub.on('ready', () => {
       this.ready = true;
       if (this.wasReady) {
         this.log.info('redis (live feed) back: catching up from the database');
-        for (const cb of this.reconnectCbs) cb();
+        for (const cb of this.statusCbs) cb(true);
+        // Once more after the re-subscriptions have surely been acknowledged.
+        setTimeout(() => {
+          if (this.ready) for (const cb of this.statusCbs) cb(true);
+        }, 500).unref();
       }
       this.wasReady = true;
     });
     this.sub.on('close', () => {
-      if (this.ready) this.log.warn('redis (live feed) unreachable: polling the database until it returns');
+      if (!this.ready) return;
       this.ready = false;
+      this.log.warn('redis (live feed) unreachable: polling the database until it returns');
+      for (const cb of this.statusCbs) cb(false);
     });
     this.sub.on('message', (channel: string, message: string) => {
       if (message === this.origin || !channel.startsWith(this.prefix)) return;
@@ -133,31 +149,51 @@ export class RedisWakeupBus implements WakeupBus {
     return this.ready && this.pub.status === 'ready';
   }
 
-  listen(topic: string, onWake: () => void): () => void {
+  listen(topic: string, onWake: () => void): { ready: Promise<void>; stop: () => void } {
+    let ready = Promise.resolve();
     if (this.listeners.add(topic, onWake)) {
-      this.sub.subscribe(this.prefix + topic).catch(() => {
-        /* re-subscribed automatically on reconnect */
-      });
+      const subscribed = this.sub.subscribe(this.prefix + topic).then(
+        () => undefined,
+        () => undefined, // re-subscribed automatically on reconnect
+      );
+      this.subscribing.set(topic, subscribed);
+      void subscribed.then(() => this.subscribing.delete(topic));
     }
-    return () => {
-      if (this.listeners.remove(topic, onWake)) {
-        this.sub.unsubscribe(this.prefix + topic).catch(() => {});
-      }
+    const inFlight = this.subscribing.get(topic);
+    if (inFlight) {
+      // While Redis is down this would wait for its return; the database poll covers that time.
+      ready = Promise.race([inFlight, new Promise<void>((r) => setTimeout(r, 1000).unref())]);
+    }
+    return {
+      ready,
+      stop: () => {
+        if (this.listeners.remove(topic, onWake)) {
+          this.sub.unsubscribe(this.prefix + topic).catch(() => {});
+        }
+      },
     };
   }
 
   publish(topics: Iterable<string>): void {
     for (const t of topics) {
       this.listeners.fire(t);
-      if (this.pub.status !== 'ready') continue;
-      this.pub.publish(this.prefix + t, this.origin).catch(() => {
-        /* dropped: other instances catch up by polling */
-      });
+      if (this.pub.status !== 'ready') {
+        this.unsent.add(t);
+        continue;
+      }
+      this.pub.publish(this.prefix + t, this.origin).catch(() => this.unsent.add(t));
     }
   }
 
-  onReconnect(cb: () => void): void {
-    this.reconnectCbs.push(cb);
+  /** Wake-ups that could not be sent while Redis was away go out when it returns. */
+  private flushUnsent(): void {
+    const topics = [...this.unsent];
+    this.unsent.clear();
+    for (const t of topics) this.pub.publish(this.prefix + t, this.origin).catch(() => this.unsent.add(t));
+  }
+
+  onStatus(cb: (crossInstance: boolean) => void): void {
+    this.statusCbs.push(cb);
   }
 
   async close(): Promise<void> {

@@ -105,7 +105,11 @@ export class FeedHub {
   start(): void {
     if (this.stopWrites || this.closed) return;
     this.stopWrites = onFeedWrite((events) => this.noteWrites(events));
-    this.bus.onReconnect(() => this.wakeAll());
+    this.bus.onStatus((crossInstance) => {
+      // Down: sweep at the outage pace from now on. Back: catch up at once.
+      this.scheduleSweep();
+      if (crossInstance) this.wakeAll();
+    });
     this.scheduleSweep();
     const pruneEvery = Math.min(Math.max((this.opts.retentionHours * 3_600_000) / 4, 1000), 10 * 60_000);
     this.pruneTimer = setInterval(() => {
@@ -241,8 +245,10 @@ export class FeedHub {
         this.checkAgain = false;
         const ids = [...this.pending.keys()];
         if (!ids.length) break;
-        const found = await this.prisma.feedEvent.findMany({ where: { id: { in: ids } }, select: { id: true } });
+        // The maximum first: an id at or below it belongs to a finished transaction
+        // (the feed lock), so the lookup that follows sees it if it committed.
         const max = await this.maxCursor();
+        const found = await this.prisma.feedEvent.findMany({ where: { id: { in: ids } }, select: { id: true } });
         const committed = new Set(found.map((f) => f.id));
         const topics = new Set<string>();
         const now = Date.now();
@@ -269,9 +275,11 @@ export class FeedHub {
 
   private scheduleSweep(): void {
     if (this.closed) return;
+    if (this.sweepTimer) clearTimeout(this.sweepTimer);
     const outage = this.opts.redisUrl !== undefined && !this.bus.crossInstance;
     const delay = outage ? Math.min(this.opts.outagePollMs ?? 250, this.opts.pollMs) : this.opts.pollMs;
     this.sweepTimer = setTimeout(() => {
+      this.sweepTimer = null;
       this.sweep()
         .catch((err: unknown) => this.log.warn({ err: errMessage(err) }, 'live feed: sweep failed'))
         .finally(() => this.scheduleSweep());
@@ -308,14 +316,14 @@ class CustomerFeed {
   private tail: bigint | null = null;
   private pumping = false;
   private again = false;
-  private readonly unlisten: () => void;
+  private readonly listening: { ready: Promise<void>; stop: () => void };
   private closed = false;
 
   constructor(
     private readonly hub: FeedHub,
     private readonly customerId: string,
   ) {
-    this.unlisten = hub.bus.listen(customerId, () => this.wake());
+    this.listening = hub.bus.listen(customerId, () => this.wake());
     this.initialized = new Promise((resolve) => (this.markInitialized = resolve));
   }
 
@@ -330,7 +338,7 @@ class CustomerFeed {
 
   close(): void {
     this.closed = true;
-    this.unlisten();
+    this.listening.stop();
   }
 
   private async pump(): Promise<void> {
@@ -339,6 +347,9 @@ class CustomerFeed {
       do {
         this.again = false;
         if (this.tail === null) {
+          // Wake-ups must reach us before we fix the starting point, or one
+          // published in between would be missed until the next sweep.
+          await this.listening.ready;
           this.tail = await this.hub.maxCursor();
           this.markInitialized();
         }
