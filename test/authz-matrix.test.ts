@@ -37,6 +37,7 @@ import { refreshAvailability } from '../src/modules/feed/availability.js';
 import { schema } from '../src/schema/index.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { Collector, wsClient } from './helpers/feed.js';
 import { seedConnections, type ConnectionFixture } from './helpers/integration-fixtures.js';
 
 const PRINCIPALS = ['ADMIN', 'KEY', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
@@ -133,7 +134,7 @@ const publicKeyPem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).pu
 const secretValues = { secret_text: 'matrix-secret-value-0001' };
 
 /** One entry per Query / Mutation field. */
-const MATRIX: Record<'Query' | 'Mutation', Record<string, Case[]>> = {
+const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[]>> = {
   Query: {
     viewer: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
     apiKeys: [{ args: () => ({}), expect: orgOnlyRead }],
@@ -368,6 +369,16 @@ const MATRIX: Record<'Query' | 'Mutation', Record<string, Case[]>> = {
       },
     ],
   },
+  // Over graphql-ws. `after: "0"` replays customer A's feed, so an allowed subscriber receives an event at once.
+  Subscription: {
+    availableConnectionsChanged: [
+      {
+        name: "customer A's feed",
+        args: (p) => (p === 'CUST_A' ? { after: '0' } : { after: '0', customerId: t.custA }),
+        expect: { ...builderRead('ok', 'hidden', 'hidden'), ANON: 'unauth' },
+      },
+    ],
+  },
 };
 
 // ───────────────────────────── the driver ─────────────────────────────
@@ -404,11 +415,11 @@ function selection(type: GraphQLOutputType, depth = 0): string {
   return '';
 }
 
-function document(kind: 'Query' | 'Mutation', field: GraphQLField<unknown, unknown>, args: Args): string {
+function document(kind: 'Query' | 'Mutation' | 'Subscription', field: GraphQLField<unknown, unknown>, args: Args): string {
   const used = field.args.filter((a) => args[a.name] !== undefined);
   const vars = used.map((a) => `$${a.name}: ${a.type.toString()}`).join(', ');
   const call = used.length ? `(${used.map((a) => `${a.name}: $${a.name}`).join(', ')})` : '';
-  return `${kind === 'Query' ? 'query' : 'mutation'} Matrix${vars ? `(${vars})` : ''} { result: ${field.name}${call} ${selection(field.type)} }`;
+  return `${kind.toLowerCase()} Matrix${vars ? `(${vars})` : ''} { result: ${field.name}${call} ${selection(field.type)} }`;
 }
 
 function isEmpty(v: unknown): boolean {
@@ -437,6 +448,23 @@ function classify(kind: 'Query' | 'Mutation', body: { data?: { result?: unknown 
   }
   if (kind === 'Query') return isEmpty(result) ? 'hidden' : 'ok';
   return 'ok';
+}
+
+/** The first thing a subscription yields: an event, or the error (a refused WebSocket counts as UNAUTHENTICATED). */
+async function firstMessage(source: string, args: Args, token: string | undefined): Promise<unknown> {
+  const client = wsClient(gw.url, token ?? null);
+  const c = new Collector<unknown>(client, parse(source) as never, args, 'result');
+  try {
+    await c.until((x) => x.events.length > 0 || x.errors.length > 0 || x.completed, 15_000, 'a first message');
+    if (c.events.length) return { data: { result: c.events[0] } };
+    const err = c.errors[0] as { extensions?: { code?: string } }[] | { code?: number } | undefined;
+    if (Array.isArray(err)) return { errors: err };
+    if (client.closeCode() === 4403 || (err as { code?: number } | undefined)?.code === 4403) return { errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] };
+    return { errors: [{ extensions: { code: `CLOSED_${client.closeCode() ?? 'unknown'}` } }] };
+  } finally {
+    c.close();
+    await client.dispose();
+  }
 }
 
 const tokens = {} as Record<P, string | undefined>;
@@ -503,12 +531,14 @@ beforeAll(async () => {
 });
 afterAll(async () => gw?.close());
 
-const KINDS = ['Query', 'Mutation'] as const;
+const KINDS = ['Query', 'Mutation', 'Subscription'] as const;
+const rootType = (kind: (typeof KINDS)[number]) =>
+  (kind === 'Query' ? schema.getQueryType() : kind === 'Mutation' ? schema.getMutationType() : schema.getSubscriptionType())!;
 
 describe('authorization matrix', () => {
   it('covers every query and mutation of the schema (a new field must be classified here)', () => {
     for (const kind of KINDS) {
-      const fields = Object.keys((kind === 'Query' ? schema.getQueryType() : schema.getMutationType())!.getFields()).sort();
+      const fields = Object.keys(rootType(kind).getFields()).sort();
       const missing = fields.filter((f) => !MATRIX[kind][f]?.length);
       const stale = Object.keys(MATRIX[kind]).filter((f) => !fields.includes(f));
       expect(missing, `${kind} fields without a matrix entry`).toEqual([]);
@@ -517,7 +547,7 @@ describe('authorization matrix', () => {
   });
 
   for (const kind of KINDS) {
-    const type = (kind === 'Query' ? schema.getQueryType() : schema.getMutationType())!;
+    const type = rootType(kind);
     for (const [fieldName, cases] of Object.entries(MATRIX[kind])) {
       for (const c of cases) {
         it(`${kind}.${fieldName}${c.name ? ` (${c.name})` : ''}`, async () => {
@@ -530,8 +560,8 @@ describe('authorization matrix', () => {
             const source = document(kind, field, args);
             const errors = validate(schema, parse(source));
             expect(errors.map((e) => e.message), source).toEqual([]);
-            const r = await gql(gw.url, parse(source) as never, args as never, tokens[p]);
-            got[p] = classify(kind, r as never);
+            const r = kind === 'Subscription' ? await firstMessage(source, args, tokens[p]) : await gql(gw.url, parse(source) as never, args as never, tokens[p]);
+            got[p] = classify(kind === 'Subscription' ? 'Query' : kind, r as never);
             const text = JSON.stringify(r);
             for (const id of forbiddenIds[p]) if (text.includes(id)) leaks.push(`${p} saw ${id} in ${text.slice(0, 300)}`);
             if (got[p] !== c.expect[p]) got[p] += ` ← ${text.slice(0, 400)}`;
