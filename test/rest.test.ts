@@ -383,6 +383,28 @@ describe('global connections', () => {
     expect((await call('GET', `/global-connections/${connectionId}`, acme.apiKey)).status).toBe(404);
   });
 
+  it('concurrent updates of one connection all succeed, one after the other', async () => {
+    const c = (await call('GET', '/global-connections?externalId=basic_1', acme.apiKey)).body.data[0];
+    const updates = await Promise.all([
+      ...Array.from({ length: 4 }, (_, i) =>
+        call('POST', `/global-connections/${c.id}`, acme.apiKey, { displayName: `Basic ${i}`, projectIds: i % 2 ? [projectId] : [] }),
+      ),
+      call('POST', '/global-connections', acme.apiKey, {
+        displayName: 'Basic',
+        pieceName: '@activepieces/piece-basic',
+        type: 'BASIC_AUTH',
+        value: { type: 'BASIC_AUTH', props: { username: 'bob', password: 'hunter2' } },
+        projectIds: [projectId],
+        externalId: 'basic_1',
+      }),
+    ]);
+    expect(updates.map((u) => u.status)).toEqual([200, 200, 200, 200, 200]);
+    const allowances = await gw.db.prisma.globalAllowance.count({ where: { connectionId: c.id } });
+    const final = (await call('GET', `/global-connections/${c.id}`, acme.apiKey)).body;
+    expect(final.projectIds).toHaveLength(allowances);
+    await call('POST', `/global-connections/${c.id}`, acme.apiKey, { displayName: 'Basic', projectIds: [] });
+  });
+
   it("answers 404 for another organization's ids", async () => {
     const mine = await call('GET', '/global-connections?externalId=basic_1', acme.apiKey);
     const id = mine.body.data[0].id as string;

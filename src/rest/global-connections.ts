@@ -22,7 +22,7 @@ import {
 import { uuidOrNone } from '../modules/tenancy/scope.js';
 import { ErrorBody, route } from './router.js';
 import { PageQuery, pageOf, paginate } from './pagination.js';
-import { lockKey, retryOnUniqueRace } from './retry.js';
+import { lockConnection, lockKey, retryOnUniqueRace } from './retry.js';
 
 /**
  * Activepieces' global connections, mapped onto reusable connections:
@@ -329,10 +329,11 @@ export async function upsertGlobalConnection(
     restPaths(() =>
       transaction(ctx, async (tx) => {
         await lockKey(tx, 'connection.externalId', `${p.orgId}:${externalId}`);
-        const existing = await tx.connection.findUnique({
-          where: { orgId_externalId: { orgId: p.orgId, externalId } },
-          include: { connector: true },
-        });
+        const where = { orgId_externalId: { orgId: p.orgId, externalId } };
+        const pre = await tx.connection.findUnique({ where, select: { id: true } });
+        // Also serialized with updates by id (POST /global-connections/:id); read the row under the lock.
+        if (pre) await lockConnection(tx, pre.id);
+        const existing = pre ? await tx.connection.findUnique({ where, include: { connector: true } }) : null;
         let connection: ConnectionWithConnector;
         let created = false;
         if (existing) {
@@ -464,6 +465,8 @@ export const globalConnectionRoutes = [
       if (body.value && !canWriteCredentials(principal)) throw new ForbiddenError('This key may not write credentials');
       const loaded = await restPaths(() =>
         transaction({ prisma, services }, async (tx) => {
+          await lockConnection(tx, (await findGlobal(tx, principal, params.id)).id);
+          // Re-read under the lock: another update may have committed meanwhile.
           const found = await findGlobal(tx, principal, params.id);
           const patch = {
             ...(body.displayName !== undefined ? { name: body.displayName } : {}),

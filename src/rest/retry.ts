@@ -26,3 +26,8 @@ export async function retryOnUniqueRace<T>(fn: () => Promise<T>, attempts = 4): 
     }
   }
 }
+
+/** Locks one connection row until the transaction ends: concurrent updates of it run one after the other. */
+export async function lockConnection(tx: Prisma.TransactionClient, id: string): Promise<void> {
+  await tx.$executeRaw`SELECT 1 FROM "Connection" WHERE id = ${id}::uuid FOR UPDATE`;
+}
