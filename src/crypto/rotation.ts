@@ -49,14 +49,40 @@ export async function rotateSecrets(prisma: PrismaClient, ring: KeyRing, opts: R
   const batchSize = opts.batchSize ?? 200;
   const report: RotationReport = {
     primaryKeyId: ring.primaryId,
-    connectionValues: await rotateValues(prisma, ring, batchSize, opts.onBatch),
-    connectors: await rotateConnectors(prisma, ring, batchSize, opts.onBatch),
-    oauthStates: await rotateStates(prisma, ring, batchSize, opts.onBatch),
+    connectionValues: zero(),
+    connectors: zero(),
+    oauthStates: zero(),
     remainingKeyIds: [],
   };
-  report.remainingKeyIds = [...(await keyIdsInUse(prisma))].sort();
+  // A writer that read a row before this pass re-encrypted it may write the
+  // old ciphertext back (e.g. a merge of untouched secret fields): further
+  // passes pick those up. Rows already current cost one read.
+  for (let pass = 1; pass <= MAX_PASSES; pass++) {
+    add(report.connectionValues, await rotateValues(prisma, ring, batchSize, opts.onBatch), pass === 1);
+    add(report.connectors, await rotateConnectors(prisma, ring, batchSize, opts.onBatch), pass === 1);
+    add(report.oauthStates, await rotateStates(prisma, ring, batchSize, opts.onBatch), pass === 1);
+    report.remainingKeyIds = [...(await keyIdsInUse(prisma))].sort();
+    if (report.remainingKeyIds.every((id) => id === ring.primaryId)) break;
+  }
   return report;
 }
+
+const MAX_PASSES = 3;
+
+/** Adds a later pass's work; `scanned`/`current` describe the first pass only. */
+function add(total: RotationCounts, pass: RotationCounts, first: boolean): void {
+  total.rotated += pass.rotated;
+  total.retried += pass.retried;
+  if (first) {
+    total.scanned = pass.scanned;
+    total.current = pass.current;
+  } else {
+    total.current -= pass.rotated;
+  }
+}
+
+/** Lets other work on this process run between batches (in-process databases answer without yielding). */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 type Sealed = Record<string, string>;
 
@@ -108,6 +134,7 @@ async function rotateValues(
     }
     cursor = rows[rows.length - 1]!.id;
     onBatch?.('ConnectionValue', counts);
+    await yieldToEventLoop();
   }
   return counts;
 }
@@ -153,6 +180,7 @@ async function rotateConnectors(
     }
     cursor = rows[rows.length - 1]!.id;
     onBatch?.('Connector', counts);
+    await yieldToEventLoop();
   }
   return counts;
 }
@@ -191,6 +219,7 @@ async function rotateStates(
     }
     cursor = rows[rows.length - 1]!.id;
     onBatch?.('OAuthState', counts);
+    await yieldToEventLoop();
   }
   return counts;
 }
