@@ -13,6 +13,7 @@ import {
   type OAuth2Settings,
   type Slot,
 } from '../connections/service.js';
+import { lockValue } from './lock.js';
 import { authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenSet } from './client.js';
 
 /**
@@ -117,6 +118,12 @@ export async function storeGrantedTokens(
 ) {
   const merged = mergeTokens({}, args.tokens);
   return transaction({ prisma, services }, async (tx) => {
+    // Serialize with a refresh of the same value (see refresh.ts).
+    const existing = await tx.connectionValue.findUnique({
+      where: { connectionId_slot: { connectionId: args.connection.id, slot: slotKey(args.slot) } },
+      select: { id: true },
+    });
+    if (existing) await lockValue(tx, existing.id);
     const value = await setConnectionValue(tx, services.config.keyRing, {
       connection: args.connection,
       slot: args.slot,

@@ -1,9 +1,10 @@
 import { hintFor, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
-import type { ConnectionValue, Prisma } from '../../generated/prisma/client.js';
+import type { ConnectionValue } from '../../generated/prisma/client.js';
 import type { Services } from '../../services.js';
 import { connectorClientSecret, setValueStatus, type ConnectionWithConnector } from '../connections/service.js';
 import { OAuthGrantError, mergeTokens, tokenRequest, type TokenRequestOptions } from './client.js';
 import { clientCredentialsParams, oauthSettings } from './flow.js';
+import { lockValue } from './lock.js';
 
 /**
  * Keeps OAuth2 access tokens fresh at resolve time.
@@ -35,9 +36,6 @@ export function needsRefresh(value: Pick<ConnectionValue, 'expiresAt'>, now = Da
   return value.expiresAt !== null && value.expiresAt.getTime() - now < REFRESH_MARGIN_MS;
 }
 
-export async function lockValue(tx: Prisma.TransactionClient, valueId: string): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`connection-value:${valueId}`}, 0))`;
-}
 
 type Hints = Record<string, SecretHint>;
 
@@ -83,8 +81,10 @@ export async function refreshValue(
         const merged = mergeTokens({ refreshToken: secrets.refreshToken }, tokens);
         const hints: Hints = { ...(value.secretHints as unknown as Hints) };
         for (const [k, v] of Object.entries(merged.secrets)) hints[k] = hintFor(v);
-        const updated = await tx.connectionValue.update({
-          where: { id: value.id },
+        // Compare-and-set on the version read under the lock: a writer that
+        // does not take the lock (a plain credential update) is never overwritten.
+        const { count } = await tx.connectionValue.updateMany({
+          where: { id: value.id, version: value.version },
           data: {
             secrets: { ...sealed, ...sealSecrets(ring, value.id, merged.secrets) },
             secretHints: hints as object,
@@ -96,6 +96,13 @@ export async function refreshValue(
             version: { increment: 1 },
           },
         });
+        const updated = await tx.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
+        if (count === 0) {
+          services.log.warn({ valueId: value.id }, 'oauth refresh: value changed meanwhile; keeping the newer write');
+          return updated.status === 'ACTIVE'
+            ? { kind: 'FRESH', value: updated, refreshed: false }
+            : { kind: 'ERROR', message: 'The credential changed during the refresh; retry', retryable: true };
+        }
         return { kind: 'FRESH', value: updated, refreshed: true };
       } catch (err) {
         if (!(err instanceof OAuthGrantError)) throw err;

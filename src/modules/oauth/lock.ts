@@ -1,0 +1,12 @@
+import type { Prisma } from '../../generated/prisma/client.js';
+
+/**
+ * Per-value mutual exclusion across every gateway instance: a transaction-
+ * scoped PostgreSQL advisory lock (released at commit or rollback; works on
+ * PostgreSQL and PGlite). Token refreshes and OAuth2 token stores take it;
+ * any other writer of a value's secrets may take it too, to never race a
+ * refresh (which would lose a rotated refresh token).
+ */
+export async function lockValue(tx: Prisma.TransactionClient, valueId: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`connection-value:${valueId}`}, 0))`;
+}
