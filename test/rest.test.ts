@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newApiKeySecret } from '../src/auth/tokens.js';
 import { openValue } from '../src/modules/connections/service.js';
+import { GlobalConnection } from '../src/rest/global-connections.js';
+import { Project } from '../src/rest/projects.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
@@ -177,6 +179,8 @@ describe("the seed's backend snippet, unchanged", () => {
       expect(res.status).toBe(run === 0 ? 201 : 200);
       const text = await res.text();
       expect(text).not.toContain(GELATO_SECRET);
+      // The response is exactly what the OpenAPI document says.
+      GlobalConnection.strict().parse(JSON.parse(text));
       expect(JSON.parse(text)).toMatchObject({
         displayName: 'Gelato Connection',
         externalId: 'gelato_org_1234',
@@ -283,6 +287,7 @@ describe("the seed's backend snippet, unchanged", () => {
     );
     expect(creates.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
     expect(new Set(creates.map((r) => r.body.id)).size).toBe(1);
+    for (const r of creates) Project.strict().parse(r.body);
     const projectId = creates[0]!.body.id as string;
 
     const conns = await Promise.all(

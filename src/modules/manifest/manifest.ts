@@ -317,6 +317,8 @@ export async function importManifest(
       norm(IntegrationItem, { ...i, connections: [...i.connections].sort(byString((x) => x.stableKey)) }),
     ),
   };
+  // One import per organization at a time: the plan is computed and applied against a state nobody else changes.
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('manifest.import'), hashtext(${orgId}))`;
   const state = await loadState(tx, orgId);
   checkManifest(m, state);
   const items = planFor(m, state, opts.prune);
