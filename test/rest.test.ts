@@ -7,6 +7,12 @@ import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
 
+const UpsertOAuthConnector = graphql(`
+  mutation RestUpsertOAuthConnector($input: ConnectorInput!) {
+    upsertConnector(input: $input) { __typename ... on MutationUpsertConnectorSuccess { data { key } } ... on Error { code message } }
+  }
+`);
+
 const IssueRuntimeToken = graphql(`
   mutation RestIssueRuntimeToken($customerId: ID!) {
     issueRuntimeToken(customerId: $customerId) {
@@ -346,6 +352,46 @@ describe('global connections', () => {
     expect(basic.text).not.toContain('hunter2');
   });
 
+  it('takes OAuth2 tokens for an existing OAuth2 connector', async () => {
+    const body = {
+      displayName: 'Slack',
+      pieceName: '@activepieces/piece-slack',
+      type: 'PLATFORM_OAUTH2',
+      value: {
+        type: 'PLATFORM_OAUTH2',
+        props: { access_token: 'xoxb-access-token-0123456789', refresh_token: 'xoxe-refresh-token-0123456789', token_type: 'bearer', expires_in: 3600 },
+      },
+      projectIds: [projectId],
+      externalId: 'slack_1',
+    };
+    const missing = await call('POST', '/global-connections', acme.apiKey, body);
+    expect(missing.status).toBe(400);
+    expect(missing.body.problems[0].path).toBe('body.pieceName');
+
+    const c = await gql(gw.url, UpsertOAuthConnector, {
+      input: {
+        key: 'activepieces/piece-slack',
+        name: 'Slack',
+        authType: 'OAUTH2',
+        oauth2: { authorizeUrl: 'https://slack.com/oauth/v2/authorize', tokenUrl: 'https://slack.com/api/oauth.v2.access', clientId: 'slack-client' },
+      },
+    }, acme.adminToken);
+    expect(c.data?.upsertConnector.__typename).toBe('MutationUpsertConnectorSuccess');
+    const created = await call('POST', '/global-connections', acme.apiKey, body);
+    expect(created.status).toBe(201);
+    expect(created.text).not.toContain('0123456789');
+    expect(created.body).toMatchObject({
+      type: 'OAUTH2',
+      status: 'ACTIVE',
+      value: { props: { accessToken: '****6789', refreshToken: '****6789', tokenType: 'bearer' } },
+    });
+    const value = await gw.db.prisma.connectionValue.findFirstOrThrow({ where: { connectionId: created.body.id } });
+    expect(value.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 3000_000);
+    const noToken = await call('POST', '/global-connections', acme.apiKey, { ...body, value: { type: 'PLATFORM_OAUTH2', props: { code: 'abc' } } });
+    expect(noToken.status).toBe(400);
+    expect(noToken.body.problems[0].path).toBe('body.value.props.access_token');
+  });
+
   it('gets, lists with pagination, updates and deletes', async () => {
     const got = await call('GET', `/global-connections/${connectionId}`, acme.apiKey);
     expect(got.status).toBe(200);
@@ -452,6 +498,7 @@ describe('validation and authorization', () => {
       [{ ...good, externalId: '-bad id' }, 'body.externalId'],
       [{ ...good, value: { type: 'SECRET_TEXT', props: {} } }, 'body.value.props.secret_text'],
       [{ ...good, value: { type: 'SECRET_TEXT', props: { secret_text: 'x', extra: 1 } } }, 'body.value.props.extra'],
+      [{ ...good, pieceName: '@activepieces/piece-new', type: 'CUSTOM_AUTH', value: { type: 'CUSTOM_AUTH', props: { 'api-key': 'x' } } }, 'body.value.props.api-key'],
       ['a string', 'body'],
     ];
     for (const [body, path] of cases) {
