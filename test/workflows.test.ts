@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schema } from '../src/schema/index.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
@@ -123,6 +124,11 @@ describe('step picker', () => {
     // `hidden` (not availableInWorkflows) and twilio are not offered; by connector id the same.
     const byId = await gql(gw.url, Picker, { connectorId: fx.connectorGid.slack }, userA());
     expect(byId.data?.availableConnections.map((o) => o.id)).toEqual([fx.gid.cust, fx.gid.global, fx.gid.orgCust]);
+  });
+
+  it('an option carries nothing but id, name and connector: no type, no values, no stableKey', () => {
+    const option = schema.getType('SelectableConnection') as unknown as { getFields(): Record<string, unknown> };
+    expect(Object.keys(option.getFields()).sort()).toEqual(['connectorKey', 'connectorName', 'id', 'name']);
   });
 
   it('customer B sees nothing yet: pending value, no org value, not on the allow-list', async () => {
