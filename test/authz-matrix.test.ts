@@ -107,6 +107,8 @@ const t = {} as {
   valueB: string;
   oauthConnection: string;
   apiKeyId: string;
+  otherCustomer: string;
+  otherConnection: string;
 };
 
 const prisma = () => gw.db.prisma;
@@ -194,6 +196,16 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
       { name: 'integration', args: () => ({ id: t.integration }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
       { name: 'org-activated connection', args: () => ({ id: fx.gid.orgCust }), expect: { ...builderRead('hidden', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
       { name: "A's value", args: () => ({ id: t.valueA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), RUNTIME: 'hidden', ANON: 'hidden' } },
+      {
+        name: "the other org's customer",
+        args: () => ({ id: t.otherCustomer }),
+        expect: { ADMIN: 'hidden', KEY: 'hidden', CUST_A: 'hidden', CUST_B: 'hidden', RUNTIME: 'hidden', ANON: 'hidden', OTHER: 'ok' },
+      },
+      {
+        name: "the other org's connection",
+        args: () => ({ id: t.otherConnection }),
+        expect: { ADMIN: 'hidden', KEY: 'hidden', CUST_A: 'hidden', CUST_B: 'hidden', RUNTIME: 'hidden', ANON: 'hidden', OTHER: 'ok' },
+      },
     ],
     nodes: [
       {
@@ -211,7 +223,14 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     // tenancy & auth
     createCustomer: [{ args: () => ({ input: { externalId: uniq('x'), name: 'x' } }), expect: orgWriteOwn }],
     upsertCustomer: [{ args: () => ({ input: { externalId: 'customer-a', name: 'customer-a' } }), expect: orgWriteOwn }],
-    updateCustomer: [{ args: () => ({ id: t.custA, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    updateCustomer: [
+      { args: () => ({ id: t.custA, patch: { description: 'd' } }), expect: orgWriteTarget },
+      {
+        name: "the other org's customer",
+        args: () => ({ id: t.otherCustomer, patch: { description: 'd' } }),
+        expect: { ...orgWriteTarget, ADMIN: 'hidden', KEY: 'hidden', OTHER: 'ok' },
+      },
+    ],
     deleteCustomer: [
       {
         args: async () => ({ id: g('Customer', (await prisma().customer.create({ data: { orgId: acme.orgId, externalId: uniq('d'), name: 'd' } })).id) }),
@@ -257,7 +276,14 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     upsertConnection: [
       { args: () => ({ input: { stableKey: 'cust', name: 'cust connection', connectorKey: 'slack', type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } }), expect: orgWriteOwn },
     ],
-    updateConnection: [{ args: () => ({ id: fx.gid.cust, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    updateConnection: [
+      { args: () => ({ id: fx.gid.cust, patch: { description: 'd' } }), expect: orgWriteTarget },
+      {
+        name: "the other org's connection",
+        args: () => ({ id: t.otherConnection, patch: { description: 'd' } }),
+        expect: { ...orgWriteTarget, ADMIN: 'hidden', KEY: 'hidden', OTHER: 'ok' },
+      },
+    ],
     archiveConnection: [{ args: async () => ({ id: g('Connection', (await freshConnection()).id) }), expect: orgWriteTarget }],
     deleteConnection: [{ args: async () => ({ id: g('Connection', (await freshConnection()).id) }), expect: orgWriteTarget }],
     setConnectionValue: [
@@ -477,6 +503,8 @@ beforeAll(async () => {
   other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['customer-a', 'customer-b'] });
   fx = await seedConnections(gw.db.prisma, acme);
   const otherFx = await seedConnections(gw.db.prisma, other);
+  t.otherCustomer = g('Customer', other.customers[0]!.id);
+  t.otherConnection = otherFx.gid.cust;
   const [a, b] = acme.customers;
   const db = gw.db.prisma;
   t.custA = g('Customer', a!.id);
