@@ -66,6 +66,16 @@ const Resolve = graphql(`
   }
 `);
 
+const TestOAuthConnection = graphql(`
+  mutation OAuthTestConnection($connectionId: ID!, $slot: ValueKind) {
+    testConnection(connectionId: $connectionId, slot: $slot) {
+      __typename
+      ... on MutationTestConnectionSuccess { data { ok failure httpStatus status } }
+      ... on Error { code message }
+    }
+  }
+`);
+
 const MyValue = graphql(`
   query OAuthMyValue($id: ID!) {
     node(id: $id) {
@@ -297,6 +307,24 @@ describe('authorization-code flow with PKCE', () => {
     expect(byOrg.data?.startOAuthAuthorization.__typename).toBe('MutationStartOAuthAuthorizationSuccess');
     const noCustomer = await call(gw.url, StartOAuth, { connectionId: gid('Connection', other.id) }, org.adminToken);
     expect(noCustomer.data?.startOAuthAuthorization).toMatchObject({ __typename: 'ValidationError' });
+  });
+  it('the org authorizes the TEST slot; test connection calls the provider with that token', async () => {
+    const started = await call(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
+    const r = started.data!.startOAuthAuthorization;
+    if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
+    const cb = await visit(await browseToCallback(r.data.authorizeUrl, `${gw.url}/oauth/callback`));
+    expect(cb.status).toBe(200);
+    expect(cb.body).toContain('Connected');
+    expect((await valueOf(gw.services, codeConn.id, 'TEST')).status).toBe('ACTIVE');
+    // The provider's userinfo endpoint accepts the stored token: the test passes.
+    const tested = await call(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
+    expect(tested.data?.testConnection).toMatchObject({ data: { ok: true, httpStatus: 200, status: 'ACTIVE' } });
+    // And the customer tests its own value.
+    const own = await call(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id) }, acme.userToken);
+    expect(own.data?.testConnection).toMatchObject({ data: { ok: true, httpStatus: 200 } });
+    // Test credentials never reach the runtime of a customer without its own value.
+    const globex = org.customers[1]!;
+    expect(await resolve(globex.runtimeToken)).toMatchObject({ __typename: 'ResolutionNotFound' });
   });
 });
 
