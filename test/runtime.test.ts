@@ -473,5 +473,25 @@ describe('secrets never leak', () => {
       retryable: false,
     });
     expect(capturedLogs.some((l) => l.includes('which is not in the key ring'))).toBe(true);
+
+    // A connector whose OAuth2 client secret this gateway cannot decrypt: refresh impossible, typed error.
+    const oauth = await makeConnector(gw.services, org.orgId, {
+      key: 'broken-oauth',
+      name: 'Broken OAuth',
+      authType: 'OAUTH2',
+      oauth2: { grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'cid', scopes: [] },
+      oauthClientSecret: 'broken-client-secret-123',
+    });
+    await gw.db.prisma.connector.update({
+      where: { id: oauth.id },
+      data: { oauthClientSecret: foreign.encrypt('x', `connector:${oauth.id}:oauthClientSecret`) },
+    });
+    const c = await makeConnection(gw.services, org.orgId, { stableKey: 'broken-oauth', name: 'b', connectorId: oauth.id, type: 'ORG_ACTIVATED_GLOBAL' });
+    await putValue(gw.services, c.id, { kind: 'GLOBAL' }, { accessToken: 'stale-access-token-0123' }, { expiresAt: new Date(Date.now() - 1000) });
+    expect(await resolve('broken-oauth', acme.runtimeToken)).toMatchObject({
+      __typename: 'ResolutionError',
+      message: "The connector's OAuth2 client cannot be used to refresh the token",
+      retryable: false,
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { decodeGlobalID } from '@pothos/plugin-relay';
 import type { Principal } from '../../auth/principal.js';
 import { CryptoError } from '../../crypto/keyring.js';
+import { DomainError } from '../../errors.js';
 import type { ConnectionValue, Prisma } from '../../generated/prisma/client.js';
 import type { Services } from '../../services.js';
 import { openValue, type ConnectionWithConnector } from '../connections/service.js';
@@ -96,7 +97,15 @@ async function resolveUnaudited(services: Services, principal: RuntimePrincipal,
   if (status) return status;
 
   if (connection.connector.authType === 'OAUTH2' && needsRefresh(value)) {
-    const outcome = await refreshValue(services, connection, value.id);
+    let outcome;
+    try {
+      outcome = await refreshValue(services, connection, value.id);
+    } catch (err) {
+      // A connector whose OAuth2 settings or client secret cannot be used: the value cannot be refreshed here.
+      if (!(err instanceof CryptoError) && !(err instanceof DomainError)) throw err;
+      services.log.error({ valueId: value.id, reason: err.message }, 'oauth refresh impossible');
+      return { kind: 'ERROR', message: "The connector's OAuth2 client cannot be used to refresh the token", retryable: false, connection };
+    }
     if (outcome.kind === 'EXPIRED') return { kind: 'EXPIRED', message: outcome.message, connection };
     if (outcome.kind === 'ERROR') return { kind: 'ERROR', message: outcome.message, retryable: outcome.retryable, connection };
     value = outcome.value;

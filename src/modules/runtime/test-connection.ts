@@ -72,7 +72,13 @@ export async function runConnectionTest(
   };
 
   if (connection.connector.authType === 'OAUTH2' && needsRefresh(value) && value.status !== 'EXPIRED') {
-    const refreshed = await refreshValue(services, connection, value.id);
+    let refreshed;
+    try {
+      refreshed = await refreshValue(services, connection, value.id);
+    } catch (err) {
+      if (!(err instanceof CryptoError) && !(err instanceof ValidationError)) throw err;
+      return record(false, 'CREDENTIAL', null, "The connector's OAuth2 client cannot be used to refresh the token");
+    }
     if (refreshed.kind !== 'FRESH') {
       // Refresh outcomes already set EXPIRED/ERROR on the value.
       const current = await prisma.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
