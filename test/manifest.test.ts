@@ -281,6 +281,18 @@ describe('sync CLI between two gateways with separate databases', () => {
     expect(audited.every((e) => e.principalId === keyRow.id)).toBe(true);
   });
 
+  it('two simultaneous imports apply once', async () => {
+    const manifest = await exported(a, orgA.apiKey);
+    const changed = { ...manifest, connectors: [...manifest.connectors, { key: 'concurrent', name: 'Concurrent', authType: 'NO_AUTH' }] };
+    const results = await Promise.all([1, 2, 3].map(() => gql(b.url, ImportManifest, { manifest: changed, dryRun: false }, orgB.apiKey)));
+    const plans = results.map((r) => {
+      if (r.data?.importManifest.__typename !== 'MutationImportManifestSuccess') throw new Error(JSON.stringify(r));
+      return r.data.importManifest.data;
+    });
+    expect(plans.map((p) => p.changed).sort()).toEqual([0, 0, 1]);
+    expect(await b.db.prisma.connector.count({ where: { orgId: orgB.orgId, key: 'concurrent' } })).toBe(1);
+  });
+
   it('reports bad usage and refused manifests with a non-zero exit', async () => {
     const noKey = await run('npm', ['run', '--silent', 'sync', '--', '--from', a.url], { cwd: new URL('..', import.meta.url).pathname }).catch(
       (e: { code: number; stderr: string }) => e,
