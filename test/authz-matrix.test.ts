@@ -574,6 +574,43 @@ describe('authorization matrix', () => {
     }
   });
 
+  it('deep reads through every relation leak nothing across orgs or customers', async () => {
+    // Nested relations are where a missing scope filter hides: walk them all and scan for foreign ids.
+    // Several queries: one would exceed the complexity limit.
+    const deep = [
+      `query DeepInstances { customers(first: 5) { edges { node { id
+        instances(first: 5) { edges { node { id integration { id } readiness { missing { connection { __typename id } } } } } } } } } }`,
+      `query DeepRequirements { integrations(first: 10) { edges { node { id connections { connection { __typename id } } } } } }`,
+      `query DeepWorkflows { customers(first: 5) { edges { node { id
+        workflows(first: 5) { edges { node { id steps { id connection { __typename id } } } } } } } } }`,
+      `query DeepSteps { workflows(first: 10) { edges { node { id steps { id connection { __typename id } selectedConnection { id } } } } } }`,
+      `query DeepValues { customers(first: 5) { edges { node { id
+        connectionValues(first: 10) { edges { node { id connection { __typename id connector { id } } } } } } } } }`,
+      `query DeepCatalogue {
+        connections(first: 10) { edges { node { __typename id connector { id } } } }
+        connectors(first: 10) { edges { node { id } } }
+        integrations(first: 10) { edges { node { id instances(first: 10) { edges { node { id customer { id } } } } } } }
+        workflows(first: 10) { edges { node { id customer { id } } } } }`,
+      `query DeepOverview($a: ID) { customerConnectionOverview(customerId: $a) {
+        connections { option { id } connection { __typename id } value { id } instances { id } workflows { id } } } }`,
+    ];
+    for (const q of deep) {
+      expect(validate(schema, parse(q)).map((e) => e.message)).toEqual([]);
+      for (const p of ['ADMIN', 'KEY', 'CUST_A', 'CUST_B', 'OTHER'] as const) {
+        const vars = q.includes('$a') ? { a: p === 'CUST_A' || p === 'CUST_B' ? undefined : t.custA } : {};
+        const r = await gql(gw.url, parse(q) as never, vars as never, tokens[p]);
+        expect(r.errors, `${p}: ${q.slice(0, 40)}`).toBeUndefined();
+        const text = JSON.stringify(r.data);
+        expect(forbiddenIds[p].filter((id) => text.includes(id)), p).toEqual([]);
+        // Customer users may hold an org-activated connection's id (an opaque option) but never the Connection itself.
+        if (p === 'CUST_A' || p === 'CUST_B') {
+          const orgActivated = [fx.gid.orgCust, fx.gid.global, fx.gid.hidden];
+          expect(orgActivated.filter((id) => text.includes(`"__typename":"Connection","id":"${id}"`)), p).toEqual([]);
+        }
+      }
+    }
+  });
+
   for (const kind of KINDS) {
     const type = rootType(kind);
     for (const [fieldName, cases] of Object.entries(MATRIX[kind])) {
