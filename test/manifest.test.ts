@@ -198,6 +198,22 @@ describe('importManifest', () => {
     expect(bad.data?.importManifest).toMatchObject({ __typename: 'ValidationError', problems: [{ path: 'manifest.version' }] });
   });
 
+  it('a hand-written minimal manifest imports once, then is unchanged', async () => {
+    const org = await seedOrg(b.db.prisma, b.services.tokens, { customers: [] });
+    const manifest = {
+      version: 1,
+      connectors: [{ key: 'twilio', name: 'Twilio', authType: 'SECRET_TEXT' }],
+      connections: [{ stableKey: 'twilio-sms', name: 'Twilio SMS', connector: 'twilio', type: 'ORG_ACTIVATED_GLOBAL' }],
+      integrations: [{ stableKey: 'notify', name: 'Notify', connections: [{ stableKey: 'twilio-sms' }] }],
+    };
+    const first = await gql(b.url, ImportManifest, { manifest, dryRun: false }, org.apiKey);
+    expect(first.data?.importManifest).toMatchObject({ data: { applied: true, changed: 3 } });
+    const second = await gql(b.url, ImportManifest, { manifest, dryRun: false }, org.apiKey);
+    expect(second.data?.importManifest).toMatchObject({ data: { applied: false, changed: 0 } });
+    const twilio = await b.db.prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'twilio' } });
+    expect(twilio.fields).toEqual([expect.objectContaining({ key: 'secret_text', secret: true })]);
+  });
+
   it('a read-only key may plan but not apply', async () => {
     const k = newApiKeySecret();
     await b.db.prisma.apiKey.create({ data: { orgId: orgB.orgId, name: 'ro', prefix: k.prefix, hash: k.hash, readOnly: true } });

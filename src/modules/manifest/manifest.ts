@@ -5,7 +5,7 @@ import type { Prisma } from '../../generated/prisma/client.js';
 import { parseInput } from '../../validation.js';
 import type { Principal } from '../../auth/principal.js';
 import { audit } from '../audit/audit.js';
-import { FieldDefsSchema, parseFieldDefs } from '../connections/fields.js';
+import { FieldDefsSchema, defaultFields, parseFieldDefs } from '../connections/fields.js';
 import {
   OAuth2SettingsSchema,
   TestRequestSchema,
@@ -311,7 +311,8 @@ export async function importManifest(
   const parsed = parseInput(ManifestSchema, raw, 'manifest');
   const m: Manifest = {
     version: parsed.version,
-    connectors: parsed.connectors.map((c) => norm(ConnectorItem, c)),
+    // As createConnector does: no fields means the auth type's conventional ones (so a second import is UNCHANGED).
+    connectors: parsed.connectors.map((c) => norm(ConnectorItem, { ...c, fields: c.fields.length ? c.fields : defaultFields(c.authType) })),
     connections: parsed.connections.map((c) => norm(ConnectionItem, c)),
     integrations: parsed.integrations.map((i) =>
       norm(IntegrationItem, { ...i, connections: [...i.connections].sort(byString((x) => x.stableKey)) }),
