@@ -1,6 +1,8 @@
 /**
- * The authorization matrix: every query and mutation of the schema × every
- * kind of principal, through real HTTP.
+ * The authorization matrix: every query, mutation and subscription of the
+ * schema × every kind of principal (org admin, API key, read-only API key,
+ * customer users of customers A and B, runtime token of A, anonymous, the
+ * other org's admin), through real HTTP / graphql-ws.
  *
  * - The schema is introspected: a Query/Mutation field without an entry here
  *   fails the test, so a new field cannot ship unclassified.
@@ -40,10 +42,16 @@ import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
 import { seedConnections, type ConnectionFixture } from './helpers/integration-fixtures.js';
 
-const PRINCIPALS = ['ADMIN', 'KEY', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
+const PRINCIPALS = ['ADMIN', 'KEY', 'KEY_RO', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
 type P = (typeof PRINCIPALS)[number];
 type Outcome = 'ok' | 'hidden' | 'invalid' | 'forbidden' | 'unauth';
-type Expect = Record<P, Outcome>;
+/**
+ * KEY_RO, a read-only API key, may be left out: it then reads like KEY and is
+ * FORBIDDEN on every mutation.
+ */
+type Expect = Record<Exclude<P, 'KEY_RO'>, Outcome> & { KEY_RO?: Outcome };
+const expected = (kind: string, e: Expect, p: P): Outcome =>
+  p === 'KEY_RO' ? (e.KEY_RO ?? (kind === 'Mutation' ? 'forbidden' : e.KEY)) : e[p];
 type Args = Record<string, unknown>;
 
 interface Case {
@@ -391,7 +399,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
       {
         name: 'dry run',
         args: () => ({ manifest: { version: 1, connectors: [], connections: [], integrations: [] }, dryRun: true }),
-        expect: orgWriteOwn,
+        // A dry run only reads: read-only keys may plan.
+        expect: { ...orgWriteOwn, KEY_RO: 'ok' },
       },
     ],
   },
@@ -541,6 +550,9 @@ beforeAll(async () => {
 
   tokens.ADMIN = acme.adminToken;
   tokens.KEY = acme.apiKey;
+  const ro = newApiKeySecret();
+  await db.apiKey.create({ data: { orgId: acme.orgId, name: 'read-only', prefix: ro.prefix, hash: ro.hash, readOnly: true } });
+  tokens.KEY_RO = ro.secret;
   tokens.CUST_A = a!.userToken;
   tokens.CUST_B = b!.userToken;
   tokens.RUNTIME = a!.runtimeToken;
@@ -552,6 +564,7 @@ beforeAll(async () => {
   forbiddenIds.OTHER = acmeIds;
   forbiddenIds.ADMIN = otherIds;
   forbiddenIds.KEY = otherIds;
+  forbiddenIds.KEY_RO = otherIds;
   forbiddenIds.CUST_A = [...otherIds, t.custB, t.workflowB, t.valueB, fx.gid.hidden];
   forbiddenIds.CUST_B = [...otherIds, t.custA, t.instanceA, t.workflowA, t.stepA, t.valueA, t.integration, fx.gid.hidden, fx.gid.orgCust, fx.gid.global];
   forbiddenIds.RUNTIME = [...otherIds, t.custB, t.workflowB, t.valueB];
@@ -596,7 +609,7 @@ describe('authorization matrix', () => {
     ];
     for (const q of deep) {
       expect(validate(schema, parse(q)).map((e) => e.message)).toEqual([]);
-      for (const p of ['ADMIN', 'KEY', 'CUST_A', 'CUST_B', 'OTHER'] as const) {
+      for (const p of ['ADMIN', 'KEY', 'KEY_RO', 'CUST_A', 'CUST_B', 'OTHER'] as const) {
         const vars = q.includes('$a') ? { a: p === 'CUST_A' || p === 'CUST_B' ? undefined : t.custA } : {};
         const r = await gql(gw.url, parse(q) as never, vars as never, tokens[p]);
         expect(r.errors, `${p}: ${q.slice(0, 40)}`).toBeUndefined();
@@ -629,11 +642,11 @@ describe('authorization matrix', () => {
             got[p] = classify(kind === 'Subscription' ? 'Query' : kind, r as never);
             const text = JSON.stringify(r);
             for (const id of forbiddenIds[p]) if (text.includes(id)) leaks.push(`${p} saw ${id} in ${text.slice(0, 300)}`);
-            if (got[p] !== c.expect[p]) got[p] += ` ← ${text.slice(0, 400)}`;
+            if (got[p] !== expected(kind, c.expect, p)) got[p] += ` ← ${text.slice(0, 400)}`;
           }
           expect(leaks).toEqual([]);
-          const mismatches = PRINCIPALS.filter((p) => !got[p].startsWith(c.expect[p]) || got[p].includes('←')).map(
-            (p) => `${p}: expected ${c.expect[p]}, got ${got[p]}`,
+          const mismatches = PRINCIPALS.filter((p) => got[p].includes('←')).map(
+            (p) => `${p}: expected ${expected(kind, c.expect, p)}, got ${got[p]}`,
           );
           expect(mismatches).toEqual([]);
         });
