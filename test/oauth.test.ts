@@ -12,6 +12,7 @@ import {
   gid,
   makeConnection,
   makeConnector,
+  putValue,
   resolutionResponses,
   responses,
   secretsOf,
@@ -437,6 +438,34 @@ describe('refresh at resolve time', () => {
     expect((await visit(flow.callbackUrl)).status).toBe(303);
     expect((await resolve(acme.runtimeToken)).__typename).toBe('ResolvedCredential');
   });
+  it('a refused client (invalid_client) marks the value ERROR, not retryable', async () => {
+    const wrong = await makeConnector(gw.services, org.orgId, {
+      key: 'idp-wrong-secret',
+      name: 'IdP, wrong client secret',
+      authType: 'OAUTH2',
+      oauth2: { grantType: 'authorization_code', authorizeUrl: idp.authorizeUrl, tokenUrl: idp.tokenUrl, scopes: ['openid'], clientId: CLIENT_ID },
+      oauthClientSecret: 'not-the-client-secret-42',
+    });
+    const c = await makeConnection(gw.services, org.orgId, {
+      stableKey: 'idp-wrong-secret',
+      name: 'wrong secret',
+      connectorId: wrong.id,
+      type: 'ORG_ACTIVATED_CUSTOMER',
+    });
+    await putValue(
+      gw.services,
+      c.id,
+      { kind: 'CUSTOMER', customerId: acme.id },
+      { accessToken: 'pushed-access-token-1', refreshToken: 'pushed-refresh-token-1' },
+      { expiresAt: new Date(Date.now() - 1000) },
+    );
+    const r = await call(gw.url, Resolve, { stableKey: 'idp-wrong-secret' }, acme.runtimeToken, { resolution: true });
+    expect(r.data?.resolveConnection).toMatchObject({ __typename: 'ResolutionError', retryable: false });
+    expect(idp.grantErrors.invalid_client).toBe(1);
+    const after = await valueOf(gw.services, c.id, acme.id);
+    expect(after.status).toBe('ERROR');
+    expect(after.lastError).toMatch(/invalid_client/);
+  });
 });
 
 describe('client-credentials grant', () => {
@@ -472,7 +501,7 @@ describe('client-credentials grant', () => {
 describe('secrets never leak', () => {
   it('no response (other than runtime resolutions) and no log line contains a stored secret', async () => {
     // Everything secret this file stored or the provider issued.
-    const secrets = new Set<string>([...idp.issued, CLIENT_SECRET, CC_CLIENT_SECRET]);
+    const secrets = new Set<string>([...idp.issued, CLIENT_SECRET, CC_CLIENT_SECRET, 'not-the-client-secret-42']);
     for (const v of await gw.db.prisma.connectionValue.findMany()) {
       for (const s of Object.values(secretsOf(gw.services, v))) secrets.add(s);
     }

@@ -1,1 +1,0 @@
-export { ConnectionRef, ConnectorRef, ConnectionValueRef } from '../connections/types.js';
