@@ -22,8 +22,6 @@ import {
   getNamedType,
   isEnumType,
   isInterfaceType,
-  isListType,
-  isNonNullType,
   isObjectType,
   isScalarType,
   isUnionType,
@@ -114,7 +112,6 @@ const t = {} as {
   valueA: string;
   valueB: string;
   oauthConnection: string;
-  apiKeyId: string;
   otherCustomer: string;
   otherConnection: string;
 };

@@ -3,7 +3,7 @@ import type { Connection } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
 import { connectionWhere } from '../connections/scope.js';
 import { uuidOrNone } from '../tenancy/scope.js';
-import { ConnectionRef } from './connection-types.js';
+import { ConnectionRef } from '../connections/types.js';
 import { readinessLoader, type MissingConnection, type Readiness } from './readiness.js';
 import { instanceWhere, integrationWhere } from './scope.js';
 

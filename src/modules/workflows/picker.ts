@@ -2,7 +2,7 @@ import type { Principal } from '../../auth/principal.js';
 import { ValidationError } from '../../errors.js';
 import type { Connection, ConnectionValue, Instance, PrismaClient, Workflow } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
-import { ConnectionRef, ConnectionValueRef } from '../integrations/connection-types.js';
+import { ConnectionRef, ConnectionValueRef } from '../connections/types.js';
 import { rowId } from '../integrations/ids.js';
 import { InstanceRef } from '../integrations/types.js';
 import { CustomerRef } from '../tenancy/types.js';

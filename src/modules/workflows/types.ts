@@ -1,6 +1,6 @@
 import { isOrgPrincipal } from '../../auth/principal.js';
 import { builder } from '../../schema/builder.js';
-import { ConnectionRef, ConnectorRef } from '../integrations/connection-types.js';
+import { ConnectionRef, ConnectorRef } from '../connections/types.js';
 import { connectionVisible } from '../integrations/types.js';
 import { uuidOrNone } from '../tenancy/scope.js';
 import { workflowWhere, stepWhere } from './scope.js';
