@@ -28,6 +28,12 @@ const Customers = graphql(`
   }
 `);
 
+const UpsertCustomerTypenameOnly = graphql(`
+  mutation UpsertCustomerTypenameOnly($input: CustomerInput!) {
+    upsertCustomer(input: $input) { __typename }
+  }
+`);
+
 const CustomerById = graphql(`
   query CustomerById($id: ID!) {
     customer(id: $id) { id externalId }
@@ -166,6 +172,12 @@ describe('customers', () => {
     if (a?.__typename !== 'MutationUpsertCustomerSuccess' || b?.__typename !== 'MutationUpsertCustomerSuccess') throw new Error('expected success');
     expect(b.data.id).toBe(a.data.id);
     expect(b.data.name).toBe('Renamed');
+  });
+
+  it('a mutation whose result selects only __typename still runs and commits', async () => {
+    const r = await gql(gw.url, UpsertCustomerTypenameOnly, { input: { externalId: 'typename-only', name: 'T' } }, acme.adminToken);
+    expect(r.data?.upsertCustomer.__typename).toBe('MutationUpsertCustomerSuccess');
+    expect(await gw.db.prisma.customer.count({ where: { externalId: 'typename-only', orgId: acme.orgId } })).toBe(1);
   });
 
   it('bad input gets a typed validation error naming the field and writes nothing', async () => {

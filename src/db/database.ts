@@ -46,17 +46,18 @@ export async function openDatabase(
       unlock();
     };
   }
-  const prisma = new PrismaClient({
+  const base = new PrismaClient({
     adapter: adapterFactory,
     log: opts.onQuery ? [{ emit: 'event', level: 'query' }] : [],
   });
   if (opts.onQuery) {
     const listen = opts.onQuery;
-    (prisma as unknown as { $on(e: 'query', cb: (ev: { query: string }) => void): void }).$on(
+    (base as unknown as { $on(e: 'query', cb: (ev: { query: string }) => void): void }).$on(
       'query',
       (ev) => listen(ev.query),
     );
   }
+  const prisma = withoutEmptySelects(base);
   return {
     prisma,
     kind: database.kind,
@@ -67,6 +68,26 @@ export async function openDatabase(
       await closeDriver();
     },
   };
+}
+
+/**
+ * Pothos hands resolvers `select: {}` when a client asks for nothing but
+ * `__typename` of a record (e.g. `createX { __typename }`); Prisma rejects an
+ * empty select. An empty select means "no particular fields": drop it.
+ * Query hooks leave the client's API and types unchanged.
+ */
+function withoutEmptySelects(client: PrismaClient): PrismaClient {
+  return client.$extends({
+    query: {
+      $allModels: {
+        $allOperations({ args, query }) {
+          const a = args as { select?: Record<string, unknown> } | undefined;
+          if (a?.select && Object.keys(a.select).length === 0) delete a.select;
+          return query(args);
+        },
+      },
+    },
+  }) as unknown as PrismaClient;
 }
 
 /**
