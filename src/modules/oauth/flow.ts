@@ -2,7 +2,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { oauthStateAad } from '../../crypto/secrets.js';
 import { transaction } from '../../db/transaction.js';
 import { ValidationError } from '../../errors.js';
-import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import type { Services } from '../../services.js';
 import {
   OAuth2SettingsSchema,
@@ -75,7 +75,7 @@ const redirectTarget = (path: string) => (v: string | null | undefined) => {
 
 /** Creates a pending flow and returns the provider URL to send the user's browser to. */
 export async function startAuthorization(
-  prisma: PrismaClient,
+  prisma: Prisma.TransactionClient,
   services: Services,
   args: { connection: ConnectionWithConnector; slot: Slot; successUrl?: string | null; failureUrl?: string | null },
 ): Promise<{ authorizeUrl: string; expiresAt: Date; stateId: string }> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { transaction } from '../../db/transaction.js';
 import { ValidationError } from '../../errors.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
@@ -45,12 +46,13 @@ builder.mutationFields((t) => ({
         kind: args.slot,
         customerId: args.customerId?.id,
       });
-      const started = await startAuthorization(ctx.prisma, ctx.services, {
-        ...target,
-        successUrl: parseInput(urlArg, args.successUrl, 'successUrl'),
-        failureUrl: parseInput(urlArg, args.failureUrl, 'failureUrl'),
+      const successUrl = parseInput(urlArg, args.successUrl, 'successUrl');
+      const failureUrl = parseInput(urlArg, args.failureUrl, 'failureUrl');
+      const started = await transaction(ctx, async (tx) => {
+        const s = await startAuthorization(tx, ctx.services, { ...target, successUrl, failureUrl });
+        await audit(tx, ctx.principal, 'oauth.start', 'Connection', target.connection.id, { slot: target.slot.kind });
+        return s;
       });
-      await audit(ctx.prisma, ctx.principal, 'oauth.start', 'Connection', target.connection.id, { slot: target.slot.kind });
       return { authorizeUrl: started.authorizeUrl, expiresAt: started.expiresAt, redirectUri: callbackUrl(ctx.services) };
     },
   }),

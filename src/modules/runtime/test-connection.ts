@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CryptoError } from '../../crypto/keyring.js';
 import { transaction } from '../../db/transaction.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
-import type { ConnectionValue } from '../../generated/prisma/client.js';
+import type { ConnectionValue, Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import type { Services } from '../../services.js';
@@ -57,6 +57,8 @@ export async function runConnectionTest(
   connection: ConnectionWithConnector,
   slot: string,
   timeoutMs: number,
+  /** Runs in the transaction that records the outcome (the caller's audit row). */
+  onRecord?: (tx: Prisma.TransactionClient, outcome: Omit<TestOutcome, 'value'> & { valueId: string }) => Promise<void>,
 ): Promise<TestOutcome> {
   const prisma = services.db.prisma;
   const request = TestRequestSchema.safeParse(connection.connector.testRequest);
@@ -67,7 +69,11 @@ export async function runConnectionTest(
   if (!value) throw new NotFoundError('Connection value');
 
   const record = async (ok: boolean, failure: TestFailure | null, httpStatus: number | null, message: string): Promise<TestOutcome> => {
-    const updated = await transaction({ prisma, services }, (tx) => setValueStatus(tx, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message));
+    const updated = await transaction({ prisma, services }, async (tx) => {
+      const v = await setValueStatus(tx, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message);
+      await onRecord?.(tx, { ok, failure, httpStatus, message, valueId: v.id });
+      return v;
+    });
     return { ok, failure, httpStatus, message, value: updated };
   };
 
@@ -81,7 +87,10 @@ export async function runConnectionTest(
     }
     if (refreshed.kind !== 'FRESH') {
       // Refresh outcomes already set EXPIRED/ERROR on the value.
-      const current = await prisma.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
+      const current = await transaction({ prisma, services }, async (tx) => {
+        await onRecord?.(tx, { ok: false, failure: 'CREDENTIAL', httpStatus: null, message: refreshed.message, valueId: value!.id });
+        return tx.connectionValue.findUniqueOrThrow({ where: { id: value!.id } });
+      });
       return { ok: false, failure: 'CREDENTIAL', httpStatus: null, message: refreshed.message, value: current };
     }
     value = refreshed.value;
@@ -176,13 +185,13 @@ builder.mutationField('testConnection', (t) =>
         kind: args.slot,
         customerId: args.customerId?.id,
       });
-      const outcome = await runConnectionTest(ctx.services, target.connection, slotKey(target.slot), timeoutMs);
-      await audit(ctx.prisma, ctx.principal, 'connection.test', 'ConnectionValue', outcome.value.id, {
-        ok: outcome.ok,
-        failure: outcome.failure,
-        httpStatus: outcome.httpStatus,
-      });
-      return outcome;
+      return runConnectionTest(ctx.services, target.connection, slotKey(target.slot), timeoutMs, (tx, o) =>
+        audit(tx, ctx.principal, 'connection.test', 'ConnectionValue', o.valueId, {
+          ok: o.ok,
+          failure: o.failure,
+          httpStatus: o.httpStatus,
+        }),
+      );
     },
   }),
 );
