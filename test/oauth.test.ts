@@ -327,6 +327,19 @@ describe('authorization-code flow with PKCE', () => {
     const globex = org.customers[1]!;
     expect(await resolve(globex.runtimeToken)).toMatchObject({ __typename: 'ResolutionNotFound' });
   });
+  it('the callback can land on another gateway instance (shared database and AUTH_SECRET)', async () => {
+    const globex = org.customers[1]!;
+    const flow = await runCodeFlow(globex.userToken);
+    // Behind a load balancer, the provider's redirect reaches any instance.
+    const onSecond = flow.callbackUrl.replace(gw.url, gw2.url);
+    const res = await visit(onSecond);
+    expect(res.status).toBe(303);
+    expect(new URL(res.location!).searchParams.get('status')).toBe('connected');
+    expect((await valueOf(gw.services, codeConn.id, globex.id)).status).toBe('ACTIVE');
+    expect(await resolve(globex.runtimeToken, gw2.url)).toMatchObject({ __typename: 'ResolvedCredential', valueKind: 'CUSTOMER' });
+    // Replaying it on the first instance is refused as well.
+    expect(new URL((await visit(flow.callbackUrl)).location!).searchParams.get('error')).toBe('state_used');
+  });
 });
 
 describe('refresh at resolve time', () => {
