@@ -350,6 +350,7 @@ describe('cursors', () => {
       }
     })();
     await c1.count(150, 60_000);
+    c1.close();
     await first.dispose();
     const last = c1.events.at(-1)!.cursor;
 

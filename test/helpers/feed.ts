@@ -32,6 +32,7 @@ export class Collector<T = FeedEventOut> {
   readonly events: T[] = [];
   readonly errors: unknown[] = [];
   completed = false;
+  private closed = false;
   private readonly dispose: () => void;
   private waiters: (() => void)[] = [];
 
@@ -41,6 +42,8 @@ export class Collector<T = FeedEventOut> {
       { query: print(document), variables },
       {
         next: (r) => {
+          // What arrives after close() was not seen by the caller (its cursor is already taken).
+          if (this.closed) return;
           if (r.errors) this.errors.push(r.errors);
           const data = r.data as Record<string, unknown> | null | undefined;
           if (data?.[field]) this.events.push(data[field] as T);
@@ -89,6 +92,7 @@ export class Collector<T = FeedEventOut> {
   }
 
   close(): void {
+    this.closed = true;
     this.dispose();
   }
 }

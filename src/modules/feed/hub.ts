@@ -34,6 +34,7 @@ export interface FeedOption {
 
 export interface FeedItem {
   cursor: bigint;
+  customerId: string;
   kind: FeedKind;
   connectionId: string | null;
   connectorId: string | null;
@@ -63,6 +64,8 @@ export interface SubscribeOptions {
 }
 
 const PAGE = 500;
+/** Rows per batched read of several customers' readers. */
+const BATCH_PAGE = 2000;
 /** A subscriber this far behind gets a RESYNC instead of an ever-growing queue. */
 const MAX_QUEUE = 20_000;
 /** Pending own writes not seen committed after this long are forgotten (the sweep covers them). */
@@ -158,7 +161,8 @@ export class FeedHub {
       this.feeds.set(sub.customerId, feed);
     }
     feed.subs.add(sub);
-    feed.wake();
+    // A new reader must be initialized; a running one needs no read for a newcomer (it replays for itself).
+    if (feed.tail === null) feed.wake();
     return feed.initialized;
   }
 
@@ -180,11 +184,19 @@ export class FeedHub {
 
   /** Committed events of a customer after a cursor, oldest first, with what the subscriber may know. */
   async readEvents(customerId: string, after: bigint, connectorId?: string | null): Promise<FeedItem[]> {
+    return this.readEventsOf([customerId], after, PAGE, connectorId);
+  }
+
+  private async readEventsOf(customerIds: string[], after: bigint, take: number, connectorId?: string | null): Promise<FeedItem[]> {
     const rows = await this.prisma.feedEvent.findMany({
-      where: { customerId, id: { gt: after }, ...(connectorId ? { connectorId } : {}) },
+      where: {
+        customerId: customerIds.length === 1 ? customerIds[0]! : { in: customerIds },
+        id: { gt: after },
+        ...(connectorId ? { connectorId } : {}),
+      },
       orderBy: { id: 'asc' },
-      take: PAGE,
-      select: { id: true, kind: true, connectionId: true, connectorId: true },
+      take,
+      select: { id: true, kind: true, customerId: true, connectionId: true, connectorId: true },
     });
     if (!rows.length) return [];
     const connections = await this.prisma.connection.findMany({
@@ -196,6 +208,7 @@ export class FeedHub {
       const c = byId.get(r.connectionId);
       return {
         cursor: r.id,
+        customerId: r.customerId,
         kind: r.kind as FeedKind,
         connectionId: r.connectionId,
         connectorId: r.connectorId,
@@ -305,68 +318,104 @@ export class FeedHub {
   private wakeAll(): void {
     for (const f of this.feeds.values()) f.wake();
   }
+
+  // ───────────── batched reading ─────────────
+
+  private readonly dirty = new Set<CustomerFeed>();
+  private reading = false;
+  private readScheduled = false;
+
+  /** Queues a customer's reader; all queued readers are served by one query per round. */
+  scheduleRead(feed: CustomerFeed): void {
+    this.dirty.add(feed);
+    if (this.reading || this.readScheduled) return;
+    this.readScheduled = true;
+    setImmediate(() => {
+      this.readScheduled = false;
+      void this.readRound();
+    });
+  }
+
+  private async readRound(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    let feeds: CustomerFeed[] = [];
+    try {
+      while (this.dirty.size) {
+        feeds = [...this.dirty].filter((f) => !f.closed);
+        this.dirty.clear();
+        const fresh = feeds.filter((f) => f.tail === null);
+        if (fresh.length) {
+          // Wake-ups must reach a reader before its starting point is fixed,
+          // or one published in between would wait for the next sweep.
+          await Promise.all(fresh.map((f) => f.listening.ready));
+          const start = await this.maxCursor();
+          for (const f of fresh) {
+            f.tail = start;
+            f.markInitialized();
+          }
+        }
+        if (!feeds.length) continue;
+        let from = feeds[0]!.tail!;
+        for (const f of feeds) if (f.tail! < from) from = f.tail!;
+        const items = await this.readEventsOf(feeds.map((f) => f.customerId), from, BATCH_PAGE);
+        const byCustomer = new Map<string, FeedItem[]>();
+        for (const it of items) {
+          let list = byCustomer.get(it.customerId);
+          if (!list) byCustomer.set(it.customerId, (list = []));
+          list.push(it);
+        }
+        for (const f of feeds) {
+          const mine = (byCustomer.get(f.customerId) ?? []).filter((it) => it.cursor > f.tail!);
+          if (!mine.length) continue;
+          f.tail = mine[mine.length - 1]!.cursor;
+          for (const sub of f.subs) sub.offer(mine);
+        }
+        // A full page: there may be more for any of them.
+        if (items.length === BATCH_PAGE) for (const f of feeds) this.dirty.add(f);
+        feeds = [];
+      }
+    } catch (err) {
+      this.log.warn({ err: errMessage(err) }, 'live feed: read failed, retrying');
+      const retry = feeds;
+      setTimeout(() => retry.forEach((f) => f.wake()), 1000).unref();
+    } finally {
+      this.reading = false;
+      if (this.dirty.size) this.scheduleRead([...this.dirty][0]!);
+    }
+  }
 }
 
-/** One reader per (process, customer): reads new rows once, fans out to local subscribers. */
+/**
+ * The local subscribers of one customer, and where this process has read that
+ * customer's events up to. Reading is batched by the hub: a change reaching
+ * many customers at once (a global connection) costs one query, not one per
+ * customer.
+ */
 class CustomerFeed {
   readonly subs = new Set<FeedSubscription>();
   /** Resolves once the reader knows where it starts: events after that reach its subscribers. */
   readonly initialized: Promise<void>;
-  private markInitialized!: () => void;
-  private tail: bigint | null = null;
-  private pumping = false;
-  private again = false;
-  private readonly listening: { ready: Promise<void>; stop: () => void };
-  private closed = false;
+  markInitialized!: () => void;
+  tail: bigint | null = null;
+  readonly listening: { ready: Promise<void>; stop: () => void };
+  closed = false;
 
   constructor(
     private readonly hub: FeedHub,
-    private readonly customerId: string,
+    readonly customerId: string,
   ) {
     this.listening = hub.bus.listen(customerId, () => this.wake());
     this.initialized = new Promise((resolve) => (this.markInitialized = resolve));
   }
 
   wake(): void {
-    if (this.closed) return;
-    if (this.pumping) {
-      this.again = true;
-      return;
-    }
-    void this.pump();
+    if (!this.closed) this.hub.scheduleRead(this);
   }
 
   close(): void {
     this.closed = true;
     this.listening.stop();
-  }
-
-  private async pump(): Promise<void> {
-    this.pumping = true;
-    try {
-      do {
-        this.again = false;
-        if (this.tail === null) {
-          // Wake-ups must reach us before we fix the starting point, or one
-          // published in between would be missed until the next sweep.
-          await this.listening.ready;
-          this.tail = await this.hub.maxCursor();
-          this.markInitialized();
-        }
-        for (;;) {
-          const items = await this.hub.readEvents(this.customerId, this.tail);
-          if (!items.length || this.closed) break;
-          this.tail = items[items.length - 1]!.cursor;
-          for (const s of this.subs) s.offer(items);
-          if (items.length < PAGE) break;
-        }
-      } while (this.again && !this.closed);
-    } catch (err) {
-      this.hub.log.warn({ err: errMessage(err) }, 'live feed: read failed, retrying');
-      setTimeout(() => this.wake(), 1000).unref();
-    } finally {
-      this.pumping = false;
-    }
   }
 }
 
@@ -415,7 +464,7 @@ export class FeedSubscription implements AsyncIterableIterator<FeedItem> {
       this.cursor = await this.hub.maxCursor();
     } else if (await this.hub.cursorExpired(after)) {
       this.cursor = await this.hub.maxCursor();
-      this.emit({ cursor: this.cursor, kind: 'RESYNC', connectionId: null, connectorId: null, option: null });
+      this.emit({ cursor: this.cursor, customerId: this.customerId, kind: 'RESYNC', connectionId: null, connectorId: null, option: null });
     } else {
       this.cursor = after;
       for (;;) {
@@ -453,7 +502,7 @@ export class FeedSubscription implements AsyncIterableIterator<FeedItem> {
     this.queue.push(it);
     if (this.queue.length > MAX_QUEUE) {
       // A client this slow has to reload anyway; tell it so instead of buffering without bound.
-      this.queue = [{ cursor: this.cursor, kind: 'RESYNC', connectionId: null, connectorId: null, option: null }];
+      this.queue = [{ cursor: this.cursor, customerId: this.customerId, kind: 'RESYNC', connectionId: null, connectorId: null, option: null }];
     }
   }
 
