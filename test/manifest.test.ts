@@ -161,7 +161,7 @@ describe('exportManifest', () => {
   it('keys everything by stable keys, deterministically, without secrets or ids', async () => {
     const m = await exported(a, orgA.apiKey);
     expect(m.version).toBe(1);
-    expect(m.connectors.map((c) => c.key)).toEqual(['acme-api', 'activepieces/piece-gelato', 'salesforce']);
+    expect(m.connectors.map((c) => c.key)).toEqual(['@activepieces/piece-gelato', 'acme-api', 'salesforce']);
     expect(m.connections.map((c) => c.stableKey)).toEqual(['acme-shared', 'gelato_us-1', 'sf-main']);
     expect(m.integrations).toEqual([
       {

@@ -190,7 +190,7 @@ describe("the seed's backend snippet, unchanged", () => {
       expect(JSON.parse(text)).toMatchObject({
         displayName: 'Gelato Connection',
         externalId: 'gelato_org_1234',
-        pieceName: 'activepieces/piece-gelato',
+        pieceName: '@activepieces/piece-gelato',
         type: 'CUSTOM_AUTH',
         status: 'ACTIVE',
         scope: 'PLATFORM',
@@ -215,7 +215,7 @@ describe("the seed's backend snippet, unchanged", () => {
       availableInWorkflows: true,
     });
     expect(c.allowances.map((a) => a.customerId)).toEqual([customers[0]!.id]);
-    expect(c.connector).toMatchObject({ key: 'activepieces/piece-gelato', authType: 'CUSTOM_AUTH' });
+    expect(c.connector).toMatchObject({ key: '@activepieces/piece-gelato', authType: 'CUSTOM_AUTH' });
     expect(c.connector.fields).toEqual([
       expect.objectContaining({ key: 'api_key', type: 'STRING', secret: true }),
       expect.objectContaining({ key: 'base_url', type: 'STRING', secret: false }),
@@ -236,7 +236,7 @@ describe("the seed's backend snippet, unchanged", () => {
       externalId: 'gelato_org_1234',
       name: 'Gelato Connection',
       restrictToAllowList: true,
-      connector: { key: 'activepieces/piece-gelato', authType: 'CUSTOM_AUTH' },
+      connector: { key: '@activepieces/piece-gelato', authType: 'CUSTOM_AUTH' },
       allowedCustomers: { edges: [{ node: { customer: { externalId: 'org_1234' } } }] },
       globalValue: { status: 'ACTIVE', fields: { base_url: 'https://order.gelatoapis.com' }, secrets: [{ key: 'api_key' }] },
     });
@@ -253,7 +253,7 @@ describe("the seed's backend snippet, unchanged", () => {
       __typename: 'ResolvedCredential',
       externalId: 'gelato_org_1234',
       stableKey: 'gelato_org_1234',
-      connectorKey: 'activepieces/piece-gelato',
+      connectorKey: '@activepieces/piece-gelato',
       authType: 'CUSTOM_AUTH',
       valueKind: 'GLOBAL',
       props,
@@ -313,7 +313,7 @@ describe("the seed's backend snippet, unchanged", () => {
     expect(conns.map((r) => r.status).sort()).toEqual([200, 200, 200, 200, 201]);
     expect(new Set(conns.map((r) => r.body.id)).size).toBe(1);
     expect(await gw.db.prisma.connection.count({ where: { orgId: acme.orgId, externalId: 'race_conn' } })).toBe(1);
-    expect(await gw.db.prisma.connector.count({ where: { orgId: acme.orgId, key: 'activepieces/piece-race' } })).toBe(1);
+    expect(await gw.db.prisma.connector.count({ where: { orgId: acme.orgId, key: '@activepieces/piece-race' } })).toBe(1);
     expect(await gw.db.prisma.customer.count({ where: { orgId: acme.orgId, externalId: 'race' } })).toBe(1);
   });
 });
@@ -370,7 +370,7 @@ describe('global connections', () => {
 
     const c = await gql(gw.url, UpsertOAuthConnector, {
       input: {
-        key: 'activepieces/piece-slack',
+        key: '@activepieces/piece-slack',
         name: 'Slack',
         authType: 'OAUTH2',
         oauth2: { authorizeUrl: 'https://slack.com/oauth/v2/authorize', tokenUrl: 'https://slack.com/api/oauth.v2.access', clientId: 'slack-client' },

@@ -10,6 +10,8 @@ import type { Services } from '../services.js';
 import { audit } from '../modules/audit/audit.js';
 import type { FieldDef } from '../modules/connections/fields.js';
 import {
+  KEY_MESSAGE,
+  KEY_PATTERN,
   connectorFields,
   createConnection,
   createConnector,
@@ -30,9 +32,8 @@ import { lockConnection, lockKey, retryOnUniqueRace } from './retry.js';
  * - a global connection is an ORG_ACTIVATED_GLOBAL connection whose
  *   `externalId` is the Activepieces `externalId` (also its stableKey, so
  *   tenant sync and the runtime's `connections.get(externalId)` agree);
- * - `pieceName` is the connector key (a leading `@` and characters a key
- *   cannot hold are normalised: `@activepieces/piece-gelato` →
- *   `activepieces/piece-gelato`); a missing connector is created from `type`
+ * - `pieceName` is the connector key (characters a key cannot hold become
+ *   `-`; `@activepieces/piece-gelato` is kept as it is); a missing connector is created from `type`
  *   and the props' names (CUSTOM_AUTH: string props are secret unless their
  *   name is clearly not, e.g. `base_url`; SECRET_TEXT: `secret_text`;
  *   BASIC_AUTH: `username` + `password`). OAuth2 connectors must exist first
@@ -51,13 +52,10 @@ function authTypeOf(t: ApType): AuthType {
   return t === 'PLATFORM_OAUTH2' || t === 'CLOUD_OAUTH2' || t === 'OAUTH2' ? 'OAUTH2' : t;
 }
 
-/** The same rule as connection stable keys and external ids (src/modules/connections/service.ts). */
-const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
-const KEY_MESSAGE = 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter or digit';
 
 export function pieceNameToKey(pieceName: string): string {
   return pieceName
-    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/^[^A-Za-z0-9@]+/, '')
     .replace(/[^A-Za-z0-9._:@/-]/g, '-')
     .slice(0, 128);
 }
@@ -88,7 +86,7 @@ const CreateBody = z
     projectIds: z.array(z.string().uuid('must be a project id')).max(10_000).describe('Projects (customers) that may use it.'),
     externalId: z
       .string()
-      .regex(KEY_RE, KEY_MESSAGE)
+      .regex(KEY_PATTERN, KEY_MESSAGE)
       .optional()
       .describe('Your name for it, e.g. `gelato_<projectExternalId>`; generated when absent. Creating again with the same externalId updates.'),
   })

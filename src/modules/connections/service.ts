@@ -34,9 +34,10 @@ export function slotKey(slot: Slot): string {
 // ───────────────────────────── connectors ─────────────────────────────
 
 const AUTH_TYPES = ['OAUTH2', 'SECRET_TEXT', 'BASIC_AUTH', 'CUSTOM_AUTH', 'NO_AUTH'] as const;
-const stableKeySchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter or digit');
+/** Stable keys, connector keys and external ids: URL- and file-safe, npm-scope style allowed (`@acme/piece-x`). */
+export const KEY_PATTERN = /^[A-Za-z0-9@][A-Za-z0-9._:@/-]{0,127}$/;
+export const KEY_MESSAGE = 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter, digit or @';
+const stableKeySchema = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
 
 const httpUrl = z
   .string()

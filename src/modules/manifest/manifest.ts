@@ -7,6 +7,8 @@ import type { Principal } from '../../auth/principal.js';
 import { audit } from '../audit/audit.js';
 import { FieldDefsSchema, defaultFields, parseFieldDefs } from '../connections/fields.js';
 import {
+  KEY_MESSAGE,
+  KEY_PATTERN,
   OAuth2SettingsSchema,
   TestRequestSchema,
   createConnection,
@@ -30,9 +32,7 @@ type Tx = Prisma.TransactionClient;
 
 export const MANIFEST_VERSION = 1;
 
-const key = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter or digit');
+const key = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
 
 const ConnectorItem = z.object({
   key,
