@@ -9,6 +9,7 @@ import type { Principal } from './auth/principal.js';
 import type { AppContext } from './context.js';
 import { DomainError, UnauthenticatedError, fromPrismaError, toGraphQLError } from './errors.js';
 import { oauthCallbackPlugin } from './modules/oauth/callback.js';
+import { runtimeRestPlugin } from './modules/runtime/rest.js';
 import { restPlugin } from './rest/index.js';
 import { schema } from './schema/index.js';
 import type { Services } from './services.js';
@@ -82,7 +83,7 @@ export function createGateway(services: Services): Gateway {
       const principal = await principalFor(services, credential);
       return { principal, prisma: services.db.prisma, services };
     },
-    plugins: [healthPlugin(services), oauthCallbackPlugin(services), restPlugin(services)],
+    plugins: [healthPlugin(services), oauthCallbackPlugin(services), runtimeRestPlugin(services), restPlugin(services)],
   });
 
   const http = createHttpServer(yoga);

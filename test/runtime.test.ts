@@ -383,6 +383,42 @@ describe('runtime resolution: type rules', () => {
   });
 });
 
+describe('runtime REST path', () => {
+  async function rest(query: string, token?: string) {
+    const res = await fetch(`${gw.url}/runtime/v1/connection?${query}`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
+    const text = await res.text();
+    (res.status === 200 ? resolutionResponses : responses).push(text);
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
+  }
+
+  it('resolves by stable key or external id with the same rules, typed status and HTTP code', async () => {
+    expect(await rest('stableKey=per-customer', acme.runtimeToken)).toMatchObject({
+      status: 200,
+      body: { status: 'RESOLVED', valueKind: 'CUSTOMER', props: { secret_text: SECRETS.acmeKey } },
+    });
+    expect(await rest('externalId=gelato_acme', acme.runtimeToken)).toMatchObject({
+      status: 200,
+      body: { status: 'RESOLVED', stableKey: 'customer-basic', props: { username: 'acme-user', password: SECRETS.acmePassword } },
+    });
+    expect(await rest('stableKey=customer-basic', globex.runtimeToken)).toMatchObject({ status: 404, body: { status: 'NOT_FOUND', reason: 'VALUE' } });
+    expect(await rest('stableKey=only-in-other-org', acme.runtimeToken)).toMatchObject({ status: 404, body: { reason: 'CONNECTION' } });
+    expect(await rest('stableKey=restricted', globex.runtimeToken)).toMatchObject({ status: 403, body: { status: 'NOT_PERMITTED' } });
+    expect(await rest('stableKey=expired', acme.runtimeToken)).toMatchObject({ status: 409, body: { status: 'EXPIRED' } });
+    expect(await rest('stableKey=errored', acme.runtimeToken)).toMatchObject({ status: 409, body: { status: 'ERROR', retryable: false } });
+  });
+
+  it('needs a runtime token and exactly one key', async () => {
+    expect((await rest('stableKey=per-customer')).status).toBe(401);
+    expect((await rest('stableKey=per-customer', 'garbage')).status).toBe(401);
+    expect(await rest('stableKey=per-customer', org.adminToken)).toMatchObject({ status: 403, body: { status: 'FORBIDDEN' } });
+    expect(await rest('stableKey=per-customer', acme.userToken)).toMatchObject({ status: 403 });
+    expect((await rest('stableKey=a&externalId=b', acme.runtimeToken)).status).toBe(400);
+    expect((await rest('', acme.runtimeToken)).status).toBe(400);
+  });
+});
+
 describe('test connection', () => {
   it("runs the connector's test request with a customer's value and marks it ACTIVE", async () => {
     await gw.db.prisma.connectionValue.update({
