@@ -7,6 +7,7 @@ import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
 import { audit } from '../audit/audit.js';
+import { KEY_MESSAGE, KEY_PATTERN } from '../connections/service.js';
 import { orgOwnedWhere, uuidOrNone } from '../tenancy/scope.js';
 import { rowId } from './ids.js';
 import { integrationWhere } from './scope.js';
@@ -14,9 +15,8 @@ import { IntegrationRef } from './types.js';
 
 type Tx = Prisma.TransactionClient;
 
-const stableKey = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/, 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter or digit');
+// The one key rule shared with connections, connectors and the manifest.
+const stableKey = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
 const IntegrationFields = z.object({
   stableKey,
   name: z.string().trim().min(1, 'must not be empty').max(200),
