@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { loadConnection, setConnectionValue } from '../src/modules/connections/service.js';
+import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { graphql } from './gql/index.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { Collector, wsClient } from './helpers/feed.js';
+
+/** The gateway prunes feed events older than FEED_RETENTION_HOURS by itself; stale cursors get RESYNC. */
+const Feed = graphql(`
+  subscription RetentionFeed($after: String) {
+    availableConnectionsChanged(after: $after) { cursor kind connectionId }
+  }
+`);
+
+let gw: TestGateway;
+let org: SeededOrg;
+
+beforeAll(async () => {
+  // About 1.1 seconds of retention; the pruner then runs every second.
+  gw = await startGateway({ FEED_RETENTION_HOURS: '0.0003' });
+  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['r'] });
+});
+afterAll(async () => gw?.close());
+
+it('prunes old events periodically, keeps the newest, and answers a pruned cursor with RESYNC', async () => {
+  const connector = await gw.db.prisma.connector.create({
+    data: { orgId: org.orgId, key: 'k', name: 'K', authType: 'SECRET_TEXT', fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }] },
+  });
+  const connection = await gw.db.prisma.connection.create({
+    data: { orgId: org.orgId, stableKey: 'c', name: 'C', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true },
+  });
+  const slot = { kind: 'CUSTOMER' as const, customerId: org.customers[0]!.id };
+  for (let i = 0; i < 3; i++) {
+    await gw.db.prisma.$transaction(async (tx) =>
+      setConnectionValue(tx, gw.services.config.keyRing, { connection: await loadConnection(tx, { id: connection.id }), slot, values: { token: `t${i}` } }),
+    );
+  }
+  expect(await gw.db.prisma.feedEvent.count()).toBe(3);
+
+  const deadline = Date.now() + 15_000;
+  while ((await gw.db.prisma.feedEvent.count()) > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  const left = await gw.db.prisma.feedEvent.findMany();
+  expect(left).toHaveLength(1);
+
+  const client = wsClient(gw.url, org.customers[0]!.userToken);
+  const c = new Collector(client, Feed, { after: '0' });
+  await c.count(1);
+  expect(c.events[0]).toMatchObject({ kind: 'RESYNC', connectionId: null, cursor: left[0]!.id.toString() });
+  await client.dispose();
+});
