@@ -34,6 +34,12 @@ const UpsertCustomerTypenameOnly = graphql(`
   }
 `);
 
+const DeleteCustomer = graphql(`
+  mutation DeleteCustomer($id: ID!) {
+    deleteCustomer(id: $id) { __typename ... on Error { code } }
+  }
+`);
+
 const CustomerById = graphql(`
   query CustomerById($id: ID!) {
     customer(id: $id) { id externalId }
@@ -187,6 +193,24 @@ describe('customers', () => {
     expect(res?.__typename).toBe('ValidationError');
     if (res?.__typename === 'ValidationError') expect(res.problems[0]?.path).toBe('input.externalId');
     expect(await gw.db.prisma.customer.count()).toBe(before);
+  });
+
+  it('deleting a customer removes its rows, including its picker set', async () => {
+    const created = await gql(gw.url, UpsertCustomer, { input: { externalId: 'to-delete', name: 'Doomed' } }, acme.adminToken);
+    const res = created.data?.upsertCustomer;
+    if (res?.__typename !== 'MutationUpsertCustomerSuccess') throw new Error('expected success');
+    const rawId = (await gw.db.prisma.customer.findFirstOrThrow({ where: { externalId: 'to-delete', orgId: acme.orgId } })).id;
+    const connector = await gw.db.prisma.connector.create({ data: { orgId: acme.orgId, key: 'del-c', name: 'c', authType: 'NO_AUTH' } });
+    const connection = await gw.db.prisma.connection.create({
+      data: { orgId: acme.orgId, stableKey: 'del-conn', name: 'x', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' },
+    });
+    await gw.db.prisma.availableSelection.create({ data: { connectionId: connection.id, customerId: rawId, orgId: acme.orgId, connectorId: connector.id } });
+    const del = await gql(gw.url, DeleteCustomer, { id: res.data.id }, acme.adminToken);
+    expect(del.data?.deleteCustomer.__typename).toBe('MutationDeleteCustomerSuccess');
+    expect(await gw.db.prisma.customer.count({ where: { id: rawId } })).toBe(0);
+    expect(await gw.db.prisma.availableSelection.count({ where: { customerId: rawId } })).toBe(0);
+    const again = await gql(gw.url, DeleteCustomer, { id: res.data.id }, acme.adminToken);
+    expect(again.data?.deleteCustomer.__typename).toBe('NotFoundError');
   });
 
   it('customer users and runtimes cannot create customers', async () => {

@@ -169,6 +169,8 @@ builder.mutationFields((t) => ({
           where: { id: uuidOrNone(args.id.id), ...orgOwnedWhere(ctx.principal) },
         });
         if (count === 0) throw new NotFoundError('Customer');
+        // The materialized picker set has no foreign keys; its rows go with the customer.
+        await tx.availableSelection.deleteMany({ where: { customerId: args.id.id } });
         await audit(tx, ctx.principal, 'customer.delete', 'Customer', args.id.id);
         return args.id.id;
       }),
