@@ -6,6 +6,7 @@ import { ConflictError, InUseError, NotFoundError, ValidationError } from '../..
 import { Prisma, type Connection, type ConnectionValue, type Connector } from '../../generated/prisma/client.js';
 import type { ConnectionType, ValueStatus } from '../../generated/prisma/enums.js';
 import { parseInput } from '../../validation.js';
+import { lockValue } from '../../db/locks.js';
 import { refreshAvailability } from '../feed/availability.js';
 import {
   FieldDefsSchema,
@@ -384,7 +385,7 @@ export async function setConnectionValue(
   if (slot.kind === 'CUSTOMER') await checkCustomersInOrg(tx, connection.orgId, [slot.customerId], 'input.customerId');
 
   const slotId = slotKey(slot);
-  const existing = await tx.connectionValue.findUnique({ where: { connectionId_slot: { connectionId: connection.id, slot: slotId } } });
+  const existing = await readValueLocked(tx, connection.id, slotId);
   const merge = existing && !args.replace;
   const defs = connectorFields(connection.connector);
   const validated = validateValues(defs, args.values, { partial: !!merge });
@@ -432,6 +433,19 @@ export async function setConnectionValue(
       });
   await refreshAfterValueChange(tx, connection.id, slot);
   return value;
+}
+
+/**
+ * Reads a slot's value under its per-value lock, so a write never races a
+ * token refresh or OAuth2 store of the same value (a lost rotated refresh
+ * token would force re-authorization): lock, then read again.
+ */
+async function readValueLocked(tx: Tx, connectionId: string, slot: string): Promise<ConnectionValue | null> {
+  const where = { connectionId_slot: { connectionId, slot } };
+  const found = await tx.connectionValue.findUnique({ where, select: { id: true } });
+  if (!found) return null;
+  await lockValue(tx, found.id);
+  return tx.connectionValue.findUnique({ where });
 }
 
 /** Removes one slot's credentials. */

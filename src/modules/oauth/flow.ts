@@ -13,7 +13,7 @@ import {
   type OAuth2Settings,
   type Slot,
 } from '../connections/service.js';
-import { lockValue } from './lock.js';
+import { lockValue } from '../../db/locks.js';
 import { authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenSet } from './client.js';
 
 /**

@@ -4,7 +4,7 @@ import type { Services } from '../../services.js';
 import { connectorClientSecret, setValueStatus, type ConnectionWithConnector } from '../connections/service.js';
 import { OAuthGrantError, mergeTokens, tokenRequest, type TokenRequestOptions } from './client.js';
 import { clientCredentialsParams, oauthSettings } from './flow.js';
-import { lockValue } from './lock.js';
+import { lockValue } from '../../db/locks.js';
 
 /**
  * Keeps OAuth2 access tokens fresh at resolve time.

@@ -1,4 +1,4 @@
-import type { Prisma } from '../../generated/prisma/client.js';
+import type { Prisma } from '../generated/prisma/client.js';
 
 /**
  * Per-value mutual exclusion across every gateway instance: a transaction-
