@@ -68,6 +68,11 @@ export class ForbiddenError extends DomainError {
   }
 }
 
+/** Depth, breadth or complexity over the limits (MAX_DEPTH…): the query was not run. */
+export class QueryTooComplexError extends DomainError {
+  readonly code = 'QUERY_TOO_COMPLEX';
+}
+
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED';
   constructor(message = 'Authentication required') {
@@ -86,7 +91,7 @@ export function fromPrismaError(err: unknown): DomainError | undefined {
 }
 
 export function toGraphQLError(err: DomainError): GraphQLError {
-  const status = err.code === 'UNAUTHENTICATED' ? 401 : undefined;
+  const status = err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'QUERY_TOO_COMPLEX' ? 400 : undefined;
   return new GraphQLError(err.message, {
     extensions: {
       code: err.code,

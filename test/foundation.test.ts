@@ -240,6 +240,14 @@ describe('bad requests', () => {
     expect(JSON.parse(r.body).errors[0].message).toMatch(/Cannot query field "secretStuff"/);
   });
 
+  it('a query deeper than MAX_DEPTH is refused with QUERY_TOO_COMPLEX, not an internal error', async () => {
+    const deep = '{ viewer { organization { customers { edges { node { connectionValues { edges { node { connection { connector { connections { edges { node { id } } } } } } } } } } } } } }';
+    const r = await rawPost(gw.url, JSON.stringify({ query: deep }), { authorization: `Bearer ${acme.adminToken}` });
+    const body = JSON.parse(r.body);
+    expect(body.errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX');
+    expect(body.errors[0].message).toMatch(/maximum depth/);
+  });
+
   it('readiness answers with the database kind', async () => {
     const r = await fetch(`${gw.url}/ready`);
     expect(r.status).toBe(200);

@@ -7,7 +7,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
 import { canWrite, canWriteCredentials, isOrgPrincipal } from '../auth/principal.js';
 import type { Context } from '../context.js';
-import { ForbiddenError, UnauthenticatedError } from '../errors.js';
+import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../errors.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
 
@@ -69,6 +69,10 @@ export const builder = new SchemaBuilder<{
     defaultComplexity: 1,
     defaultListMultiplier: 10,
     limit: (ctx) => ({ complexity: 5000, depth: ctx.services.config.maxDepth, breadth: 200 }),
+    complexityError: (kind, r) =>
+      new QueryTooComplexError(
+        `Query exceeds the maximum ${String(kind).toLowerCase()} (depth ${r.depth}/${r.maxDepth ?? '∞'}, breadth ${r.breadth}/${r.maxBreadth ?? '∞'}, complexity ${r.complexity}/${r.maxComplexity ?? '∞'})`,
+      ),
   },
 });
 
