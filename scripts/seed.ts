@@ -1,11 +1,13 @@
 /**
- * `npm run seed`: creates a demo organization with customers and prints a
- * token for each kind of principal, ready to paste into GraphiQL.
+ * `npm run seed`: creates a demo organization with customers, example
+ * connectors and connections, and prints a token for each kind of principal,
+ * ready to paste into GraphiQL. The gateway must be stopped when it runs on
+ * the embedded database (one process per PGlite data directory).
  */
+import { TokenService } from '../src/auth/tokens.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
-import { demoBanner, seedOrg } from '../src/seed/demo.js';
-import { createLogger, createServices } from '../src/services.js';
+import { demoBanner, seedDemoContent, seedOrg } from '../src/seed/demo.js';
 
 const config = loadConfig();
 const db = await openDatabase(config.database).catch((err: unknown) => {
@@ -13,10 +15,10 @@ const db = await openDatabase(config.database).catch((err: unknown) => {
   process.exit(1);
 });
 await db.migrate();
-const services = createServices(config, db, createLogger({ logLevel: 'warn' }));
-const seeded = await seedOrg(db.prisma, services.tokens, {
+const seeded = await seedOrg(db.prisma, new TokenService(config.authSecret, db.prisma), {
   name: 'Demo Org',
   customers: ['acme-corp', 'globex'],
 });
+await seedDemoContent(db.prisma, config.keyRing, seeded);
 console.log(demoBanner(seeded, config.port));
 await db.close();

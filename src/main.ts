@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
-import { demoBanner, seedOrg } from './seed/demo.js';
+import { demoBanner, seedDemoContent, seedOrg } from './seed/demo.js';
 import { createGateway } from './server.js';
 import { createLogger, createServices } from './services.js';
 
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   // First start of a new embedded data directory: make it usable at once.
   if (db.kind === 'pglite' && config.seedDemo && (await db.prisma.organization.count()) === 0) {
     const seeded = await seedOrg(db.prisma, services.tokens, { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] });
+    await seedDemoContent(db.prisma, config.keyRing, seeded);
     console.log('\n' + demoBanner(seeded, config.port) + '\n');
   }
   const gateway = createGateway(services);

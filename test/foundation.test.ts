@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { printSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../src/schema/index.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
 import { gql, rawPost, startGateway, type TestGateway } from './helpers/gateway.js';
@@ -218,6 +218,20 @@ describe('customers', () => {
       const r = await gql(gw.url, UpsertCustomer, { input: { externalId: 'x', name: 'x' } }, token);
       expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     }
+  });
+});
+
+describe('demo data', () => {
+  it('the demo seed gives a newcomer connections to query, with masked secrets', async () => {
+    const demo = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme-corp', 'globex'] });
+    await seedDemoContent(gw.db.prisma, gw.services.config.keyRing, demo);
+    const r = await rawPost(gw.url, JSON.stringify({ query: '{ connections { edges { node { stableKey values { edges { node { status secrets { set } } } } } } } }' }), {
+      authorization: `Bearer ${demo.adminToken}`,
+    });
+    const edges = JSON.parse(r.body).data.connections.edges as { node: { stableKey: string; values: { edges: { node: { status: string } }[] } } }[];
+    expect(edges.map((e) => e.node.stableKey)).toEqual(['twilio-sms', 'acme-api']);
+    expect(edges.every((e) => e.node.values.edges[0]?.node.status === 'ACTIVE')).toBe(true);
+    expect(r.body).not.toMatch(/demo-[0-9a-f]{24}/);
   });
 });
 

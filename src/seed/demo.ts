@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { newApiKeySecret, type TokenService } from '../auth/tokens.js';
+import type { KeyRing } from '../crypto/keyring.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { createConnection, createConnector, setConnectionValue } from '../modules/connections/service.js';
 import { newEmbedKeyPair, signEmbedToken, type EmbedSigner } from './embed.js';
 
 export interface SeededOrg {
@@ -74,5 +76,56 @@ export function demoBanner(seeded: SeededOrg, port: number): string {
     ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`),
     '',
     'First query:  { viewer { kind organization { name } customer { externalId } } }',
+    'Then:         { connections { edges { node { stableKey type connector { key } } } } }',
   ].join('\n');
+}
+
+/**
+ * Example connectors and connections for the demo organization, so a
+ * newcomer's first queries return something: a global Twilio connection
+ * shared with every customer, and a customer-activated Acme API connection
+ * that the first customer has already filled in.
+ */
+export async function seedDemoContent(prisma: PrismaClient, ring: KeyRing, seeded: SeededOrg): Promise<void> {
+  await prisma.$transaction(async (tx) => {
+    const twilio = await createConnector(tx, ring, seeded.orgId, { key: 'twilio', name: 'Twilio', authType: 'SECRET_TEXT' });
+    const acme = await createConnector(tx, ring, seeded.orgId, {
+      key: 'acme-api',
+      name: 'Acme API',
+      authType: 'CUSTOM_AUTH',
+      fields: [
+        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
+        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+      ],
+    });
+    const sms = await createConnection(tx, seeded.orgId, {
+      stableKey: 'twilio-sms',
+      name: 'Twilio SMS',
+      connectorId: twilio.id,
+      type: 'ORG_ACTIVATED_GLOBAL',
+      availableInWorkflows: true,
+      externalId: 'twilio_demo',
+    });
+    const acmeConnection = await createConnection(tx, seeded.orgId, {
+      stableKey: 'acme-api',
+      name: 'Acme API',
+      connectorId: acme.id,
+      type: 'CUSTOMER_ACTIVATED',
+      availableInWorkflows: true,
+    });
+    const withConnector = async (id: string) => tx.connection.findUniqueOrThrow({ where: { id }, include: { connector: true } });
+    await setConnectionValue(tx, ring, {
+      connection: await withConnector(sms.id),
+      slot: { kind: 'GLOBAL' },
+      values: { secret_text: `demo-${randomBytes(12).toString('hex')}` },
+    });
+    const first = seeded.customers[0];
+    if (first) {
+      await setConnectionValue(tx, ring, {
+        connection: await withConnector(acmeConnection.id),
+        slot: { kind: 'CUSTOMER', customerId: first.id },
+        values: { baseUrl: 'https://api.acme.example', apiKey: `demo-${randomBytes(12).toString('hex')}` },
+      });
+    }
+  });
 }
