@@ -10,3 +10,12 @@ import type { Prisma } from '../generated/prisma/client.js';
 export async function lockValue(tx: Prisma.TransactionClient, valueId: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`connection-value:${valueId}`}, 0))`;
 }
+
+/**
+ * Serializes "create if missing, else update" transactions on one key (an
+ * org's externalId) across every gateway instance: a transaction-scoped
+ * PostgreSQL advisory lock, released at commit or rollback.
+ */
+export async function lockKey(tx: Prisma.TransactionClient, namespace: string, key: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${namespace}), hashtext(${key}))`;
+}

@@ -6,7 +6,7 @@ import { transaction } from '../db/transaction.js';
 import type { Customer, PrismaClient } from '../generated/prisma/client.js';
 import type { Services } from '../services.js';
 import { audit } from '../modules/audit/audit.js';
-import { refreshCustomerAvailability } from '../modules/feed/availability.js';
+import { createCustomerRecord } from '../modules/tenancy/service.js';
 import { uuidOrNone } from '../modules/tenancy/scope.js';
 import { ErrorBody, route } from './router.js';
 import { PageQuery, pageOf, paginate } from './pagination.js';
@@ -75,12 +75,7 @@ export async function getOrCreateCustomer(
         where: { orgId_externalId: { orgId: p.orgId, externalId: input.externalId } },
       });
       if (existing) return { customer: existing, created: false };
-      const customer = await tx.customer.create({
-        data: { orgId: p.orgId, externalId: input.externalId, name: input.name, metadata: (input.metadata ?? {}) as object },
-      });
-      // A new customer may gain the org's unrestricted global connections.
-      await refreshCustomerAvailability(tx, p.orgId);
-      await audit(tx, p, 'customer.create', 'Customer', customer.id, { via: 'rest' });
+      const customer = await createCustomerRecord(tx, p, { orgId: p.orgId, ...input }, { detail: { via: 'rest' } });
       return { customer, created: true };
     }),
   );

@@ -1,14 +1,7 @@
 import { ConflictError } from '../errors.js';
 import type { Prisma } from '../generated/prisma/client.js';
 
-/**
- * Serializes "create if missing, else update" transactions on one key (an
- * org's externalId) across every gateway instance: a transaction-scoped
- * PostgreSQL advisory lock, released at commit or rollback.
- */
-export async function lockKey(tx: Prisma.TransactionClient, namespace: string, key: string): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${namespace}), hashtext(${key}))`;
-}
+export { lockKey } from '../db/locks.js';
 
 /**
  * Runs `fn` again when it lost a race on a unique key that no lock covered

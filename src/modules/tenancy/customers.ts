@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { lockKey } from '../../db/locks.js';
 import { transaction } from '../../db/transaction.js';
 import { NotFoundError } from '../../errors.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
 import { audit } from '../audit/audit.js';
-import { refreshCustomerAvailability } from '../feed/availability.js';
+import { createCustomerRecord } from './service.js';
 import { customerWhere, orgOwnedWhere, uuidOrNone } from './scope.js';
 import { CustomerRef } from './types.js';
 
@@ -97,14 +98,8 @@ builder.mutationFields((t) => ({
       const input = parseInput(CustomerFields, args.input);
       const { orgId } = orgOwnedWhere(ctx.principal);
       return transaction(ctx, async (tx) => {
-        const customer = await tx.customer.create({
-          ...query,
-          data: { ...input, metadata: (input.metadata ?? {}) as object, orgId },
-        });
-        // Unrestricted global connections become available to the new customer (feed events commit with it).
-        await refreshCustomerAvailability(tx, orgId);
-        await audit(tx, ctx.principal, 'customer.create', 'Customer', customer.id);
-        return customer;
+        const customer = await createCustomerRecord(tx, ctx.principal, { ...input, orgId });
+        return tx.customer.findUniqueOrThrow({ ...query, where: { id: customer.id } });
       });
     },
   }),
@@ -119,15 +114,22 @@ builder.mutationFields((t) => ({
       const { orgId } = orgOwnedWhere(ctx.principal);
       const data = { name: input.name, description: input.description, metadata: input.metadata as object | undefined };
       return transaction(ctx, async (tx) => {
-        const customer = await tx.customer.upsert({
-          ...query,
+        // Same lock as the REST projects API: concurrent upserts of one externalId create it once.
+        await lockKey(tx, 'customer.externalId', `${orgId}:${input.externalId}`);
+        const existing = await tx.customer.findUnique({
           where: { orgId_externalId: { orgId, externalId: input.externalId } },
-          create: { ...data, metadata: data.metadata ?? {}, externalId: input.externalId, orgId },
-          update: data,
+          select: { id: true },
         });
-        await refreshCustomerAvailability(tx, orgId);
-        await audit(tx, ctx.principal, 'customer.upsert', 'Customer', customer.id);
-        return customer;
+        let id: string;
+        if (existing) {
+          // Name and metadata do not change what the customer may pick: no availability refresh.
+          await tx.customer.update({ where: { id: existing.id }, data });
+          await audit(tx, ctx.principal, 'customer.upsert', 'Customer', existing.id);
+          id = existing.id;
+        } else {
+          id = (await createCustomerRecord(tx, ctx.principal, { ...input, orgId }, { action: 'customer.upsert' })).id;
+        }
+        return tx.customer.findUniqueOrThrow({ ...query, where: { id } });
       });
     },
   }),
