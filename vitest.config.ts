@@ -6,7 +6,9 @@ export default defineConfig({
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
     include: ['test/**/*.test.ts'],
-    // Each test file starts its own gateway on its own fresh database.
+    // The database is created and migrated once per run; each test file starts
+    // its own gateway on its own copy (test/helpers/database.ts).
+    globalSetup: ['test/setup/template.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 180_000,

@@ -9,11 +9,13 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
 import { newKeySpec } from '../src/crypto/keyring.js';
 import { openDatabase } from '../src/db/database.js';
-import { transaction } from '../src/db/transaction.js';
-import { setConnectionValue, loadConnection, setValueStatus } from '../src/modules/connections/service.js';
-import { seedOrg } from '../src/seed/demo.js';
+import { createApp, createLogger } from '../src/app.js';
+import { write } from '../src/op.js';
+import { createConnection, findConnection } from '../src/modules/connections/service.js';
+import { createConnector } from '../src/modules/connectors/service.js';
+import { setValue, setValueStatus } from '../src/modules/values/service.js';
+import { adminOf, seedOrg } from '../src/seed/demo.js';
 import { createGateway } from '../src/server.js';
-import { createLogger, createServices } from '../src/services.js';
 
 const customersCount = Number(process.env.BENCH_CUSTOMERS ?? 100);
 const config = {
@@ -29,39 +31,32 @@ const config = {
 if (!process.env.DATABASE_URL) config.database = { kind: 'pglite', dataDir: ':memory:' };
 const db = await openDatabase(config.database);
 await db.migrate();
-const services = createServices(config, db, createLogger(config));
-const gateway = createGateway(services);
+const app = createApp(config, db, createLogger(config));
+const gateway = createGateway(app);
 await new Promise<void>((resolve) => gateway.http.listen(0, '127.0.0.1', resolve));
 
-const org = await seedOrg(db.prisma, services.tokens, {
-  customers: Array.from({ length: customersCount }, (_, i) => `bench-${i}`),
+const org = await seedOrg(app, { customers: Array.from({ length: customersCount }, (_, i) => `bench-${i}`) });
+const admin = await adminOf(app, org.orgId);
+// Set-up goes through the services, as the org's admin, like every other write.
+const asAdmin = <T>(fn: Parameters<typeof write<T>>[3]) => write(app, admin, 'system', fn);
+const { globalValue, customerValues } = await asAdmin(async (op) => {
+  const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];
+  await createConnector(op, { key: 'bench', name: 'Bench', authType: 'SECRET_TEXT', fields });
+  const connection = (stableKey: string, name: string, type: string) =>
+    createConnection(op, { stableKey, name, connectorKey: 'bench', type, availableInWorkflows: true }).then((c) => findConnection(op, { id: c.id }));
+  const global = await connection('global', 'Global', 'ORG_ACTIVATED_GLOBAL');
+  const perCustomer = await connection('per', 'Per customer', 'ORG_ACTIVATED_CUSTOMER');
+  const g = await setValue(op, global, { kind: 'GLOBAL' }, { values: { token: 'g' } });
+  const values: string[] = [];
+  for (const c of org.customers) values.push((await setValue(op, perCustomer, { kind: 'CUSTOMER', customerId: c.id }, { values: { token: 'c' } })).id);
+  return { globalValue: g, customerValues: values };
 });
-const connector = await db.prisma.connector.create({
-  data: { orgId: org.orgId, key: 'bench', name: 'Bench', authType: 'SECRET_TEXT', fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }] },
-});
-const ctx = { prisma: db.prisma, services };
-const global = await db.prisma.connection.create({
-  data: { orgId: org.orgId, stableKey: 'global', name: 'Global', connectorId: connector.id, type: 'ORG_ACTIVATED_GLOBAL', availableInWorkflows: true },
-});
-const perCustomer = await db.prisma.connection.create({
-  data: { orgId: org.orgId, stableKey: 'per', name: 'Per customer', connectorId: connector.id, type: 'ORG_ACTIVATED_CUSTOMER', availableInWorkflows: true },
-});
-const globalValue = await transaction(ctx, async (tx) =>
-  setConnectionValue(tx, config.keyRing, { connection: await loadConnection(tx, { id: global.id }), slot: { kind: 'GLOBAL' }, values: { token: 'g' } }),
-);
-const customerValues: string[] = [];
-for (const c of org.customers) {
-  const v = await transaction(ctx, async (tx) =>
-    setConnectionValue(tx, config.keyRing, { connection: await loadConnection(tx, { id: perCustomer.id }), slot: { kind: 'CUSTOMER', customerId: c.id }, values: { token: 'c' } }),
-  );
-  customerValues.push(v.id);
-}
 const status = new Map<string, 'ACTIVE' | 'ERROR'>();
 
 function memory() {
   (globalThis as { gc?: () => void }).gc?.();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, subscribers: services.feed.subscriberCount };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, subscribers: app.feed.subscriberCount };
 }
 
 process.on('message', (msg: { id: number; cmd: string; customer?: number }) => {
@@ -72,7 +67,7 @@ process.on('message', (msg: { id: number; cmd: string; customer?: number }) => {
       const valueId = msg.cmd === 'toggle-global' ? globalValue.id : customerValues[msg.customer!]!;
       const next = status.get(valueId) === 'ERROR' ? 'ACTIVE' : 'ERROR';
       status.set(valueId, next);
-      await transaction(ctx, (tx) => setValueStatus(tx, valueId, next, next === 'ERROR' ? 'bench' : null));
+      await asAdmin((op) => setValueStatus(op, valueId, next, next === 'ERROR' ? 'bench' : null));
       reply = { committedAt: performance.timeOrigin + performance.now(), kind: next === 'ERROR' ? 'REMOVED' : 'ADDED' };
     } else if (msg.cmd === 'stop') {
       await gateway.close();

@@ -4,7 +4,7 @@
  * ready to paste into GraphiQL. The gateway must be stopped when it runs on
  * the embedded database (one process per PGlite data directory).
  */
-import { TokenService } from '../src/auth/tokens.js';
+import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
 import { demoBanner, seedDemoContent, seedOrg } from '../src/seed/demo.js';
@@ -15,10 +15,8 @@ const db = await openDatabase(config.database).catch((err: unknown) => {
   process.exit(1);
 });
 await db.migrate();
-const seeded = await seedOrg(db.prisma, new TokenService(config.authSecret, db.prisma), {
-  name: 'Demo Org',
-  customers: ['acme-corp', 'globex'],
-});
-await seedDemoContent(db.prisma, config.keyRing, seeded);
+const app = createApp(config, db);
+const seeded = await seedOrg(app, { name: 'Demo Org', customers: ['acme-corp', 'globex'] });
+await seedDemoContent(app, seeded);
 console.log(demoBanner(seeded, config.port));
 await db.close();

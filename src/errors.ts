@@ -22,6 +22,12 @@ export interface FieldProblem {
   message: string;
 }
 
+/**
+ * Input that breaks a rule. Services name each problem relative to their own
+ * input (`stableKey`, `values.apiKey`); each surface says where that input
+ * came from in one place (`input.`, `patch.`, `body.`, `manifest.connectors.3.`)
+ * with `under` / `renamed`.
+ */
 export class ValidationError extends DomainError {
   readonly code = 'VALIDATION_FAILED';
   constructor(
@@ -33,10 +39,57 @@ export class ValidationError extends DomainError {
   static field(path: string, message: string): ValidationError {
     return new ValidationError([{ path, message }]);
   }
+
+  /** The same problems, as seen from a surface that passed the input as `prefix`. */
+  under(prefix: string): ValidationError {
+    return prefix ? this.renamed({}, prefix) : this;
+  }
+
+  /**
+   * The same problems in a surface's own names: the first path segments found
+   * in `names` are replaced (`{ name: 'displayName', values: 'value.props' }`),
+   * then `prefix` is put in front.
+   */
+  renamed(names: Record<string, string>, prefix = ''): ValidationError {
+    return new ValidationError(
+      this.problems.map((p) => {
+        const parts = p.path.split('.');
+        let path = p.path;
+        for (let n = parts.length; n > 0; n--) {
+          const head = parts.slice(0, n).join('.');
+          if (head in names) {
+            path = [names[head], ...parts.slice(n)].filter((x) => x !== '').join('.');
+            break;
+          }
+        }
+        return { ...p, path: [prefix, path].filter((x) => x !== '').join('.') };
+      }),
+    );
+  }
+}
+
+/** Runs `fn`; its validation problems are reported as under `prefix` (see ValidationError.under). */
+export async function inputAt<T>(prefix: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw err instanceof ValidationError ? err.under(prefix) : err;
+  }
 }
 
 export class ConflictError extends DomainError {
   readonly code = 'CONFLICT';
+}
+
+/**
+ * A unique constraint the database enforced (two writers raced for one key),
+ * as opposed to a conflict a service found and refused on purpose: only this
+ * kind is worth retrying.
+ */
+export class UniqueViolation extends ConflictError {
+  constructor() {
+    super('A record with the same unique key already exists');
+  }
 }
 
 export interface Usage {
@@ -85,18 +138,38 @@ export function fromPrismaError(err: unknown): DomainError | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return undefined;
   if (code === 'P2025' || code === 'P2001') return new NotFoundError();
-  if (code === 'P2002') return new ConflictError('A record with the same unique key already exists');
+  if (code === 'P2002') return new UniqueViolation();
   if (code === 'P2003') return new ConflictError('The record is referenced by another record');
   return undefined;
 }
 
+/**
+ * The HTTP status of each domain error, on every surface: REST and the
+ * runtime path answer with it; GraphQL sets it only where the whole request
+ * failed (UNAUTHENTICATED, QUERY_TOO_COMPLEX), as field errors travel in a 200.
+ */
+export const HTTP_STATUS: Record<string, number> = {
+  VALIDATION_FAILED: 400,
+  QUERY_TOO_COMPLEX: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  IN_USE: 409,
+};
+
+export function httpStatusOf(err: DomainError): number {
+  return HTTP_STATUS[err.code] ?? 400;
+}
+
+const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX']);
+
 export function toGraphQLError(err: DomainError): GraphQLError {
-  const status = err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'QUERY_TOO_COMPLEX' ? 400 : undefined;
   return new GraphQLError(err.message, {
     extensions: {
       code: err.code,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
-      ...(status ? { http: { status } } : {}),
+      ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err) } } : {}),
     },
   });
 }

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { demoBanner, seedDemoContent, seedOrg } from './seed/demo.js';
 import { createGateway } from './server.js';
-import { createLogger, createServices } from './services.js';
+import { createApp, createLogger } from './app.js';
 
 /** Entry point: validate config, open and migrate the database, listen. */
 async function main(): Promise<void> {
@@ -23,14 +23,14 @@ async function main(): Promise<void> {
   const applied = await db.migrate();
   if (applied.length) log.info({ applied }, 'applied migrations');
 
-  const services = createServices(config, db, log);
+  const app = createApp(config, db, log);
   // First start of a new embedded data directory: make it usable at once.
   if (db.kind === 'pglite' && config.seedDemo && (await db.prisma.organization.count()) === 0) {
-    const seeded = await seedOrg(db.prisma, services.tokens, { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] });
-    await seedDemoContent(db.prisma, config.keyRing, seeded);
+    const seeded = await seedOrg(app, { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] });
+    await seedDemoContent(app, seeded);
     console.log('\n' + demoBanner(seeded, config.port) + '\n');
   }
-  const gateway = createGateway(services);
+  const gateway = createGateway(app);
   await new Promise<void>((resolve) => gateway.http.listen(config.port, config.host, resolve));
   log.info(
     { database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },

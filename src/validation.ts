@@ -1,13 +1,17 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationError } from './errors.js';
 
-/** Parses input with a zod schema; failures become a ValidationError naming each field. */
-export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix = 'input'): z.infer<S> {
+/**
+ * Parses input with a zod schema; failures become a ValidationError naming
+ * each field relative to that input (give `prefix` for a lone scalar, e.g.
+ * `ttlSeconds`). Surfaces add where the input came from (errors.ts).
+ */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.infer<S> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   throw new ValidationError(
     result.error.issues.map((i) => ({
-      path: [prefix, ...i.path.map(String)].join('.'),
+      path: [prefix, ...i.path.map(String)].filter((x) => x !== '').join('.'),
       message: i.message,
     })),
   );
@@ -17,3 +21,11 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefi
 export function stripUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
+
+/** Stable keys, connector keys and external ids: URL- and file-safe, npm-scope style allowed (`@acme/piece-x`). */
+export const KEY_PATTERN = /^[A-Za-z0-9@][A-Za-z0-9._:@/-]{0,127}$/;
+export const KEY_MESSAGE = 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter, digit or @';
+export const stableKey = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
+
+/** A display name: trimmed, 1–200 characters. */
+export const displayName = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');

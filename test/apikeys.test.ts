@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../src/auth/tokens.js';
-import { createGateway } from '../src/server.js';
-import { createServices } from '../src/services.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const CreateApiKey = graphql(`
   mutation CreateApiKey($input: CreateApiKeyInput!) {
@@ -53,8 +52,8 @@ let other: SeededOrg;
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
+  acme = await seedOrg(gw.app, { customers: ['a'] });
+  other = await seedOrg(gw.app, { customers: ['a'] });
 });
 afterAll(async () => gw?.close());
 
@@ -102,9 +101,8 @@ describe('API keys', () => {
     const res = await createKey(acme.adminToken, { name: 'to revoke' });
     if (res.__typename !== 'MutationCreateApiKeySuccess') throw new Error(res.__typename);
     const { secret, apiKey } = res.data;
-    // A second instance on the same database, with its own services.
-    const second = createGateway(createServices(gw.services.config, gw.db, gw.services.log));
-    await new Promise<void>((resolve) => second.http.listen(0, '127.0.0.1', resolve));
+    // A second instance on the same database.
+    const second = await startGateway({}, { on: gw });
     try {
       expect((await gql(gw.url, ViewerKind, {}, secret)).data?.viewer.kind).toBe('API_KEY');
       expect((await gql(second.url, ViewerKind, {}, secret)).data?.viewer.kind).toBe('API_KEY');

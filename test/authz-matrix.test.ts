@@ -32,13 +32,17 @@ import {
   type GraphQLOutputType,
 } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newApiKeySecret } from '../src/auth/tokens.js';
-import { refreshAvailability } from '../src/modules/feed/availability.js';
+import type { Op } from '../src/op.js';
+import { createApiKey, registerEmbedSigningKey } from '../src/modules/access/service.js';
+import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
+import { createCustomer } from '../src/modules/tenancy/service.js';
+import { createStep, createWorkflow } from '../src/modules/workflows/service.js';
 import { schema } from '../src/schema/index.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
-import { seedConnections, type ConnectionFixture } from './helpers/integration-fixtures.js';
+import { asOrg, makeConnection, makeConnector, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
 
 const PRINCIPALS = ['ADMIN', 'KEY', 'KEY_RO', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
 type P = (typeof PRINCIPALS)[number];
@@ -116,25 +120,17 @@ const t = {} as {
   otherConnection: string;
 };
 
-const prisma = () => gw.db.prisma;
-
 async function freshConnection(type: 'CUSTOMER_ACTIVATED' | 'ORG_ACTIVATED_CUSTOMER' = 'CUSTOMER_ACTIVATED', withValueFor?: string) {
-  const c = await prisma().connection.create({
-    data: { orgId: acme.orgId, stableKey: uniq('c'), name: 'fresh', connectorId: fx.connectors.slack, type, availableInWorkflows: true },
-  });
-  if (withValueFor) {
-    await prisma().connectionValue.create({
-      data: { orgId: acme.orgId, connectionId: c.id, kind: 'CUSTOMER', customerId: withValueFor, slot: withValueFor, status: 'ACTIVE' },
-    });
-    await prisma().$transaction((tx) => refreshAvailability(tx, c.id));
-  }
+  const c = await makeConnection(gw.app, acme.orgId, { stableKey: uniq('c'), name: 'fresh', connectorId: fx.connectors.slack, type, availableInWorkflows: true });
+  if (withValueFor) await setStatus(gw.app, c.id, withValueFor, 'ACTIVE');
   return c;
 }
-async function freshIntegration() {
-  return prisma().integration.create({ data: { orgId: acme.orgId, stableKey: uniq('i'), name: 'fresh' } });
+const asAcme = <T>(fn: (op: Op) => Promise<T>) => asOrg(gw.app, acme.orgId, fn);
+function freshIntegration() {
+  return asAcme((op) => createIntegration(op, { stableKey: uniq('i'), name: 'fresh' }));
 }
-async function freshWorkflowA() {
-  return prisma().workflow.create({ data: { orgId: acme.orgId, customerId: acme.customers[0]!.id, name: 'fresh' } });
+function freshWorkflowA() {
+  return asAcme((op) => createWorkflow(op, { customerId: acme.customers[0]!.id, name: 'fresh' }));
 }
 
 const publicKeyPem = () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
@@ -238,7 +234,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     ],
     deleteCustomer: [
       {
-        args: async () => ({ id: g('Customer', (await prisma().customer.create({ data: { orgId: acme.orgId, externalId: uniq('d'), name: 'd' } })).id) }),
+        args: async () => ({ id: g('Customer', (await asAcme((op) => createCustomer(op, { externalId: uniq('d'), name: 'd' }))).id) }),
         expect: orgWriteTarget,
       },
     ],
@@ -247,7 +243,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     revokeEmbedSigningKey: [
       {
         args: async () => ({
-          keyId: (await prisma().embedSigningKey.create({ data: { orgId: acme.orgId, publicKey: publicKeyPem(), alg: 'ES256' } })).id,
+          keyId: (await asAcme((op) => registerEmbedSigningKey(op, { publicKey: publicKeyPem(), alg: 'ES256' }))).id,
         }),
         expect: orgWriteTarget,
       },
@@ -256,9 +252,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     revokeApiKey: [
       {
         args: async () => {
-          const k = newApiKeySecret();
-          const row = await prisma().apiKey.create({ data: { orgId: acme.orgId, name: 'r', prefix: k.prefix, hash: k.hash } });
-          return { id: g('ApiKey', row.id) };
+          const { key } = await asAcme((op) => createApiKey(op, { name: 'r' }));
+          return { id: g('ApiKey', key.id) };
         },
         expect: orgWriteTarget,
       },
@@ -270,7 +265,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     deleteConnector: [
       {
         args: async () => ({
-          id: g('Connector', (await prisma().connector.create({ data: { orgId: acme.orgId, key: uniq('del'), name: 'D', authType: 'NO_AUTH' } })).id),
+          id: g('Connector', (await makeConnector(gw.app, acme.orgId, { key: uniq('del'), name: 'D', authType: 'NO_AUTH' })).id),
         }),
         expect: orgWriteTarget,
       },
@@ -357,7 +352,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
       {
         args: async () => {
           const i = await freshIntegration();
-          const inst = await prisma().instance.create({ data: { orgId: acme.orgId, integrationId: i.id, customerId: acme.customers[0]!.id, name: 'x' } });
+          const inst = await asAcme((op) => createInstance(op, { integrationId: i.id, customerId: acme.customers[0]!.id, name: 'x' }));
           return { id: g('Instance', inst.id) };
         },
         expect: orgWriteTarget,
@@ -383,9 +378,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     deleteWorkflowStep: [
       {
         args: async () => {
-          const s = await prisma().workflowStep.create({
-            data: { workflowId: (await freshWorkflowA()).id, position: 0, name: 's', connectorId: fx.connectors.slack },
-          });
+          const workflowId = (await freshWorkflowA()).id;
+          const s = await asAcme((op) => createStep(op, { workflowId, name: 's', connectorId: fx.connectors.slack }));
           return { id: g('WorkflowStep', s.id) };
         },
         expect: builderRead('ok', 'hidden', 'hidden'),
@@ -505,51 +499,44 @@ const forbiddenIds = {} as Record<P, string[]>;
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['customer-a', 'customer-b'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['customer-a', 'customer-b'] });
-  fx = await seedConnections(gw.db.prisma, acme);
-  const otherFx = await seedConnections(gw.db.prisma, other);
+  acme = await seedOrg(gw.app, { customers: ['customer-a', 'customer-b'] });
+  other = await seedOrg(gw.app, { customers: ['customer-a', 'customer-b'] });
+  fx = await seedConnections(gw.app, acme);
+  const otherFx = await seedConnections(gw.app, other);
   t.otherCustomer = g('Customer', other.customers[0]!.id);
   t.otherConnection = otherFx.gid.cust;
   const [a, b] = acme.customers;
   const db = gw.db.prisma;
   t.custA = g('Customer', a!.id);
   t.custB = g('Customer', b!.id);
-  const integration = await db.integration.create({
-    data: { orgId: acme.orgId, stableKey: 'crm', name: 'CRM', connections: { create: [{ connectionId: fx.ids.cust }, { connectionId: fx.ids.orgCust }] } },
-  });
-  t.integration = g('Integration', integration.id);
-  t.instanceA = g('Instance', (await db.instance.create({ data: { orgId: acme.orgId, integrationId: integration.id, customerId: a!.id, name: 'crm A' } })).id);
-  const wfA = await db.workflow.create({ data: { orgId: acme.orgId, customerId: a!.id, name: 'A flow' } });
-  t.workflowA = g('Workflow', wfA.id);
-  t.stepA = g(
-    'WorkflowStep',
-    (await db.workflowStep.create({ data: { workflowId: wfA.id, position: 0, name: 'step', connectorId: fx.connectors.slack, connectionId: fx.ids.orgCust } })).id,
+  const integration = await asAcme((op) =>
+    createIntegration(op, { stableKey: 'crm', name: 'CRM', connections: [{ connectionId: fx.ids.cust }, { connectionId: fx.ids.orgCust }] }),
   );
-  t.workflowB = g('Workflow', (await db.workflow.create({ data: { orgId: acme.orgId, customerId: b!.id, name: 'B flow' } })).id);
+  t.integration = g('Integration', integration.id);
+  t.instanceA = g('Instance', (await asAcme((op) => createInstance(op, { integrationId: integration.id, customerId: a!.id, name: 'crm A' }))).id);
+  const wfA = await asAcme((op) => createWorkflow(op, { customerId: a!.id, name: 'A flow' }));
+  t.workflowA = g('Workflow', wfA.id);
+  const stepA = await asAcme((op) => createStep(op, { workflowId: wfA.id, name: 'step', connectorId: fx.connectors.slack, connectionId: fx.ids.orgCust }));
+  t.stepA = g('WorkflowStep', stepA.id);
+  t.workflowB = g('Workflow', (await asAcme((op) => createWorkflow(op, { customerId: b!.id, name: 'B flow' }))).id);
   const valueA = await db.connectionValue.findUniqueOrThrow({ where: { connectionId_slot: { connectionId: fx.ids.cust, slot: a!.id } } });
   const valueB = await db.connectionValue.findUniqueOrThrow({ where: { connectionId_slot: { connectionId: fx.ids.cust, slot: b!.id } } });
   t.valueA = g('ConnectionValue', valueA.id);
   t.valueB = g('ConnectionValue', valueB.id);
-  const oauth = await db.connector.create({
-    data: {
-      orgId: acme.orgId,
-      key: 'oauthapp',
-      name: 'OAuth app',
-      authType: 'OAUTH2',
-      oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://auth.example/authorize', tokenUrl: 'https://auth.example/token', scopes: ['read'], clientId: 'client', pkce: true },
-    },
+  const oauth = await makeConnector(gw.app, acme.orgId, {
+    key: 'oauthapp',
+    name: 'OAuth app',
+    authType: 'OAUTH2',
+    oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://auth.example/authorize', tokenUrl: 'https://auth.example/token', scopes: ['read'], clientId: 'client', pkce: true },
   });
   t.oauthConnection = g(
     'Connection',
-    (await db.connection.create({ data: { orgId: acme.orgId, stableKey: 'oauth', name: 'OAuth', connectorId: oauth.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } })).id,
+    (await makeConnection(gw.app, acme.orgId, { stableKey: 'oauth', name: 'OAuth', connectorId: oauth.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true })).id,
   );
 
   tokens.ADMIN = acme.adminToken;
   tokens.KEY = acme.apiKey;
-  const ro = newApiKeySecret();
-  await db.apiKey.create({ data: { orgId: acme.orgId, name: 'read-only', prefix: ro.prefix, hash: ro.hash, readOnly: true } });
-  tokens.KEY_RO = ro.secret;
+  tokens.KEY_RO = (await asAcme((op) => createApiKey(op, { name: 'read-only', readOnly: true }))).secret;
   tokens.CUST_A = a!.userToken;
   tokens.CUST_B = b!.userToken;
   tokens.RUNTIME = a!.runtimeToken;

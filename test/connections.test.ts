@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, responseLog, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql, responseLog } from './helpers/client.js';
+import { makeApiKey } from './helpers/fixtures.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const CreateConnector = graphql(`
   mutation CCCreateConnector($input: ConnectorInput!) {
@@ -121,8 +123,8 @@ function ok<T extends { __typename: string }>(r: { data?: Record<string, T> | nu
 
 beforeAll(async () => {
   gw = await startGateway();
-  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
+  org = await seedOrg(gw.app, { customers: ['a', 'b'] });
+  other = await seedOrg(gw.app, { customers: ['a'] });
 
   const custom = ok(
     await gql(gw.url, CreateConnector, {
@@ -315,9 +317,7 @@ describe('archive and delete', () => {
   });
 
   it('read-only API keys cannot change connections', async () => {
-    const { newApiKeySecret } = await import('../src/auth/tokens.js');
-    const key = newApiKeySecret();
-    await gw.db.prisma.apiKey.create({ data: { orgId: org.orgId, name: 'ro', prefix: key.prefix, hash: key.hash, readOnly: true } });
+    const key = await makeApiKey(gw.app, org.orgId, { name: 'ro', readOnly: true });
     const r = await gql(gw.url, UpdateConnection, { id: ids['acme-customer']!, patch: { name: 'renamed' } }, key.secret);
     expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const read = await gql(gw.url, Connections, {}, key.secret);

@@ -6,8 +6,9 @@ import { keyIdsInUse, rotateSecrets } from '../src/crypto/rotation.js';
 import { oauthStateAad } from '../src/crypto/secrets.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { call, findLeaks, makeConnection, makeConnector, putValue, responses, secretsOf, valueOf } from './helpers/credentials.js';
-import { capturedLogs, startCapturedGateway, startGatewayOn, type CapturedGateway } from './helpers/gateways.js';
+import { findLeaks, gql, responseLog } from './helpers/client.js';
+import { makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
+import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
 
 /**
  * Key rotation without downtime: a gateway fleet first learns the new key
@@ -28,15 +29,15 @@ const Resolve = graphql(`
 const CUSTOMERS = 24;
 const oldSpec = newKeySpec('test1');
 const newSpec = newKeySpec('k2');
-let gw: CapturedGateway & { drop(): Promise<void> };
+let gw: TestGateway;
 let org: SeededOrg;
 let connectionId: string;
 const secretOf = (i: number) => `rotation-secret-${i}-${'x'.repeat(8)}`;
 
 beforeAll(async () => {
-  gw = await startCapturedGateway({ ENCRYPTION_KEYS: oldSpec });
-  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) });
-  const connector = await makeConnector(gw.services, org.orgId, {
+  gw = await startGateway({ ENCRYPTION_KEYS: oldSpec });
+  org = await seedOrg(gw.app, { customers: Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) });
+  const connector = await makeConnector(gw.app, org.orgId, {
     key: 'api',
     name: 'API',
     authType: 'OAUTH2',
@@ -44,7 +45,7 @@ beforeAll(async () => {
     oauth2: { grantType: 'client_credentials', tokenUrl: 'http://127.0.0.1:9/token', clientId: 'cid', scopes: [] },
     oauthClientSecret: 'connector-client-secret-77',
   });
-  const connection = await makeConnection(gw.services, org.orgId, {
+  const connection = await makeConnection(gw.app, org.orgId, {
     stableKey: 'api',
     name: 'API',
     connectorId: connector.id,
@@ -52,7 +53,7 @@ beforeAll(async () => {
   });
   connectionId = connection.id;
   for (const [i, c] of org.customers.entries()) {
-    await putValue(gw.services, connectionId, { kind: 'CUSTOMER', customerId: c.id }, { apiKey: secretOf(i), accessToken: `at-${secretOf(i)}` });
+    await putValue(gw.app, connectionId, { kind: 'CUSTOMER', customerId: c.id }, { apiKey: secretOf(i), accessToken: `at-${secretOf(i)}` });
   }
   // A pending OAuth2 flow: its PKCE verifier is sealed too.
   await gw.db.prisma.oAuthState.create({
@@ -61,7 +62,7 @@ beforeAll(async () => {
       orgId: org.orgId,
       connectionId,
       valueSlot: org.customers[0]!.id,
-      codeVerifier: gw.services.config.keyRing.encrypt('pkce-verifier-abcdefgh', oauthStateAad('11111111-1111-4111-8111-111111111111')),
+      codeVerifier: gw.app.config.keyRing.encrypt('pkce-verifier-abcdefgh', oauthStateAad('11111111-1111-4111-8111-111111111111')),
       redirectUri: `${gw.url}/oauth/callback`,
       expiresAt: new Date(Date.now() + 600_000),
     },
@@ -75,7 +76,7 @@ describe('key rotation', () => {
     expect([...(await keyIdsInUse(gw.db.prisma))]).toEqual(['test1']);
     // Step 1 (rolling deploy): an instance with the new key first, the old one still readable.
     const ring = parseKeyRing(`${newSpec},${oldSpec}`);
-    const fleet = await startGatewayOn(gw, { keyRing: ring });
+    const fleet = await startGateway({}, { on: gw, config: { keyRing: ring } });
     try {
       let stop = false;
       let reads = 0;
@@ -84,7 +85,7 @@ describe('key rotation', () => {
       const reader = async (k: number) => {
         while (!stop) {
           const i = (reads + k) % CUSTOMERS;
-          const r = await call(fleet.url, Resolve, { stableKey: 'api' }, org.customers[i]!.runtimeToken, { resolution: true });
+          const r = await gql(fleet.url, Resolve, { stableKey: 'api' }, org.customers[i]!.runtimeToken, { resolution: true });
           const res = r.data?.resolveConnection;
           reads++;
           if (res?.__typename !== 'ResolvedCredential' || (res.secrets as Record<string, string>).apiKey !== secretOf(i)) {
@@ -96,7 +97,7 @@ describe('key rotation', () => {
       const writer = async () => {
         while (!stop) {
           const i = writes % 4;
-          await putValue(fleet.services, connectionId, { kind: 'CUSTOMER', customerId: org.customers[i]!.id }, { apiKey: secretOf(i) });
+          await putValue(fleet.app, connectionId, { kind: 'CUSTOMER', customerId: org.customers[i]!.id }, { apiKey: secretOf(i) });
           writes++;
           // A realistic pace; on PGlite an in-process loop would otherwise never yield to HTTP.
           await new Promise((r) => setTimeout(r, 3));
@@ -127,15 +128,15 @@ describe('key rotation', () => {
   });
 
   it('after rotation a gateway holding only the new key reads everything; the old key can be retired', async () => {
-    const only = await startGatewayOn(gw, { keyRing: parseKeyRing(newSpec) });
+    const only = await startGateway({}, { on: gw, config: { keyRing: parseKeyRing(newSpec) } });
     try {
       for (const [i, c] of org.customers.entries()) {
-        const r = await call(only.url, Resolve, { stableKey: 'api' }, c.runtimeToken, { resolution: true });
+        const r = await gql(only.url, Resolve, { stableKey: 'api' }, c.runtimeToken, { resolution: true });
         expect(r.data?.resolveConnection).toMatchObject({ __typename: 'ResolvedCredential', secrets: { apiKey: secretOf(i) } });
       }
-      const v = await valueOf(only.services, connectionId, org.customers[5]!.id);
+      const v = await valueOf(only.app, connectionId, org.customers[5]!.id);
       for (const env of Object.values(v.secrets as Record<string, string>)) expect(KeyRing.keyIdOf(env)).toBe('k2');
-      expect(secretsOf(only.services, v).accessToken).toBe(`at-${secretOf(5)}`);
+      expect(secretsOf(only.app, v).accessToken).toBe(`at-${secretOf(5)}`);
       const state = await gw.db.prisma.oAuthState.findFirstOrThrow();
       expect(parseKeyRing(newSpec).decrypt(state.codeVerifier, oauthStateAad(state.id))).toBe('pkce-verifier-abcdefgh');
     } finally {
@@ -145,7 +146,7 @@ describe('key rotation', () => {
 
   it('a gateway that lacks the key answers a clear, typed error (no crash, no secret)', async () => {
     // The original gateway still has only test1.
-    const r = await call(gw.url, Resolve, { stableKey: 'api' }, org.customers[0]!.runtimeToken, { resolution: true });
+    const r = await gql(gw.url, Resolve, { stableKey: 'api' }, org.customers[0]!.runtimeToken, { resolution: true });
     expect(r.data?.resolveConnection).toEqual({
       __typename: 'ResolutionError',
       code: 'ERROR',
@@ -165,8 +166,8 @@ describe('key rotation', () => {
     const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/rotate-keys.ts', '--batch=7'], {
       env: {
         ...process.env,
-        DATABASE_URL: (gw.services.config.database as { url: string }).url,
-        AUTH_SECRET: gw.services.config.authSecret,
+        DATABASE_URL: (gw.app.config.database as { url: string }).url,
+        AUTH_SECRET: gw.app.config.authSecret,
         ENCRYPTION_KEYS: `${third},${newSpec}`,
         LOG_LEVEL: 'silent',
       },
@@ -180,8 +181,8 @@ describe('key rotation', () => {
     const failed = await promisify(execFile)('npx', ['tsx', 'scripts/rotate-keys.ts'], {
       env: {
         ...process.env,
-        DATABASE_URL: (gw.services.config.database as { url: string }).url,
-        AUTH_SECRET: gw.services.config.authSecret,
+        DATABASE_URL: (gw.app.config.database as { url: string }).url,
+        AUTH_SECRET: gw.app.config.authSecret,
         ENCRYPTION_KEYS: newKeySpec('k4'),
       },
     }).catch((e: { code: number; stderr: string }) => e);
@@ -191,7 +192,7 @@ describe('key rotation', () => {
 
   it('no response or log line contains a stored secret', async () => {
     const secrets = [...Array.from({ length: CUSTOMERS }, (_, i) => secretOf(i)), 'connector-client-secret-77', 'pkce-verifier-abcdefgh', oldSpec.split(':')[1]!, newSpec.split(':')[1]!];
-    expect(findLeaks(secrets, [...responses, ...capturedLogs])).toEqual([]);
+    expect(findLeaks(secrets, [...responseLog, ...capturedLogs])).toEqual([]);
   });
 });
 

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
 
 /**
@@ -94,15 +95,15 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
     startRedis();
     // A long sweep interval: while Redis is up, only Redis can carry a change across in time.
     a = await startGateway({ REDIS_URL: redisUrl, FEED_POLL_MS: '600000' });
-    if (a.services.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
+    if (a.app.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
     b = await spawnInstance({
-      DATABASE_URL: a.services.config.database.url,
+      DATABASE_URL: a.app.config.database.url,
       REDIS_URL: redisUrl,
-      AUTH_SECRET: a.services.config.authSecret,
+      AUTH_SECRET: a.app.config.authSecret,
       ENCRYPTION_KEYS: newKeySpec('other'),
       FEED_POLL_MS: '600000',
     });
-    org = await seedOrg(a.db.prisma, a.services.tokens, { customers: ['c1', 'c2'] });
+    org = await seedOrg(a.app, { customers: ['c1', 'c2'] });
     const connector = await a.db.prisma.connector.create({
       data: { orgId: org.orgId, key: 'k', name: 'K', authType: 'SECRET_TEXT', fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }] },
     });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConnection, setConnectionValue } from '../src/modules/connections/service.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
+import { makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
 
@@ -18,23 +18,16 @@ let org: SeededOrg;
 beforeAll(async () => {
   // About 1.1 seconds of retention; the pruner then runs every second.
   gw = await startGateway({ FEED_RETENTION_HOURS: '0.0003' });
-  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['r'] });
+  org = await seedOrg(gw.app, { customers: ['r'] });
 });
 afterAll(async () => gw?.close());
 
 it('prunes old events periodically, keeps the newest, and answers a pruned cursor with RESYNC', async () => {
-  const connector = await gw.db.prisma.connector.create({
-    data: { orgId: org.orgId, key: 'k', name: 'K', authType: 'SECRET_TEXT', fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }] },
-  });
-  const connection = await gw.db.prisma.connection.create({
-    data: { orgId: org.orgId, stableKey: 'c', name: 'C', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true },
-  });
+  const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];
+  const connector = await makeConnector(gw.app, org.orgId, { key: 'k', name: 'K', authType: 'SECRET_TEXT', fields });
+  const connection = await makeConnection(gw.app, org.orgId, { stableKey: 'c', name: 'C', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true });
   const slot = { kind: 'CUSTOMER' as const, customerId: org.customers[0]!.id };
-  for (let i = 0; i < 3; i++) {
-    await gw.db.prisma.$transaction(async (tx) =>
-      setConnectionValue(tx, gw.services.config.keyRing, { connection: await loadConnection(tx, { id: connection.id }), slot, values: { token: `t${i}` } }),
-    );
-  }
+  for (let i = 0; i < 3; i++) await putValue(gw.app, connection.id, slot, { token: `t${i}` });
   expect(await gw.db.prisma.feedEvent.count()).toBe(3);
 
   const deadline = Date.now() + 15_000;

@@ -1,12 +1,15 @@
 import { encodeGlobalID } from '@pothos/plugin-relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConnection, setConnectionValue, setValueStatus } from '../src/modules/connections/service.js';
+import { findConnection } from '../src/modules/connections/service.js';
+import { setValue, setValueStatus } from '../src/modules/values/service.js';
 import { pruneFeedEvents } from '../src/modules/feed/retention.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
+import { asOrg, makeConnector } from './helpers/fixtures.js';
 
 /**
  * The live feed over real graphql-ws clients: every cause of a change of the
@@ -114,22 +117,15 @@ async function createConnection(org: SeededOrg, input: Record<string, unknown>):
 }
 
 async function connector(orgId: string, key: string): Promise<string> {
-  const c = await gw.db.prisma.connector.create({
-    data: {
-      orgId,
-      key,
-      name: key.toUpperCase(),
-      authType: 'SECRET_TEXT',
-      fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }],
-    },
-  });
+  const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];
+  const c = await makeConnector(gw.app, orgId, { key, name: key.toUpperCase(), authType: 'SECRET_TEXT', fields });
   return encodeGlobalID('Connector', c.id);
 }
 
 beforeAll(async () => {
   gw = await startGateway({ LOG_LEVEL: process.env.FEED_LOG ?? 'silent' });
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['x'] });
+  acme = await seedOrg(gw.app, { customers: ['a', 'b'] });
+  other = await seedOrg(gw.app, { customers: ['x'] });
   slack = await connector(acme.orgId, 'slack');
   twilio = await connector(acme.orgId, 'twilio');
   otherSlack = await connector(other.orgId, 'slack');
@@ -275,11 +271,11 @@ describe('every cause reaches exactly the affected customers', () => {
     expect(got.b).toEqual([{ kind: 'ADDED', name: 'OrgCust', connectionId: orgCust }]);
     expect(got.a).toEqual([]);
     const rawId = Buffer.from(valueId, 'base64').toString().split(':')[1]!;
-    const error = await change(() => gw.db.prisma.$transaction((tx) => setValueStatus(tx, rawId, 'ERROR', 'token rejected')));
+    const error = await change(() => asOrg(gw.app, acme.orgId, (op) => setValueStatus(op, rawId, 'ERROR', 'token rejected')));
     expect(error.b).toEqual([{ kind: 'REMOVED', name: 'OrgCust', connectionId: orgCust }]);
     expect(error.a).toEqual([]);
-    await change(() => gw.db.prisma.$transaction((tx) => setValueStatus(tx, rawId, 'ACTIVE')));
-    const expired = await change(() => gw.db.prisma.$transaction((tx) => setValueStatus(tx, rawId, 'EXPIRED', 'token expired')));
+    await change(() => asOrg(gw.app, acme.orgId, (op) => setValueStatus(op, rawId, 'ACTIVE')));
+    const expired = await change(() => asOrg(gw.app, acme.orgId, (op) => setValueStatus(op, rawId, 'EXPIRED', 'token expired')));
     expect(expired.b).toEqual([{ kind: 'REMOVED', name: 'OrgCust', connectionId: orgCust }]);
     // The connector filter: a twilio connection never reaches the slack-only subscriber.
     expect(expired.orgASlack).toEqual([]);
@@ -326,7 +322,7 @@ describe('every cause reaches exactly the affected customers', () => {
 
 describe('cursors', () => {
   it('reconnecting with a cursor during a burst of 1,000 changes receives every event exactly once, in order', { timeout: 180_000 }, async () => {
-    const org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['burst'] });
+    const org = await seedOrg(gw.app, { customers: ['burst'] });
     const conn = await connector(org.orgId, 'burst');
     const id = await createConnection(org, { stableKey: 'burst', name: 'Burst', connectorId: conn, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true });
     const token = org.customers[0]!.userToken;
@@ -340,10 +336,7 @@ describe('cursors', () => {
     const slot = { kind: 'CUSTOMER' as const, customerId: org.customers[0]!.id };
     const burst = (async () => {
       for (let i = 0; i < N; i++) {
-        await gw.db.prisma.$transaction(async (tx) => {
-          const connection = await loadConnection(tx, { id: rawId });
-          await setConnectionValue(tx, gw.services.config.keyRing, { connection, slot, values: { token: `t${i}` } });
-        });
+        await asOrg(gw.app, org.orgId, async (op) => setValue(op, await findConnection(op, { id: rawId }), slot, { values: { token: `t${i}` } }));
         // Real writers arrive over the network; a tight loop inside the gateway's own
         // process would monopolize PGlite's single connection and starve the sockets.
         await new Promise((r) => setImmediate(r));
@@ -375,7 +368,7 @@ describe('cursors', () => {
   });
 
   it('a rolled-back change produces no event', async () => {
-    const org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['rb'] });
+    const org = await seedOrg(gw.app, { customers: ['rb'] });
     const conn = await connector(org.orgId, 'rb');
     const id = await createConnection(org, { stableKey: 'rb', name: 'Rolled back', connectorId: conn, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true });
     const start = await currentCursor(gw.db.prisma);
@@ -383,9 +376,8 @@ describe('cursors', () => {
     const c = new Collector(client, Feed, { after: start });
     const rawId = Buffer.from(id, 'base64').toString().split(':')[1]!;
     await expect(
-      gw.db.prisma.$transaction(async (tx) => {
-        const connection = await loadConnection(tx, { id: rawId, orgId: org.orgId });
-        await setConnectionValue(tx, gw.services.config.keyRing, { connection, slot: { kind: 'CUSTOMER', customerId: org.customers[0]!.id }, values: { token: 'nope' } });
+      asOrg(gw.app, org.orgId, async (op) => {
+        await setValue(op, await findConnection(op, { id: rawId }), { kind: 'CUSTOMER', customerId: org.customers[0]!.id }, { values: { token: 'nope' } });
         throw new Error('abort');
       }),
     ).rejects.toThrow('abort');
@@ -398,7 +390,7 @@ describe('cursors', () => {
   });
 
   it('a cursor older than the retention gets RESYNC, then live events continue from its cursor', async () => {
-    const org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['old'] });
+    const org = await seedOrg(gw.app, { customers: ['old'] });
     const conn = await connector(org.orgId, 'old');
     const id = await createConnection(org, { stableKey: 'old', name: 'Old', connectorId: conn, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true });
     const token = org.customers[0]!.userToken;

@@ -5,7 +5,8 @@ import { schema } from '../src/schema/index.js';
 import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
-import { gql, rawPost, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql, rawPost } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const Viewer = graphql(`
   query Viewer {
@@ -63,8 +64,8 @@ let other: SeededOrg;
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
+  acme = await seedOrg(gw.app, { customers: ['a', 'b'] });
+  other = await seedOrg(gw.app, { customers: ['a'] });
 });
 afterAll(async () => gw?.close());
 
@@ -115,7 +116,7 @@ describe('viewer', () => {
   });
 
   it('rejects an expired runtime token and an expired embed token', async () => {
-    const expiredRuntime = await gw.services.tokens.signRuntime({ orgId: acme.orgId, customerId: acme.customers[0]!.id }, -10);
+    const expiredRuntime = await gw.app.tokens.signRuntime({ orgId: acme.orgId, customerId: acme.customers[0]!.id }, -10);
     const expiredEmbed = await signEmbedToken(acme.signer, { userId: 'u', customerExternalId: 'a' }, -10);
     for (const t of [expiredRuntime, expiredEmbed]) {
       const r = await gql(gw.url, Viewer, {}, t);
@@ -223,8 +224,8 @@ describe('customers', () => {
 
 describe('demo data', () => {
   it('the demo seed gives a newcomer connections to query, with masked secrets', async () => {
-    const demo = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme-corp', 'globex'] });
-    await seedDemoContent(gw.db.prisma, gw.services.config.keyRing, demo);
+    const demo = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
+    await seedDemoContent(gw.app, demo);
     const r = await rawPost(gw.url, JSON.stringify({ query: '{ connections { edges { node { stableKey values { edges { node { status secrets { set } } } } } } } }' }), {
       authorization: `Bearer ${demo.adminToken}`,
     });

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
-import { archive, gidOf, seedConnections, setValue, type ConnectionFixture } from './helpers/integration-fixtures.js';
+import { gid, gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { archive, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
 
 const CreateIntegration = graphql(`
   mutation ItCreateIntegration($input: IntegrationInput!) {
@@ -124,14 +125,14 @@ let acme: SeededOrg;
 let other: SeededOrg;
 let fx: ConnectionFixture;
 let otherFx: ConnectionFixture;
-const custGid = (org: SeededOrg, i: number) => gidOf('Customer', org.customers[i]!.id);
+const custGid = (org: SeededOrg, i: number) => gid('Customer', org.customers[i]!.id);
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens);
-  other = await seedOrg(gw.db.prisma, gw.services.tokens);
-  fx = await seedConnections(gw.db.prisma, acme);
-  otherFx = await seedConnections(gw.db.prisma, other);
+  acme = await seedOrg(gw.app);
+  other = await seedOrg(gw.app);
+  fx = await seedConnections(gw.app, acme);
+  otherFx = await seedConnections(gw.app, other);
 });
 afterAll(async () => gw?.close());
 
@@ -313,18 +314,18 @@ describe('integrations', () => {
     });
 
     it('follows value status changes and archiving', async () => {
-      await setValue(gw.db.prisma, fx.ids.cust, acme.customers[0]!.id, 'EXPIRED');
-      await setValue(gw.db.prisma, fx.ids.global, 'GLOBAL', 'ERROR');
-      await archive(gw.db.prisma, fx.ids.orgCust);
+      await setStatus(gw.app, fx.ids.cust, acme.customers[0]!.id, 'EXPIRED');
+      await setStatus(gw.app, fx.ids.global, 'GLOBAL', 'ERROR');
+      await archive(gw.app, fx.ids.orgCust);
       const r = await gql(gw.url, Instances, { customerId: custGid(acme, 0) }, acme.adminToken);
       expect(r.data!.instances.edges[0]!.node.readiness.missing.map((m) => [m.stableKey, m.reason])).toEqual([
         ['cust', 'EXPIRED'],
         ['global', 'ERROR'],
         ['orgCust', 'ARCHIVED'],
       ]);
-      await setValue(gw.db.prisma, fx.ids.cust, acme.customers[0]!.id, 'ACTIVE');
-      await setValue(gw.db.prisma, fx.ids.global, 'GLOBAL', 'ACTIVE');
-      await archive(gw.db.prisma, fx.ids.orgCust, false);
+      await setStatus(gw.app, fx.ids.cust, acme.customers[0]!.id, 'ACTIVE');
+      await setStatus(gw.app, fx.ids.global, 'GLOBAL', 'ACTIVE');
+      await archive(gw.app, fx.ids.orgCust, false);
       const again = await gql(gw.url, Instances, { customerId: custGid(acme, 0) }, acme.adminToken);
       expect(again.data!.instances.edges[0]!.node.readiness.ready).toBe(true);
     });

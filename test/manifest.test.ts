@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newApiKeySecret } from '../src/auth/tokens.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { makeApiKey } from './helpers/fixtures.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const run = promisify(execFile);
 
@@ -55,8 +56,8 @@ let orgB: SeededOrg;
 
 beforeAll(async () => {
   [a, b] = await Promise.all([startGateway(), startGateway()]);
-  orgA = await seedOrg(a.db.prisma, a.services.tokens, { customers: ['us-1'] });
-  orgB = await seedOrg(b.db.prisma, b.services.tokens, { customers: ['eu-1'] });
+  orgA = await seedOrg(a.app, { customers: ['us-1'] });
+  orgB = await seedOrg(b.app, { customers: ['eu-1'] });
 
   const ok = (r: { errors?: unknown; data?: unknown }) => {
     expect(r.errors).toBeUndefined();
@@ -199,7 +200,7 @@ describe('importManifest', () => {
   });
 
   it('a hand-written minimal manifest imports once, then is unchanged', async () => {
-    const org = await seedOrg(b.db.prisma, b.services.tokens, { customers: [] });
+    const org = await seedOrg(b.app, { customers: [] });
     const manifest = {
       version: 1,
       connectors: [{ key: 'twilio', name: 'Twilio', authType: 'SECRET_TEXT' }],
@@ -215,8 +216,7 @@ describe('importManifest', () => {
   });
 
   it('a read-only key may plan but not apply', async () => {
-    const k = newApiKeySecret();
-    await b.db.prisma.apiKey.create({ data: { orgId: orgB.orgId, name: 'ro', prefix: k.prefix, hash: k.hash, readOnly: true } });
+    const k = await makeApiKey(b.app, orgB.orgId, { name: 'ro', readOnly: true });
     const manifest = await exported(a, orgA.apiKey);
     const dry = await gql(b.url, ImportManifest, { manifest, dryRun: true }, k.secret);
     expect(dry.data?.importManifest.__typename).toBe('MutationImportManifestSuccess');

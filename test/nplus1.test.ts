@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { refreshAvailability } from '../src/modules/feed/availability.js';
+import { refreshAvailability } from '../src/modules/feed/service.js';
+import { asOrg } from './helpers/fixtures.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 /**
  * The number of SQL statements a deep query sends must not depend on the
@@ -94,7 +96,7 @@ const orgs = new Map<number, SeededOrg>();
  * requiring every connection, an instance per (integration, customer), and n workflows of n steps per customer. */
 async function seedLevels(n: number): Promise<SeededOrg> {
   const prisma = gw.db.prisma;
-  const org = await seedOrg(prisma, gw.services.tokens, { customers: Array.from({ length: n }, (_, i) => `c${i}`) });
+  const org = await seedOrg(gw.app, { customers: Array.from({ length: n }, (_, i) => `c${i}`) });
   const connections: { id: string; connectorId: string }[] = [];
   for (let i = 0; i < n; i++) {
     const connector = await prisma.connector.create({ data: { orgId: org.orgId, key: `app${i}`, name: `App ${i}`, authType: 'SECRET_TEXT' } });
@@ -124,8 +126,8 @@ async function seedLevels(n: number): Promise<SeededOrg> {
       })),
     ),
   });
-  await prisma.$transaction(async (tx) => {
-    for (const k of connections) await refreshAvailability(tx, k.id);
+  await asOrg(gw.app, org.orgId, async (op) => {
+    for (const k of connections) await refreshAvailability(op, k.id);
   });
   for (let i = 0; i < n; i++) {
     const integration = await prisma.integration.create({

@@ -2,24 +2,12 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oauthStateAad } from '../src/crypto/secrets.js';
 import { mergeTokens } from '../src/modules/oauth/client.js';
-import { signState } from '../src/modules/oauth/flow.js';
+import { signState } from '../src/modules/oauth/scope.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import {
-  call,
-  expireSoon,
-  findLeaks,
-  gid,
-  makeConnection,
-  makeConnector,
-  putValue,
-  resolutionResponses,
-  responses,
-  secretsOf,
-  valueOf,
-  visit,
-} from './helpers/credentials.js';
-import { capturedLogs, startCapturedGateway, startGatewayOn, type CapturedGateway } from './helpers/gateways.js';
+import { findLeaks, gid, gql, resolutionLog, responseLog, http } from './helpers/client.js';
+import { expireSoon, makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
+import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
 import {
   CC_CLIENT_ID,
   CC_CLIENT_SECRET,
@@ -85,8 +73,8 @@ const MyValue = graphql(`
   }
 `);
 
-let gw: CapturedGateway & { drop(): Promise<void> };
-let gw2: CapturedGateway;
+let gw: TestGateway;
+let gw2: TestGateway;
 let idp: TestProvider;
 let org: SeededOrg;
 let acme: SeededOrg['customers'][number];
@@ -96,12 +84,12 @@ const SUCCESS = 'https://app.example/connected';
 const FAILURE = 'https://app.example/failed';
 
 beforeAll(async () => {
-  gw = await startCapturedGateway();
-  gw2 = await startGatewayOn(gw);
+  gw = await startGateway();
+  gw2 = await startGateway({}, { on: gw });
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`, `${gw2.url}/oauth/callback`] });
-  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme', 'globex'] });
+  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
   acme = org.customers[0]!;
-  const connector = await makeConnector(gw.services, org.orgId, {
+  const connector = await makeConnector(gw.app, org.orgId, {
     key: 'idp',
     name: 'Test IdP',
     authType: 'OAUTH2',
@@ -117,21 +105,21 @@ beforeAll(async () => {
     oauthClientSecret: CLIENT_SECRET,
     testRequest: { method: 'GET', url: idp.userinfoUrl, headers: { authorization: 'Bearer {{accessToken}}' } },
   });
-  codeConn = await makeConnection(gw.services, org.orgId, {
+  codeConn = await makeConnection(gw.app, org.orgId, {
     stableKey: 'idp-user',
     name: 'IdP (per customer)',
     connectorId: connector.id,
     type: 'CUSTOMER_ACTIVATED',
     availableInWorkflows: true,
   });
-  const machine = await makeConnector(gw.services, org.orgId, {
+  const machine = await makeConnector(gw.app, org.orgId, {
     key: 'idp-machine',
     name: 'Test IdP (machine)',
     authType: 'OAUTH2',
     oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
     oauthClientSecret: CC_CLIENT_SECRET,
   });
-  ccConn = await makeConnection(gw.services, org.orgId, {
+  ccConn = await makeConnection(gw.app, org.orgId, {
     stableKey: 'idp-machine',
     name: 'IdP (machine, global)',
     connectorId: machine.id,
@@ -146,7 +134,7 @@ afterAll(async () => {
 });
 
 async function runCodeFlow(userToken: string, opts: { successUrl?: string; failureUrl?: string } = {}) {
-  const started = await call(
+  const started = await gql(
     gw.url,
     StartOAuth,
     { connectionId: gid('Connection', codeConn.id), successUrl: opts.successUrl ?? SUCCESS, failureUrl: opts.failureUrl ?? FAILURE },
@@ -159,7 +147,7 @@ async function runCodeFlow(userToken: string, opts: { successUrl?: string; failu
 }
 
 async function resolve(token: string, url = gw.url) {
-  const res = await call(url, Resolve, { stableKey: codeConn.stableKey }, token, { resolution: true });
+  const res = await gql(url, Resolve, { stableKey: codeConn.stableKey }, token, { resolution: true });
   return res.data!.resolveConnection;
 }
 
@@ -180,18 +168,18 @@ describe('authorization-code flow with PKCE', () => {
     const stateId = q.get('state')!.split('.')[0]!;
     const row = await gw.db.prisma.oAuthState.findUniqueOrThrow({ where: { id: stateId } });
     expect(row.codeVerifier.startsWith('v1.')).toBe(true);
-    const verifier = gw.services.config.keyRing.decrypt(row.codeVerifier, oauthStateAad(stateId));
+    const verifier = gw.app.config.keyRing.decrypt(row.codeVerifier, oauthStateAad(stateId));
     expect(q.get('code_challenge')).toBe(createHash('sha256').update(verifier).digest('base64url'));
     expect(idp.authorizations.at(-1)?.get('code_challenge')).toBe(q.get('code_challenge'));
 
-    const cb = await visit(callbackUrl);
+    const cb = await http(callbackUrl);
     expect(cb.status).toBe(303);
     const to = new URL(cb.location!);
     expect(to.origin + to.pathname).toBe(SUCCESS);
     expect(to.searchParams.get('status')).toBe('connected');
     expect(idp.grants.authorization_code).toBe(1);
 
-    const value = await valueOf(gw.services, codeConn.id, acme.id);
+    const value = await valueOf(gw.app, codeConn.id, acme.id);
     expect(value.status).toBe('ACTIVE');
     expect(value.expiresAt!.getTime()).toBeGreaterThan(Date.now());
     const sealed = value.secrets as Record<string, string>;
@@ -200,12 +188,12 @@ describe('authorization-code flow with PKCE', () => {
       expect(s.startsWith('v1.test1.')).toBe(true);
       expect(idp.issued.has(s)).toBe(false);
     }
-    const opened = secretsOf(gw.services, value);
+    const opened = secretsOf(gw.app, value);
     expect(idp.issued.has(opened.accessToken!)).toBe(true);
     expect(idp.issued.has(opened.refreshToken!)).toBe(true);
 
     // The customer user sees the status and masked hints only.
-    const mine = await call(gw.url, MyValue, { id: gid('Connection', codeConn.id) }, acme.userToken);
+    const mine = await gql(gw.url, MyValue, { id: gid('Connection', codeConn.id) }, acme.userToken);
     const my = (mine.data?.node as { myValue?: { status: string; secrets: { key: string; set: boolean }[] } }).myValue!;
     expect(my.status).toBe('ACTIVE');
     expect(my.secrets.map((s) => [s.key, s.set])).toEqual(expect.arrayContaining([['accessToken', true], ['refreshToken', true]]));
@@ -226,7 +214,7 @@ describe('authorization-code flow with PKCE', () => {
 
   it('a replayed callback (same state and code) is refused and never reaches the provider', async () => {
     const before = { ...idp.grants };
-    const again = await visit(callbackUrl);
+    const again = await http(callbackUrl);
     expect(again.status).toBe(303);
     const to = new URL(again.location!);
     expect(to.origin + to.pathname).toBe(FAILURE);
@@ -247,13 +235,13 @@ describe('authorization-code flow with PKCE', () => {
     ];
     for (const state of forgeries) {
       u.searchParams.set('state', state);
-      const res = await visit(u.toString());
+      const res = await http(u.toString());
       expect(res.status).toBe(400);
       expect(res.body).toContain('invalid_state');
     }
     // Without a state at all.
     u.searchParams.delete('state');
-    expect((await visit(u.toString())).status).toBe(400);
+    expect((await http(u.toString())).status).toBe(400);
     expect(idp.grants.authorization_code).toBe(1);
   });
 
@@ -261,13 +249,13 @@ describe('authorization-code flow with PKCE', () => {
     const flow = await runCodeFlow(acme.userToken);
     const stateId = flow.authorizeUrl.searchParams.get('state')!.split('.')[0]!;
     await gw.db.prisma.oAuthState.update({ where: { id: stateId }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    const res = await visit(flow.callbackUrl);
+    const res = await http(flow.callbackUrl);
     expect(new URL(res.location!).searchParams.get('error')).toBe('state_expired');
     expect(idp.grants.authorization_code).toBe(1);
   });
 
   it('a provider error (user denied) goes to the failure URL, the value is untouched', async () => {
-    const started = await call(
+    const started = await gql(
       gw.url,
       StartOAuth,
       { connectionId: gid('Connection', codeConn.id), failureUrl: FAILURE },
@@ -276,52 +264,52 @@ describe('authorization-code flow with PKCE', () => {
     const r = started.data!.startOAuthAuthorization;
     if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
     const state = new URL(r.data.authorizeUrl).searchParams.get('state')!;
-    const res = await visit(`${gw.url}/oauth/callback?error=access_denied&state=${encodeURIComponent(state)}`);
+    const res = await http(`${gw.url}/oauth/callback?error=access_denied&state=${encodeURIComponent(state)}`);
     expect(new URL(res.location!).searchParams.get('error')).toBe('access_denied');
-    expect((await valueOf(gw.services, codeConn.id, acme.id)).status).toBe('ACTIVE');
+    expect((await valueOf(gw.app, codeConn.id, acme.id)).status).toBe('ACTIVE');
   });
 
   it('without success/failure URLs the callback answers with a small page', async () => {
-    const res = await visit(`${gw.url}/oauth/callback?state=garbage`);
+    const res = await http(`${gw.url}/oauth/callback?state=garbage`);
     expect(res.status).toBe(400);
     expect(res.body).toContain('Connection failed');
   });
 
   it('customer users cannot start flows for connections they cannot see; runtime tokens cannot start flows', async () => {
-    const other = await makeConnection(gw.services, org.orgId, {
+    const other = await makeConnection(gw.app, org.orgId, {
       stableKey: 'idp-org-only',
       name: 'org only',
       connectorId: (await gw.db.prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'idp' } })).id,
       type: 'ORG_ACTIVATED_CUSTOMER',
     });
-    const hidden = await call(gw.url, StartOAuth, { connectionId: gid('Connection', other.id) }, acme.userToken);
+    const hidden = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', other.id) }, acme.userToken);
     expect(hidden.data?.startOAuthAuthorization).toMatchObject({ __typename: 'NotFoundError' });
-    const runtime = await call(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id) }, acme.runtimeToken);
+    const runtime = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id) }, acme.runtimeToken);
     expect(runtime.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     // The org starts a flow for a customer's ORG_ACTIVATED_CUSTOMER value.
-    const byOrg = await call(
+    const byOrg = await gql(
       gw.url,
       StartOAuth,
       { connectionId: gid('Connection', other.id), customerId: gid('Customer', acme.id) },
       org.adminToken,
     );
     expect(byOrg.data?.startOAuthAuthorization.__typename).toBe('MutationStartOAuthAuthorizationSuccess');
-    const noCustomer = await call(gw.url, StartOAuth, { connectionId: gid('Connection', other.id) }, org.adminToken);
+    const noCustomer = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', other.id) }, org.adminToken);
     expect(noCustomer.data?.startOAuthAuthorization).toMatchObject({ __typename: 'ValidationError' });
   });
   it('the org authorizes the TEST slot; test connection calls the provider with that token', async () => {
-    const started = await call(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
+    const started = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
     const r = started.data!.startOAuthAuthorization;
     if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
-    const cb = await visit(await browseToCallback(r.data.authorizeUrl, `${gw.url}/oauth/callback`));
+    const cb = await http(await browseToCallback(r.data.authorizeUrl, `${gw.url}/oauth/callback`));
     expect(cb.status).toBe(200);
     expect(cb.body).toContain('Connected');
-    expect((await valueOf(gw.services, codeConn.id, 'TEST')).status).toBe('ACTIVE');
+    expect((await valueOf(gw.app, codeConn.id, 'TEST')).status).toBe('ACTIVE');
     // The provider's userinfo endpoint accepts the stored token: the test passes.
-    const tested = await call(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
+    const tested = await gql(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
     expect(tested.data?.testConnection).toMatchObject({ data: { ok: true, httpStatus: 200, status: 'ACTIVE' } });
     // And the customer tests its own value.
-    const own = await call(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id) }, acme.userToken);
+    const own = await gql(gw.url, TestOAuthConnection, { connectionId: gid('Connection', codeConn.id) }, acme.userToken);
     expect(own.data?.testConnection).toMatchObject({ data: { ok: true, httpStatus: 200 } });
     // Test credentials never reach the runtime of a customer without its own value.
     const globex = org.customers[1]!;
@@ -332,21 +320,21 @@ describe('authorization-code flow with PKCE', () => {
     const flow = await runCodeFlow(globex.userToken);
     // Behind a load balancer, the provider's redirect reaches any instance.
     const onSecond = flow.callbackUrl.replace(gw.url, gw2.url);
-    const res = await visit(onSecond);
+    const res = await http(onSecond);
     expect(res.status).toBe(303);
     expect(new URL(res.location!).searchParams.get('status')).toBe('connected');
-    expect((await valueOf(gw.services, codeConn.id, globex.id)).status).toBe('ACTIVE');
+    expect((await valueOf(gw.app, codeConn.id, globex.id)).status).toBe('ACTIVE');
     expect(await resolve(globex.runtimeToken, gw2.url)).toMatchObject({ __typename: 'ResolvedCredential', valueKind: 'CUSTOMER' });
     // Replaying it on the first instance is refused as well.
-    expect(new URL((await visit(flow.callbackUrl)).location!).searchParams.get('error')).toBe('state_used');
+    expect(new URL((await http(flow.callbackUrl)).location!).searchParams.get('error')).toBe('state_used');
   });
 });
 
 describe('refresh at resolve time', () => {
   it('refreshes an expiring token once, stores the rotated refresh token', async () => {
-    const before = await valueOf(gw.services, codeConn.id, acme.id);
-    const old = secretsOf(gw.services, before);
-    await expireSoon(gw.services, before.id);
+    const before = await valueOf(gw.app, codeConn.id, acme.id);
+    const old = secretsOf(gw.app, before);
+    await expireSoon(gw.app, before.id);
     const r = await resolve(acme.runtimeToken);
     expect(r.__typename).toBe('ResolvedCredential');
     if (r.__typename !== 'ResolvedCredential') return;
@@ -354,8 +342,8 @@ describe('refresh at resolve time', () => {
     expect(idp.issued.has(r.accessToken!)).toBe(true);
     expect(new Date(r.expiresAt!).getTime()).toBeGreaterThan(Date.now() + 60_000);
     expect(idp.grants.refresh_token).toBe(1);
-    const after = await valueOf(gw.services, codeConn.id, acme.id);
-    const now = secretsOf(gw.services, after);
+    const after = await valueOf(gw.app, codeConn.id, acme.id);
+    const now = secretsOf(gw.app, after);
     // The provider rotates refresh tokens: the new one is stored.
     expect(now.refreshToken).not.toBe(old.refreshToken);
     expect(idp.issued.has(now.refreshToken!)).toBe(true);
@@ -374,8 +362,8 @@ describe('refresh at resolve time', () => {
   });
 
   it('20 concurrent resolutions of an expiring token make exactly one refresh call', async () => {
-    const value = await valueOf(gw.services, codeConn.id, acme.id);
-    await expireSoon(gw.services, value.id);
+    const value = await valueOf(gw.app, codeConn.id, acme.id);
+    await expireSoon(gw.app, value.id);
     const before = idp.grants.refresh_token ?? 0;
     const results = await Promise.all(Array.from({ length: 20 }, () => resolve(acme.runtimeToken)));
     expect(idp.grants.refresh_token).toBe(before + 1);
@@ -385,8 +373,8 @@ describe('refresh at resolve time', () => {
   });
 
   it('…also across two gateway instances on the same database', async () => {
-    const value = await valueOf(gw.services, codeConn.id, acme.id);
-    await expireSoon(gw.services, value.id);
+    const value = await valueOf(gw.app, codeConn.id, acme.id);
+    await expireSoon(gw.app, value.id);
     const before = idp.grants.refresh_token ?? 0;
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) => resolve(acme.runtimeToken, i % 2 === 0 ? gw.url : gw2.url)),
@@ -399,14 +387,14 @@ describe('refresh at resolve time', () => {
   });
 
   it('a provider that cannot be reached: retried, then a retryable error; the value stays ACTIVE', async () => {
-    const value = await valueOf(gw.services, codeConn.id, acme.id);
-    await expireSoon(gw.services, value.id);
+    const value = await valueOf(gw.app, codeConn.id, acme.id);
+    await expireSoon(gw.app, value.id);
     await idp.pause();
     try {
       const r = await resolve(acme.runtimeToken);
       expect(r).toMatchObject({ __typename: 'ResolutionError', code: 'ERROR', retryable: true });
       if (r.__typename === 'ResolutionError') expect(r.message).toContain('connection refused');
-      const after = await valueOf(gw.services, codeConn.id, acme.id);
+      const after = await valueOf(gw.app, codeConn.id, acme.id);
       expect(after.status).toBe('ACTIVE');
       expect(after.refreshFailures).toBe(1);
     } finally {
@@ -416,12 +404,12 @@ describe('refresh at resolve time', () => {
     const ok = await resolve(acme.runtimeToken);
     expect(ok.__typename).toBe('ResolvedCredential');
     expect(idp.grants.refresh_token).toBe(before + 1);
-    expect((await valueOf(gw.services, codeConn.id, acme.id)).refreshFailures).toBe(0);
+    expect((await valueOf(gw.app, codeConn.id, acme.id)).refreshFailures).toBe(0);
   });
 
   it('invalid_grant (access revoked at the provider) marks the value EXPIRED with the provider message', async () => {
-    const value = await valueOf(gw.services, codeConn.id, acme.id);
-    const { refreshToken } = secretsOf(gw.services, value);
+    const value = await valueOf(gw.app, codeConn.id, acme.id);
+    const { refreshToken } = secretsOf(gw.app, value);
     // The user revokes the gateway's access at the provider.
     const revoked = await fetch(idp.revocationUrl, {
       method: 'POST',
@@ -432,11 +420,11 @@ describe('refresh at resolve time', () => {
       body: new URLSearchParams({ token: refreshToken!, token_type_hint: 'refresh_token' }),
     });
     expect(revoked.status).toBe(200);
-    await expireSoon(gw.services, value.id);
+    await expireSoon(gw.app, value.id);
     const r = await resolve(acme.runtimeToken);
     expect(r).toMatchObject({ __typename: 'ResolutionExpired', code: 'EXPIRED' });
     expect(idp.grantErrors.invalid_grant).toBe(1);
-    const after = await valueOf(gw.services, codeConn.id, acme.id);
+    const after = await valueOf(gw.app, codeConn.id, acme.id);
     expect(after.status).toBe('EXPIRED');
     expect(after.lastError).toMatch(/invalid_grant/);
     if (r.__typename === 'ResolutionExpired') expect(r.message).toBe(after.lastError);
@@ -445,37 +433,37 @@ describe('refresh at resolve time', () => {
     expect(again.__typename).toBe('ResolutionExpired');
     expect(idp.grantErrors.invalid_grant).toBe(1);
     // The customer sees that it must authorize again; a new flow makes it ACTIVE again.
-    const mine = await call(gw.url, MyValue, { id: gid('Connection', codeConn.id) }, acme.userToken);
+    const mine = await gql(gw.url, MyValue, { id: gid('Connection', codeConn.id) }, acme.userToken);
     expect((mine.data?.node as { myValue: { status: string } }).myValue.status).toBe('EXPIRED');
     const flow = await runCodeFlow(acme.userToken);
-    expect((await visit(flow.callbackUrl)).status).toBe(303);
+    expect((await http(flow.callbackUrl)).status).toBe(303);
     expect((await resolve(acme.runtimeToken)).__typename).toBe('ResolvedCredential');
   });
   it('a refused client (invalid_client) marks the value ERROR, not retryable', async () => {
-    const wrong = await makeConnector(gw.services, org.orgId, {
+    const wrong = await makeConnector(gw.app, org.orgId, {
       key: 'idp-wrong-secret',
       name: 'IdP, wrong client secret',
       authType: 'OAUTH2',
       oauth2: { grantType: 'authorization_code', authorizeUrl: idp.authorizeUrl, tokenUrl: idp.tokenUrl, scopes: ['openid'], clientId: CLIENT_ID },
       oauthClientSecret: 'not-the-client-secret-42',
     });
-    const c = await makeConnection(gw.services, org.orgId, {
+    const c = await makeConnection(gw.app, org.orgId, {
       stableKey: 'idp-wrong-secret',
       name: 'wrong secret',
       connectorId: wrong.id,
       type: 'ORG_ACTIVATED_CUSTOMER',
     });
     await putValue(
-      gw.services,
+      gw.app,
       c.id,
       { kind: 'CUSTOMER', customerId: acme.id },
       { accessToken: 'pushed-access-token-1', refreshToken: 'pushed-refresh-token-1' },
       { expiresAt: new Date(Date.now() - 1000) },
     );
-    const r = await call(gw.url, Resolve, { stableKey: 'idp-wrong-secret' }, acme.runtimeToken, { resolution: true });
+    const r = await gql(gw.url, Resolve, { stableKey: 'idp-wrong-secret' }, acme.runtimeToken, { resolution: true });
     expect(r.data?.resolveConnection).toMatchObject({ __typename: 'ResolutionError', retryable: false });
     expect(idp.grantErrors.invalid_client).toBe(1);
-    const after = await valueOf(gw.services, c.id, acme.id);
+    const after = await valueOf(gw.app, c.id, acme.id);
     expect(after.status).toBe('ERROR');
     expect(after.lastError).toMatch(/invalid_client/);
   });
@@ -483,20 +471,20 @@ describe('refresh at resolve time', () => {
 
 describe('client-credentials grant', () => {
   it('the org connects a global value; the runtime resolves it and it is fetched again before expiry', async () => {
-    const res = await call(gw.url, ConnectClientCredentials, { connectionId: gid('Connection', ccConn.id) }, org.adminToken);
+    const res = await gql(gw.url, ConnectClientCredentials, { connectionId: gid('Connection', ccConn.id) }, org.adminToken);
     expect(res.data?.connectOAuthClientCredentials).toMatchObject({
       __typename: 'MutationConnectOAuthClientCredentialsSuccess',
       data: { status: 'ACTIVE' },
     });
     expect(idp.grants.client_credentials).toBe(1);
-    const first = await call(gw.url, Resolve, { stableKey: ccConn.stableKey }, acme.runtimeToken, { resolution: true });
+    const first = await gql(gw.url, Resolve, { stableKey: ccConn.stableKey }, acme.runtimeToken, { resolution: true });
     const r1 = first.data!.resolveConnection;
     expect(r1).toMatchObject({ __typename: 'ResolvedCredential', valueKind: 'GLOBAL' });
-    const value = await valueOf(gw.services, ccConn.id, 'GLOBAL');
-    await expireSoon(gw.services, value.id);
+    const value = await valueOf(gw.app, ccConn.id, 'GLOBAL');
+    await expireSoon(gw.app, value.id);
     const results = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
-        call(i % 2 ? gw2.url : gw.url, Resolve, { stableKey: ccConn.stableKey }, acme.runtimeToken, { resolution: true }),
+        gql(i % 2 ? gw2.url : gw.url, Resolve, { stableKey: ccConn.stableKey }, acme.runtimeToken, { resolution: true }),
       ),
     );
     expect(idp.grants.client_credentials).toBe(2);
@@ -506,7 +494,7 @@ describe('client-credentials grant', () => {
   });
 
   it('a customer user cannot run it on a global connection (not visible)', async () => {
-    const res = await call(gw.url, ConnectClientCredentials, { connectionId: gid('Connection', ccConn.id) }, acme.userToken);
+    const res = await gql(gw.url, ConnectClientCredentials, { connectionId: gid('Connection', ccConn.id) }, acme.userToken);
     expect(res.data?.connectOAuthClientCredentials).toMatchObject({ __typename: 'NotFoundError' });
   });
 });
@@ -516,18 +504,18 @@ describe('secrets never leak', () => {
     // Everything secret this file stored or the provider issued.
     const secrets = new Set<string>([...idp.issued, CLIENT_SECRET, CC_CLIENT_SECRET, 'not-the-client-secret-42']);
     for (const v of await gw.db.prisma.connectionValue.findMany()) {
-      for (const s of Object.values(secretsOf(gw.services, v))) secrets.add(s);
+      for (const s of Object.values(secretsOf(gw.app, v))) secrets.add(s);
     }
     for (const s of await gw.db.prisma.oAuthState.findMany()) {
-      secrets.add(gw.services.config.keyRing.decrypt(s.codeVerifier, oauthStateAad(s.id)));
+      secrets.add(gw.app.config.keyRing.decrypt(s.codeVerifier, oauthStateAad(s.id)));
     }
     expect(secrets.size).toBeGreaterThan(10);
-    expect(responses.length).toBeGreaterThan(10);
+    expect(responseLog.length).toBeGreaterThan(10);
     expect(capturedLogs.length).toBeGreaterThan(0);
     const audit = (await gw.db.prisma.auditEvent.findMany()).map((a) => JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-    expect(findLeaks(secrets, [...responses, ...capturedLogs, ...audit])).toEqual([]);
+    expect(findLeaks(secrets, [...responseLog, ...capturedLogs, ...audit])).toEqual([]);
     // Sanity: the scan does find secrets where they are expected.
-    expect(findLeaks(secrets, resolutionResponses).length).toBeGreaterThan(0);
+    expect(findLeaks(secrets, resolutionLog).length).toBeGreaterThan(0);
   });
 });
 

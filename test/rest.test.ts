@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { newApiKeySecret } from '../src/auth/tokens.js';
-import { openValue } from '../src/modules/connections/service.js';
+import { openValue } from '../src/modules/values/service.js';
 import { GlobalConnection } from '../src/rest/global-connections.js';
 import { Project } from '../src/rest/projects.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
+import { gql, http } from './helpers/client.js';
+import { makeApiKey } from './helpers/fixtures.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const UpsertOAuthConnector = graphql(`
   mutation RestUpsertOAuthConnector($input: ConnectorInput!) {
@@ -146,25 +147,19 @@ let other: SeededOrg;
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['a'] });
+  acme = await seedOrg(gw.app, { customers: ['a'] });
+  other = await seedOrg(gw.app, { customers: ['a'] });
 });
 afterAll(async () => gw?.close());
 
 async function call(method: string, path: string, key: string | null, body?: unknown, raw?: string) {
-  const res = await fetch(`${gw.url}/api/v1${path}`, {
-    method,
-    headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), 'content-type': 'application/json' },
-    ...(raw !== undefined ? { body: raw } : body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, text, body: text ? JSON.parse(text) : null };
+  const res = await http(`${gw.url}/api/v1${path}`, { method, token: key, body, ...(raw !== undefined ? { raw } : {}), headers: { 'content-type': 'application/json' } });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return { status: res.status, text: res.body, body: res.json() as any };
 }
 
 async function newKey(org: SeededOrg, limits: { readOnly?: boolean; noCredentialWrites?: boolean } = {}) {
-  const k = newApiKeySecret();
-  const row = await gw.db.prisma.apiKey.create({ data: { orgId: org.orgId, name: 'test', prefix: k.prefix, hash: k.hash, ...limits } });
-  return { secret: k.secret, id: row.id };
+  return makeApiKey(gw.app, org.orgId, limits);
 }
 
 const GELATO_SECRET = 'gelato-live-key-0123456789abcdef';
@@ -225,7 +220,7 @@ describe("the seed's backend snippet, unchanged", () => {
     expect(value).toMatchObject({ kind: 'GLOBAL', status: 'ACTIVE' });
     // Encrypted at rest, and the stored credential is what the seed sent.
     expect(JSON.stringify(value)).not.toContain(GELATO_SECRET);
-    const opened = openValue(gw.services.config.keyRing, value);
+    const opened = openValue(gw.app.config.keyRing, value);
     expect({ ...opened.fields, ...opened.secrets }).toEqual(props);
 
     // The same data through the admin GraphQL view, secrets masked.

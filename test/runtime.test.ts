@@ -4,18 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import {
-  call,
-  findLeaks,
-  gid,
-  makeConnection,
-  makeConnector,
-  putValue,
-  resolutionResponses,
-  responses,
-  valueOf,
-} from './helpers/credentials.js';
-import { capturedLogs, startCapturedGateway, type CapturedGateway } from './helpers/gateways.js';
+import { findLeaks, gid, gql, resolutionLog, responseLog } from './helpers/client.js';
+import { makeConnection, makeConnector, putValue, valueOf } from './helpers/fixtures.js';
+import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
 
 const Resolve = graphql(`
   query RuntimeResolve($stableKey: String!) {
@@ -62,7 +53,7 @@ const TestConnection = graphql(`
   }
 `);
 
-let gw: CapturedGateway & { drop(): Promise<void> };
+let gw: TestGateway;
 let org: SeededOrg;
 let other: SeededOrg;
 let acme: SeededOrg['customers'][number];
@@ -90,9 +81,9 @@ async function listen(server: Server): Promise<string> {
 }
 
 beforeAll(async () => {
-  gw = await startCapturedGateway();
-  org = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme', 'globex'] });
-  other = await seedOrg(gw.db.prisma, gw.services.tokens, { customers: ['acme'] });
+  gw = await startGateway();
+  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
+  other = await seedOrg(gw.app, { customers: ['acme'] });
   [acme, globex] = org.customers as [typeof acme, typeof globex];
 
   // A third-party API for "test connection": 200 for the right key, 401 otherwise.
@@ -106,7 +97,7 @@ beforeAll(async () => {
   hangServer = createServer(() => {});
   hangUrl = await listen(hangServer);
 
-  const s = gw.services;
+  const s = gw.app;
   const apiKeyConnector = await makeConnector(s, org.orgId, {
     key: 'acme-api',
     name: 'API key app',
@@ -232,7 +223,7 @@ afterAll(async () => {
 });
 
 async function resolve(stableKey: string, token: string) {
-  const r = await call(gw.url, Resolve, { stableKey }, token, { resolution: true });
+  const r = await gql(gw.url, Resolve, { stableKey }, token, { resolution: true });
   return r.data?.resolveConnection ?? r;
 }
 
@@ -311,14 +302,14 @@ describe('runtime resolution: type rules', () => {
   });
 
   it("by external id (Activepieces' connections.get('gelato_' + externalId))", async () => {
-    const r = await call(gw.url, ResolveByExternalId, { externalId: 'gelato_acme' }, acme.runtimeToken, { resolution: true });
+    const r = await gql(gw.url, ResolveByExternalId, { externalId: 'gelato_acme' }, acme.runtimeToken, { resolution: true });
     expect(r.data?.resolveConnectionByExternalId).toMatchObject({
       __typename: 'ResolvedCredential',
       stableKey: 'customer-basic',
       externalId: 'gelato_acme',
       props: { username: 'acme-user', password: SECRETS.acmePassword },
     });
-    const otherOrg = await call(gw.url, ResolveByExternalId, { externalId: 'gelato_other' }, acme.runtimeToken, { resolution: true });
+    const otherOrg = await gql(gw.url, ResolveByExternalId, { externalId: 'gelato_other' }, acme.runtimeToken, { resolution: true });
     expect(otherOrg.data?.resolveConnectionByExternalId).toMatchObject({ __typename: 'ResolutionNotFound' });
   });
 
@@ -330,14 +321,14 @@ describe('runtime resolution: type rules', () => {
     const instance = await prisma.instance.create({
       data: { orgId: org.orgId, integrationId: integration.id, customerId: acme.id, name: 'acme sync' },
     });
-    const instanceToken = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: instance.id });
+    const instanceToken = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: instance.id });
     expect(await resolve('per-customer', instanceToken)).toMatchObject({ __typename: 'ResolvedCredential' });
     expect(await resolve('global', instanceToken)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
     // Global ids are accepted in the binding too.
-    const byGid = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: gid('Instance', instance.id) });
+    const byGid = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, instanceId: gid('Instance', instance.id) });
     expect(await resolve('per-customer', byGid)).toMatchObject({ __typename: 'ResolvedCredential' });
     // Someone else's instance: nothing resolves.
-    const foreign = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: globex.id, instanceId: instance.id });
+    const foreign = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: globex.id, instanceId: instance.id });
     expect(await resolve('per-customer', foreign)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
 
     const workflow = await prisma.workflow.create({ data: { orgId: org.orgId, customerId: acme.id, name: 'wf' } });
@@ -345,14 +336,14 @@ describe('runtime resolution: type rules', () => {
     await prisma.workflowStep.create({
       data: { workflowId: workflow.id, position: 0, name: 'call', connectorId: connector.id, connectionId: ids.global! },
     });
-    const workflowToken = await gw.services.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, workflowId: workflow.id });
+    const workflowToken = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: acme.id, workflowId: workflow.id });
     expect(await resolve('global', workflowToken)).toMatchObject({ __typename: 'ResolvedCredential' });
     expect(await resolve('per-customer', workflowToken)).toMatchObject({ __typename: 'ResolutionNotPermitted' });
   });
 
   it('only runtime tokens may resolve', async () => {
     for (const token of [org.adminToken, org.apiKey, acme.userToken]) {
-      const r = await call(gw.url, Resolve, { stableKey: 'per-customer' }, token, { resolution: true });
+      const r = await gql(gw.url, Resolve, { stableKey: 'per-customer' }, token, { resolution: true });
       expect(r.data).toBeNull();
       expect(r.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     }
@@ -389,7 +380,7 @@ describe('runtime REST path', () => {
       headers: token ? { authorization: `Bearer ${token}` } : {},
     });
     const text = await res.text();
-    (res.status === 200 ? resolutionResponses : responses).push(text);
+    (res.status === 200 ? resolutionLog : responseLog).push(text);
     return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
   }
 
@@ -425,7 +416,7 @@ describe('test connection', () => {
       where: { connectionId_slot: { connectionId: ids.perCustomer!, slot: acme.id } },
       data: { status: 'ERROR', lastError: 'old' },
     });
-    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', acme.id) }, org.adminToken);
+    const r = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', acme.id) }, org.adminToken);
     expect(r.data?.testConnection).toMatchObject({
       __typename: 'MutationTestConnectionSuccess',
       data: { ok: true, failure: null, httpStatus: 200, status: 'ACTIVE', value: { status: 'ACTIVE', lastError: null } },
@@ -433,28 +424,28 @@ describe('test connection', () => {
   });
 
   it('with the TEST credentials', async () => {
-    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), slot: 'TEST' }, org.adminToken);
+    const r = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), slot: 'TEST' }, org.adminToken);
     expect(r.data?.testConnection).toMatchObject({ data: { ok: true, status: 'ACTIVE' } });
   });
 
   it('a rejected credential → ERROR with the status, never the response body', async () => {
-    await putValue(gw.services, ids.perCustomer!, { kind: 'CUSTOMER', customerId: globex.id }, { secret_text: SECRETS.wrongKey });
-    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', globex.id) }, org.adminToken);
+    await putValue(gw.app, ids.perCustomer!, { kind: 'CUSTOMER', customerId: globex.id }, { secret_text: SECRETS.wrongKey });
+    const r = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', globex.id) }, org.adminToken);
     expect(r.data?.testConnection).toMatchObject({
       data: { ok: false, failure: 'UNEXPECTED_STATUS', httpStatus: 401, status: 'ERROR', message: 'Test request answered HTTP 401' },
     });
-    expect((await valueOf(gw.services, ids.perCustomer!, globex.id)).lastError).toBe('Test request answered HTTP 401');
+    expect((await valueOf(gw.app, ids.perCustomer!, globex.id)).lastError).toBe('Test request answered HTTP 401');
   });
 
   it('a refused connection is a clear, typed failure recorded on the value', async () => {
-    const r = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.down!), customerId: gid('Customer', acme.id) }, org.adminToken);
+    const r = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.down!), customerId: gid('Customer', acme.id) }, org.adminToken);
     expect(r.data?.testConnection).toMatchObject({ data: { ok: false, failure: 'CONNECTION_REFUSED', status: 'ERROR' } });
     const d = (r.data!.testConnection as { data: { message: string } }).data;
     expect(d.message).toMatch(/connection refused/);
   });
 
   it('a server that never answers times out (no hang)', async () => {
-    const r = await call(
+    const r = await gql(
       gw.url,
       TestConnection,
       { connectionId: gid('Connection', ids.slow!), customerId: gid('Customer', acme.id), timeoutMs: 1000 },
@@ -462,17 +453,17 @@ describe('test connection', () => {
     );
     expect(r.data?.testConnection).toMatchObject({ data: { ok: false, failure: 'TIMEOUT', status: 'ERROR' } });
     expect((r.data!.testConnection as { data: { message: string } }).data.message).toMatch(/timed out after 1000 ms/);
-    expect((await valueOf(gw.services, ids.slow!, acme.id)).status).toBe('ERROR');
+    expect((await valueOf(gw.app, ids.slow!, acme.id)).status).toBe('ERROR');
   });
 
   it('customer users test their own value only; a connector without a test request is a validation error', async () => {
-    const own = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.activated!) }, acme.userToken);
+    const own = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.activated!) }, acme.userToken);
     expect(own.data?.testConnection).toMatchObject({ __typename: 'ValidationError' });
-    const hidden = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.userToken);
+    const hidden = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.userToken);
     expect(hidden.data?.testConnection).toMatchObject({ __typename: 'NotFoundError' });
-    const runtime = await call(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.runtimeToken);
+    const runtime = await gql(gw.url, TestConnection, { connectionId: gid('Connection', ids.perCustomer!) }, acme.runtimeToken);
     expect(runtime.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
-    const bad = await call(
+    const bad = await gql(
       gw.url,
       TestConnection,
       { connectionId: gid('Connection', ids.perCustomer!), customerId: gid('Customer', acme.id), timeoutMs: 5 },
@@ -487,18 +478,18 @@ describe('secrets never leak', () => {
     const all = Object.values(SECRETS);
     // Admin reads of every connection's values: masked hints only.
     for (const id of Object.values(ids)) {
-      const r = await call(gw.url, AdminValues, { id: gid('Connection', id) }, org.adminToken);
+      const r = await gql(gw.url, AdminValues, { id: gid('Connection', id) }, org.adminToken);
       expect(r.errors).toBeUndefined();
     }
     const audit = (await gw.db.prisma.auditEvent.findMany()).map((a) => JSON.stringify(a, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
-    expect(responses.length).toBeGreaterThan(15);
-    expect(findLeaks(all, [...responses, ...capturedLogs, ...audit])).toEqual([]);
-    expect(findLeaks(all, resolutionResponses).length).toBeGreaterThan(3);
+    expect(responseLog.length).toBeGreaterThan(15);
+    expect(findLeaks(all, [...responseLog, ...capturedLogs, ...audit])).toEqual([]);
+    expect(findLeaks(all, resolutionLog).length).toBeGreaterThan(3);
   });
 
   it('an unknown key in a ciphertext gives a clear error, not a crash', async () => {
     const foreign = parseKeyRing(newKeySpec('gone'));
-    const v = await valueOf(gw.services, ids.global!, 'GLOBAL');
+    const v = await valueOf(gw.app, ids.global!, 'GLOBAL');
     await gw.db.prisma.connectionValue.update({
       where: { id: v.id },
       data: { secrets: { secret_text: foreign.encrypt('x', `connectionValue:${v.id}:secret_text`) } },
@@ -511,7 +502,7 @@ describe('secrets never leak', () => {
     expect(capturedLogs.some((l) => l.includes('which is not in the key ring'))).toBe(true);
 
     // A connector whose OAuth2 client secret this gateway cannot decrypt: refresh impossible, typed error.
-    const oauth = await makeConnector(gw.services, org.orgId, {
+    const oauth = await makeConnector(gw.app, org.orgId, {
       key: 'broken-oauth',
       name: 'Broken OAuth',
       authType: 'OAUTH2',
@@ -522,8 +513,8 @@ describe('secrets never leak', () => {
       where: { id: oauth.id },
       data: { oauthClientSecret: foreign.encrypt('x', `connector:${oauth.id}:oauthClientSecret`) },
     });
-    const c = await makeConnection(gw.services, org.orgId, { stableKey: 'broken-oauth', name: 'b', connectorId: oauth.id, type: 'ORG_ACTIVATED_GLOBAL' });
-    await putValue(gw.services, c.id, { kind: 'GLOBAL' }, { accessToken: 'stale-access-token-0123' }, { expiresAt: new Date(Date.now() - 1000) });
+    const c = await makeConnection(gw.app, org.orgId, { stableKey: 'broken-oauth', name: 'b', connectorId: oauth.id, type: 'ORG_ACTIVATED_GLOBAL' });
+    await putValue(gw.app, c.id, { kind: 'GLOBAL' }, { accessToken: 'stale-access-token-0123' }, { expiresAt: new Date(Date.now() - 1000) });
     expect(await resolve('broken-oauth', acme.runtimeToken)).toMatchObject({
       __typename: 'ResolutionError',
       message: "The connector's OAuth2 client cannot be used to refresh the token",

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schema } from '../src/schema/index.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
-import { gql, startGateway, type TestGateway } from './helpers/gateway.js';
-import { gidOf, seedConnections, setValue, type ConnectionFixture } from './helpers/integration-fixtures.js';
+import { gid, gql } from './helpers/client.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
 
 const CreateWorkflow = graphql(`
   mutation WfCreate($input: WorkflowInput!) {
@@ -99,10 +100,10 @@ const userB = () => acme.customers[1]!.userToken;
 
 beforeAll(async () => {
   gw = await startGateway();
-  acme = await seedOrg(gw.db.prisma, gw.services.tokens);
-  other = await seedOrg(gw.db.prisma, gw.services.tokens);
-  fx = await seedConnections(gw.db.prisma, acme);
-  otherFx = await seedConnections(gw.db.prisma, other);
+  acme = await seedOrg(gw.app);
+  other = await seedOrg(gw.app);
+  fx = await seedConnections(gw.app, acme);
+  otherFx = await seedConnections(gw.app, other);
 });
 afterAll(async () => gw?.close());
 
@@ -134,17 +135,17 @@ describe('step picker', () => {
   it('customer B sees nothing yet: pending value, no org value, not on the allow-list', async () => {
     expect((await gql(gw.url, Picker, { connectorKey: 'slack' }, userB())).data?.availableConnections).toEqual([]);
     // Asking for customer A's options with B's token shows B's own (none) — never A's.
-    const guessed = await gql(gw.url, Picker, { connectorKey: 'slack', customerId: gidOf('Customer', acme.customers[0]!.id) }, userB());
+    const guessed = await gql(gw.url, Picker, { connectorKey: 'slack', customerId: gid('Customer', acme.customers[0]!.id) }, userB());
     expect(guessed.data?.availableConnections).toEqual([]);
   });
 
   it('follows availability: B activates its own credentials', async () => {
-    await setValue(gw.db.prisma, fx.ids.cust, acme.customers[1]!.id, 'ACTIVE');
+    await setStatus(gw.app, fx.ids.cust, acme.customers[1]!.id, 'ACTIVE');
     expect((await gql(gw.url, Picker, { connectorKey: 'slack' }, userB())).data?.availableConnections.map((o) => o.id)).toEqual([fx.gid.cust]);
   });
 
   it('org principals name the customer; unknown connectors, customers and other orgs give nothing', async () => {
-    const a = gidOf('Customer', acme.customers[0]!.id);
+    const a = gid('Customer', acme.customers[0]!.id);
     const r = await gql(gw.url, Picker, { connectorKey: 'slack', customerId: a }, acme.apiKey);
     expect(r.data?.availableConnections).toHaveLength(3);
     expect((await gql(gw.url, Picker, { connectorKey: 'nope', customerId: a }, acme.apiKey)).data?.availableConnections).toEqual([]);
@@ -165,14 +166,14 @@ describe('workflows and steps', () => {
 
   it('a customer user creates a workflow for its own customer; org principals name the customer', async () => {
     wfA = data<{ id: string }>(await gql(gw.url, CreateWorkflow, { input: { name: 'Sync' } }, userA()), 'createWorkflow').id;
-    const foreign = await gql(gw.url, CreateWorkflow, { input: { name: 'x', customerId: gidOf('Customer', acme.customers[1]!.id) } }, userA());
+    const foreign = await gql(gw.url, CreateWorkflow, { input: { name: 'x', customerId: gid('Customer', acme.customers[1]!.id) } }, userA());
     const res = foreign.data?.createWorkflow;
     expect(res?.__typename === 'ValidationError' && res.problems[0]?.path).toBe('input.customerId');
-    const byOrg = await gql(gw.url, CreateWorkflow, { input: { name: 'B flow', customerId: gidOf('Customer', acme.customers[1]!.id) } }, acme.adminToken);
+    const byOrg = await gql(gw.url, CreateWorkflow, { input: { name: 'B flow', customerId: gid('Customer', acme.customers[1]!.id) } }, acme.adminToken);
     expect(data<{ customer: { externalId: string } }>(byOrg, 'createWorkflow').customer.externalId).toBe('customer-b');
     const noCustomer = await gql(gw.url, CreateWorkflow, { input: { name: 'x' } }, acme.apiKey);
     expect(noCustomer.data?.createWorkflow.__typename).toBe('ValidationError');
-    const otherOrg = await gql(gw.url, CreateWorkflow, { input: { name: 'x', customerId: gidOf('Customer', acme.customers[0]!.id) } }, other.apiKey);
+    const otherOrg = await gql(gw.url, CreateWorkflow, { input: { name: 'x', customerId: gid('Customer', acme.customers[0]!.id) } }, other.apiKey);
     expect(otherOrg.data?.createWorkflow.__typename).toBe('ValidationError');
   });
 
@@ -199,8 +200,8 @@ describe('workflows and steps', () => {
       fx.gid.hidden, // exists, org-activated, not in workflows
       fx.gid.twilio, // another connector
       otherFx.gid.cust, // another org
-      gidOf('Connection', '00000000-0000-4000-8000-000000000000'), // does not exist
-      gidOf('Customer', acme.customers[0]!.id), // not a connection id
+      gid('Connection', '00000000-0000-4000-8000-000000000000'), // does not exist
+      gid('Customer', acme.customers[0]!.id), // not a connection id
       'garbage',
     ];
     const messages = new Set<string>();
@@ -248,7 +249,7 @@ describe('workflows and steps', () => {
     expect(rt.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     const list = await gql(gw.url, Workflows, {}, userB());
     expect(list.data?.workflows.edges.map((e) => e.node.customer.externalId)).toEqual(['customer-b', 'customer-b']);
-    const orgList = await gql(gw.url, Workflows, { customerId: gidOf('Customer', acme.customers[0]!.id) }, acme.adminToken);
+    const orgList = await gql(gw.url, Workflows, { customerId: gid('Customer', acme.customers[0]!.id) }, acme.adminToken);
     expect(orgList.data?.workflows.edges.map((e) => e.node.name)).toEqual(['Sync']);
     expect(orgList.data?.workflows.edges[0]?.node.steps.map((s) => [s.name, s.selectedConnection?.name])).toEqual([
       ['Post 2', 'cust connection'],
@@ -266,7 +267,7 @@ describe('workflows and steps', () => {
       ['twilio connection', false, true, 'CUSTOMER_ACTIVATED', 'ACTIVE', []],
     ]);
     // `hidden` never appears for the customer user; the org sees everything.
-    const org = await gql(gw.url, Overview, { customerId: gidOf('Customer', acme.customers[0]!.id) }, acme.adminToken);
+    const org = await gql(gw.url, Overview, { customerId: gid('Customer', acme.customers[0]!.id) }, acme.adminToken);
     const orgEntries = org.data!.customerConnectionOverview!.connections;
     expect(orgEntries.map((e) => [e.connection?.stableKey, e.value?.status ?? null, e.allowed])).toEqual([
       ['cust', 'ACTIVE', true],
@@ -275,11 +276,11 @@ describe('workflows and steps', () => {
       ['orgCust', 'ACTIVE', true],
       ['twilio', 'ACTIVE', true],
     ]);
-    const forB = await gql(gw.url, Overview, { customerId: gidOf('Customer', acme.customers[1]!.id) }, acme.adminToken);
+    const forB = await gql(gw.url, Overview, { customerId: gid('Customer', acme.customers[1]!.id) }, acme.adminToken);
     expect(forB.data!.customerConnectionOverview!.connections.find((e) => e.connection?.stableKey === 'global')?.allowed).toBe(false);
     // Another customer's id from a customer user, or another org's, is unknown.
-    expect((await gql(gw.url, Overview, { customerId: gidOf('Customer', acme.customers[0]!.id) }, userB())).data?.customerConnectionOverview).toBeNull();
-    expect((await gql(gw.url, Overview, { customerId: gidOf('Customer', acme.customers[0]!.id) }, other.adminToken)).data?.customerConnectionOverview).toBeNull();
+    expect((await gql(gw.url, Overview, { customerId: gid('Customer', acme.customers[0]!.id) }, userB())).data?.customerConnectionOverview).toBeNull();
+    expect((await gql(gw.url, Overview, { customerId: gid('Customer', acme.customers[0]!.id) }, other.adminToken)).data?.customerConnectionOverview).toBeNull();
   });
 
   it('deletes steps and workflows', async () => {

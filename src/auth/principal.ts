@@ -1,5 +1,6 @@
 /**
- * Who is calling. Every resolver decides visibility from this alone.
+ * Who is calling. Every authorization decision starts from this alone:
+ * operation scopes (auth/scopes.ts) and row filters (modules/<domain>/scope.ts).
  */
 export type Principal =
   | { kind: 'ORG_USER'; id: string; orgId: string; email: string }
@@ -23,19 +24,37 @@ export type Principal =
 
 export type PrincipalKind = Principal['kind'];
 export type OrgPrincipal = Extract<Principal, { kind: 'ORG_USER' | 'API_KEY' }>;
+export type CustomerUserPrincipal = Extract<Principal, { kind: 'CUSTOMER_USER' }>;
+export type RuntimePrincipal = Extract<Principal, { kind: 'RUNTIME' }>;
 
-export function isOrgPrincipal(p: Principal | null): p is OrgPrincipal {
+/**
+ * Who a change is attributed to in the audit log: a principal, or the OAuth
+ * callback (no principal: the provider's redirect carries the flow's signed
+ * state, and the change is attributed to that flow).
+ */
+export type Actor = Principal | { kind: 'OAUTH_CALLBACK'; id: string; orgId: string };
+
+export function isOrgPrincipal(p: Actor | null): p is OrgPrincipal {
   return p?.kind === 'ORG_USER' || p?.kind === 'API_KEY';
 }
 
+export function isCustomerUser(p: Actor | null): p is CustomerUserPrincipal {
+  return p?.kind === 'CUSTOMER_USER';
+}
+
 /** An org principal allowed to change things (API keys can be read-only). */
-export function canWrite(p: Principal | null): boolean {
+export function canWrite(p: Actor | null): boolean {
   if (p?.kind === 'ORG_USER') return true;
   if (p?.kind === 'API_KEY') return !p.readOnly;
   return false;
 }
 
 /** An org principal allowed to write credentials. */
-export function canWriteCredentials(p: Principal | null): boolean {
+export function canWriteCredentials(p: Actor | null): boolean {
   return canWrite(p) && !(p?.kind === 'API_KEY' && p.noCredentialWrites);
+}
+
+/** The customer a customer user or runtime token belongs to (null for org principals). */
+export function ownCustomerId(p: Actor | null): string | null {
+  return p?.kind === 'CUSTOMER_USER' || p?.kind === 'RUNTIME' ? p.customerId : null;
 }

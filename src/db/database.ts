@@ -18,6 +18,8 @@ export interface Database {
   prisma: PrismaClient;
   kind: 'postgres' | 'pglite';
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
+  /** The in-process database, when embedded (tests dump a migrated one as their template). */
+  pglite?: PGlite;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
   close(): Promise<void>;
@@ -26,12 +28,16 @@ export interface Database {
 /** Observer of every SQL statement the client sends (tests count them). */
 export type QueryListener = (sql: string) => void;
 
-export async function openDatabase(
-  database: Config['database'],
-  opts: { onQuery?: QueryListener } = {},
-): Promise<Database> {
+export interface OpenOptions {
+  onQuery?: QueryListener;
+  /** PGlite only: start from this dumped data directory (`PGlite.dumpDataDir()`), e.g. an already migrated template. */
+  loadDataDir?: Blob;
+}
+
+export async function openDatabase(database: Config['database'], opts: OpenOptions = {}): Promise<Database> {
   let adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   let closeDriver: () => Promise<void>;
+  let pglite: PGlite | undefined;
   if (database.kind === 'postgres') {
     adapterFactory = new PrismaPg({ connectionString: database.url, max: 10 });
     closeDriver = async () => {};
@@ -39,10 +45,11 @@ export async function openDatabase(
     // ':memory:' gives a throwaway in-process database (tests, benchmarks).
     const inMemory = database.dataDir === ':memory:';
     const unlock = inMemory ? () => {} : lockDataDir(database.dataDir);
-    const pglite = await PGlite.create(inMemory ? undefined : database.dataDir);
+    pglite = await PGlite.create(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
     adapterFactory = new PrismaPGlite(pglite);
+    const instance = pglite;
     closeDriver = async () => {
-      await pglite.close();
+      await instance.close();
       unlock();
     };
   }
@@ -62,6 +69,7 @@ export async function openDatabase(
     prisma,
     kind: database.kind,
     adapterFactory,
+    ...(pglite ? { pglite } : {}),
     migrate: () => applyMigrations(adapterFactory, MIGRATIONS_DIR),
     async close() {
       await prisma.$disconnect();

@@ -19,3 +19,12 @@ export async function lockValue(tx: Prisma.TransactionClient, valueId: string): 
 export async function lockKey(tx: Prisma.TransactionClient, namespace: string, key: string): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${namespace}), hashtext(${key}))`;
 }
+
+/**
+ * Locks one row until the transaction ends (`SELECT … FOR UPDATE`): concurrent
+ * changes of it run one after the other, each reading the other's result.
+ */
+export async function lockRow(tx: Prisma.TransactionClient, table: 'Connection', id: string): Promise<void> {
+  // The table name comes from the closed union above, never from input.
+  await tx.$executeRawUnsafe(`SELECT 1 FROM "${table}" WHERE id = $1::uuid FOR UPDATE`, id);
+}

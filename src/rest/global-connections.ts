@@ -1,30 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { OrgPrincipal } from '../auth/principal.js';
-import { canWriteCredentials } from '../auth/principal.js';
+import { hasScope } from '../auth/scopes.js';
 import type { SecretHint } from '../crypto/secrets.js';
-import { ForbiddenError, NotFoundError, ValidationError, type FieldProblem } from '../errors.js';
-import { transaction } from '../db/transaction.js';
-import type { AuthType, Connection, ConnectionValue, Connector, PrismaClient } from '../generated/prisma/client.js';
-import type { Services } from '../services.js';
-import { audit } from '../modules/audit/audit.js';
-import type { FieldDef } from '../modules/connections/fields.js';
-import {
-  KEY_MESSAGE,
-  KEY_PATTERN,
-  connectorFields,
-  createConnection,
-  createConnector,
-  deleteConnection,
-  setConnectionValue,
-  updateConnection,
-  type ConnectionWithConnector,
-  type Tx,
-} from '../modules/connections/service.js';
-import { uuidOrNone } from '../modules/tenancy/scope.js';
-import { ErrorBody, route } from './router.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import type { AuthType, Connection, ConnectionValue, Connector, Prisma, PrismaClient } from '../generated/prisma/client.js';
+import { rawId } from '../ids.js';
+import type { FieldDef } from '../modules/connectors/fields.js';
+import { deleteConnection, updateGlobalConnection, upsertGlobalConnection, type GlobalValueInput } from '../modules/connections/service.js';
+import { orgOwned } from '../modules/tenancy/scope.js';
+import { KEY_MESSAGE, KEY_PATTERN } from '../validation.js';
 import { PageQuery, pageOf, paginate } from './pagination.js';
-import { lockConnection, lockKey, retryOnUniqueRace } from './retry.js';
+import { ErrorBody, route } from './route.js';
 
 /**
  * Activepieces' global connections, mapped onto reusable connections:
@@ -197,41 +183,6 @@ function checkPropKeys(props: Record<string, unknown>): void {
   }
 }
 
-async function connectorForPiece(
-  tx: Tx,
-  services: { keyRing: import('../crypto/keyring.js').KeyRing },
-  orgId: string,
-  pieceName: string,
-  type: ApType,
-  props: Record<string, unknown>,
-): Promise<Connector> {
-  const key = pieceNameToKey(pieceName);
-  // Two new connections of one new piece must not both create its connector.
-  await lockKey(tx, 'connector.key', `${orgId}:${key}`);
-  const existing = await tx.connector.findUnique({ where: { orgId_key: { orgId, key } } });
-  const authType = authTypeOf(type);
-  if (existing) {
-    if (existing.authType !== authType) {
-      throw ValidationError.field('body.type', `connector "${key}" uses ${existing.authType}`);
-    }
-    return existing;
-  }
-  if (authType === 'OAUTH2') {
-    throw ValidationError.field(
-      'body.pieceName',
-      `no OAuth2 connector "${key}": create it first (GraphQL createConnector) with its OAuth2 settings`,
-    );
-  }
-  if (authType === 'CUSTOM_AUTH') checkPropKeys(props);
-  return createConnector(tx, services.keyRing, orgId, {
-    key,
-    name: pieceName,
-    description: `Created by the REST API for piece ${pieceName}`,
-    authType,
-    ...(authType === 'CUSTOM_AUTH' ? { fields: inferFields(props) } : {}),
-  });
-}
-
 // ───────────────────────────── values ─────────────────────────────
 
 /** Activepieces value → our field values (and the access-token expiry for OAuth2). */
@@ -263,117 +214,41 @@ function valuesFrom(
   return { values, expiresAt };
 }
 
-/** Service errors name their own input (`input.allowedCustomerIds`, `values.x`); REST callers want their body's names. */
-const PATHS: [RegExp, string][] = [
-  [/^values(\.|$)/, 'body.value.props$1'],
-  [/^(input|patch)\.allowedCustomerIds/, 'body.projectIds'],
-  [/^(input|patch)\.name/, 'body.displayName'],
-  [/^(input|patch)\.(externalId|metadata)/, 'body.$2'],
-  [/^input\.key/, 'body.pieceName'],
-];
+/** Service input names → this API's. */
+const NAMES = {
+  name: 'displayName',
+  allowedCustomerIds: 'projectIds',
+  'connector.key': 'pieceName',
+  'connector.authType': 'type',
+  'value.authType': 'value.type',
+  'value.values': 'value.props',
+};
 
-function restPaths<T>(fn: () => Promise<T>): Promise<T> {
-  return fn().catch((err: unknown) => {
-    if (err instanceof ValidationError) {
-      const problems: FieldProblem[] = err.problems.map((p) => {
-        for (const [re, to] of PATHS) if (re.test(p.path)) return { ...p, path: p.path.replace(re, to) };
-        return p;
-      });
-      throw new ValidationError(problems);
-    }
-    throw err;
-  });
-}
-
-// ───────────────────────────── handlers ─────────────────────────────
-
-async function findGlobal(prisma: PrismaClient | Tx, p: OrgPrincipal, id: string): Promise<Loaded> {
-  const c = await prisma.connection.findFirst({
-    where: { id: uuidOrNone(id), orgId: p.orgId, type: 'ORG_ACTIVATED_GLOBAL' },
-    include,
-  });
+/** The connection as this API shows it, read with its GLOBAL value and allow-list. */
+async function findGlobal(prisma: PrismaClient, orgId: string, id: string): Promise<Loaded> {
+  const c = await prisma.connection.findFirst({ where: { id: rawId(id), orgId, type: 'ORG_ACTIVATED_GLOBAL' }, include });
   if (!c) throw new NotFoundError('Global connection');
   return c;
 }
 
-async function setGlobalValue(
-  tx: Tx,
-  ring: import('../crypto/keyring.js').KeyRing,
-  connection: ConnectionWithConnector,
-  value: z.infer<typeof ConnectionValueBody>,
-): Promise<void> {
-  if (authTypeOf(value.type) !== connection.connector.authType) {
-    throw ValidationError.field('body.value.type', `connector "${connection.connector.key}" uses ${connection.connector.authType}`);
-  }
-  const { values, expiresAt } = valuesFrom(value, connection.connector.authType);
-  await setConnectionValue(tx, ring, {
-    connection,
-    slot: { kind: 'GLOBAL' },
-    values,
-    replace: true,
-    status: 'ACTIVE',
-    ...(expiresAt !== undefined ? { expiresAt } : {}),
-  });
+/** Activepieces' value → the service's GLOBAL value. */
+function globalValue(value: z.infer<typeof ConnectionValueBody>): GlobalValueInput {
+  const authType = authTypeOf(value.type);
+  return { authType, ...valuesFrom(value, authType) };
 }
 
-export async function upsertGlobalConnection(
-  ctx: { prisma: PrismaClient; services: Services },
-  p: OrgPrincipal,
-  body: z.infer<typeof CreateBody>,
-): Promise<{ connection: Loaded; created: boolean }> {
-  const ring = ctx.services.config.keyRing;
-  const externalId = body.externalId ?? `gc_${randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
-  return retryOnUniqueRace(() =>
-    restPaths(() =>
-      transaction(ctx, async (tx) => {
-        await lockKey(tx, 'connection.externalId', `${p.orgId}:${externalId}`);
-        const where = { orgId_externalId: { orgId: p.orgId, externalId } };
-        const pre = await tx.connection.findUnique({ where, select: { id: true } });
-        // Also serialized with updates by id (POST /global-connections/:id); read the row under the lock.
-        if (pre) await lockConnection(tx, pre.id);
-        const existing = pre ? await tx.connection.findUnique({ where, include: { connector: true } }) : null;
-        let connection: ConnectionWithConnector;
-        let created = false;
-        if (existing) {
-          if (existing.type !== 'ORG_ACTIVATED_GLOBAL') {
-            throw ValidationError.field('body.externalId', `is used by a ${existing.type} connection`);
-          }
-          if (existing.connector.key !== pieceNameToKey(body.pieceName)) {
-            throw ValidationError.field('body.pieceName', `cannot change (connection uses "${existing.connector.key}")`);
-          }
-          const updated = await updateConnection(tx, existing, {
-            name: body.displayName,
-            ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
-            restrictToAllowList: true,
-            allowedCustomerIds: body.projectIds,
-          });
-          connection = { ...updated, connector: existing.connector };
-          await audit(tx, p, 'connection.update', 'Connection', connection.id, { via: 'rest' });
-        } else {
-          const connector = await connectorForPiece(tx, { keyRing: ring }, p.orgId, body.pieceName, body.type, {
-            ...body.value.props,
-          });
-          const c = await createConnection(tx, p.orgId, {
-            stableKey: externalId,
-            name: body.displayName,
-            connectorId: connector.id,
-            type: 'ORG_ACTIVATED_GLOBAL',
-            availableInWorkflows: true,
-            restrictToAllowList: true,
-            allowedCustomerIds: body.projectIds,
-            externalId,
-            metadata: body.metadata ?? {},
-          });
-          connection = { ...c, connector };
-          created = true;
-          await audit(tx, p, 'connection.create', 'Connection', connection.id, { via: 'rest' });
-        }
-        await setGlobalValue(tx, ring, connection, body.value);
-        await audit(tx, p, 'connectionValue.set', 'Connection', connection.id, { slot: 'GLOBAL', via: 'rest' });
-        return { connection: await findGlobal(tx, p, connection.id), created };
-      }),
-    ),
-  );
+/** A piece the org has no connector for yet: the connector's definition, inferred from the credential's props. */
+function pieceConnector(body: z.infer<typeof CreateBody>) {
+  const authType = authTypeOf(body.type);
+  const props = { ...body.value.props };
+  if (authType === 'CUSTOM_AUTH') checkPropKeys(props);
+  return {
+    key: pieceNameToKey(body.pieceName),
+    name: body.pieceName,
+    description: `Created by the REST API for piece ${body.pieceName}`,
+    authType,
+    ...(authType === 'CUSTOM_AUTH' ? { fields: inferFields(props) } : {}),
+  };
 }
 
 const IdParams = z.object({ id: z.string().min(1) });
@@ -392,15 +267,15 @@ export const globalConnectionRoutes = [
       projectId: z.string().optional().describe('Only connections this project may use.'),
     }),
     responses: { 200: { description: 'A page of global connections', schema: pageOf(GlobalConnection) } },
-    async handler({ prisma, principal, query }) {
+    async handler({ app, principal, query }) {
       const page = await paginate(query, (args) =>
-        prisma.connection.findMany({
+        app.db.prisma.connection.findMany({
           where: {
-            orgId: principal.orgId,
+            ...orgOwned(principal),
             type: 'ORG_ACTIVATED_GLOBAL',
             ...(query.pieceName !== undefined ? { connector: { key: pieceNameToKey(query.pieceName) } } : {}),
             ...(query.externalId !== undefined ? { externalId: query.externalId } : {}),
-            ...(query.projectId !== undefined ? { allowances: { some: { customerId: uuidOrNone(query.projectId) } } } : {}),
+            ...(query.projectId !== undefined ? { allowances: { some: { customerId: rawId(query.projectId) } } } : {}),
             ...(args.id ? { id: args.id } : {}),
           },
           include,
@@ -424,9 +299,17 @@ export const globalConnectionRoutes = [
       200: { description: 'Updated: a global connection with this externalId existed', schema: GlobalConnection },
       400: { description: 'Invalid body', schema: ErrorBody },
     },
-    async handler({ prisma, principal, services, body }) {
-      const { connection, created } = await upsertGlobalConnection({ prisma, services }, principal, body);
-      return { status: created ? 201 : 200, body: globalConnectionOut(connection) };
+    async handler({ app, principal, body, write }) {
+      const input = {
+        externalId: body.externalId ?? `gc_${randomBytes(12).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`,
+        name: body.displayName,
+        ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
+        connector: pieceConnector(body),
+        allowedCustomerIds: body.projectIds,
+        value: globalValue(body.value),
+      };
+      const { connection, created } = await write((op) => upsertGlobalConnection(op, input), NAMES);
+      return { status: created ? 201 : 200, body: globalConnectionOut(await findGlobal(app.db.prisma, principal.orgId, connection.id)) };
     },
   }),
   route({
@@ -441,8 +324,8 @@ export const globalConnectionRoutes = [
       200: { description: 'The connection (secrets masked)', schema: GlobalConnection },
       404: { description: 'Not found', schema: ErrorBody },
     },
-    async handler({ prisma, principal, params }) {
-      return { body: globalConnectionOut(await findGlobal(prisma, principal, params.id)) };
+    async handler({ app, principal, params }) {
+      return { body: globalConnectionOut(await findGlobal(app.db.prisma, principal.orgId, params.id)) };
     },
   }),
   route({
@@ -459,28 +342,16 @@ export const globalConnectionRoutes = [
       400: { description: 'Invalid body', schema: ErrorBody },
       404: { description: 'Not found', schema: ErrorBody },
     },
-    async handler({ prisma, principal, services, params, body }) {
-      if (body.value && !canWriteCredentials(principal)) throw new ForbiddenError('This key may not write credentials');
-      const loaded = await restPaths(() =>
-        transaction({ prisma, services }, async (tx) => {
-          await lockConnection(tx, (await findGlobal(tx, principal, params.id)).id);
-          // Re-read under the lock: another update may have committed meanwhile.
-          const found = await findGlobal(tx, principal, params.id);
-          const patch = {
-            ...(body.displayName !== undefined ? { name: body.displayName } : {}),
-            ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
-            ...(body.projectIds !== undefined ? { restrictToAllowList: true, allowedCustomerIds: body.projectIds } : {}),
-          };
-          const updated = Object.keys(patch).length ? await updateConnection(tx, found, patch) : found;
-          await audit(tx, principal, 'connection.update', 'Connection', found.id, { via: 'rest' });
-          if (body.value) {
-            await setGlobalValue(tx, services.config.keyRing, { ...updated, connector: found.connector }, body.value);
-            await audit(tx, principal, 'connectionValue.set', 'Connection', found.id, { slot: 'GLOBAL', via: 'rest' });
-          }
-          return findGlobal(tx, principal, found.id);
-        }),
-      );
-      return { body: globalConnectionOut(loaded) };
+    async handler({ app, principal, params, body, write }) {
+      if (body.value && !hasScope(principal, 'credentialWrite')) throw new ForbiddenError('This key may not write credentials');
+      const input = {
+        ...(body.displayName !== undefined ? { name: body.displayName } : {}),
+        ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
+        ...(body.projectIds !== undefined ? { allowedCustomerIds: body.projectIds } : {}),
+        ...(body.value ? { value: globalValue(body.value) } : {}),
+      };
+      await write((op) => updateGlobalConnection(op, rawId(params.id), input), NAMES);
+      return { body: globalConnectionOut(await findGlobal(app.db.prisma, principal.orgId, params.id)) };
     },
   }),
   route({
@@ -496,12 +367,9 @@ export const globalConnectionRoutes = [
       404: { description: 'Not found', schema: ErrorBody },
       409: { description: 'Still used by an integration or workflow step', schema: ErrorBody },
     },
-    async handler({ prisma, services, principal, params }) {
-      await transaction({ prisma, services }, async (tx) => {
-        const found = await findGlobal(tx, principal, params.id);
-        await deleteConnection(tx, found);
-        await audit(tx, principal, 'connection.delete', 'Connection', found.id, { via: 'rest' });
-      });
+    async handler({ app, principal, params, write }) {
+      const found = await findGlobal(app.db.prisma, principal.orgId, params.id);
+      await write((op) => deleteConnection(op, found.id));
       return { status: 204, body: null };
     },
   }),

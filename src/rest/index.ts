@@ -1,30 +1,19 @@
-import type { Plugin } from 'graphql-yoga';
-import type { Services } from '../services.js';
+import type { Hono } from 'hono';
+import type { App } from '../app.js';
 import { globalConnectionRoutes } from './global-connections.js';
 import { openApiDocument } from './openapi.js';
 import { projectRoutes } from './projects.js';
-import { Router } from './router.js';
+import { mountRoutes } from './route.js';
 
+/** The Activepieces-compatible backend automation API, and its OpenAPI document. */
 export const REST_PREFIX = '/api/v1';
 export const restRoutes = [...projectRoutes, ...globalConnectionRoutes];
 
-/**
- * Serves the REST API under /api/v1 from the same HTTP server as GraphQL
- * (a Yoga plugin: same process, same services, same principal resolution).
- */
-export function restPlugin(services: Services): Plugin {
-  const router = new Router(REST_PREFIX, restRoutes);
+export function mountRestApi(edge: Hono, app: App): void {
   let doc: string | undefined;
-  return {
-    async onRequest({ request, url, endResponse }) {
-      if (!url.pathname.startsWith(REST_PREFIX)) return;
-      if (url.pathname === `${REST_PREFIX}/openapi.json` && request.method === 'GET') {
-        doc ??= JSON.stringify(openApiDocument(restRoutes, REST_PREFIX));
-        endResponse(new Response(doc, { headers: { 'content-type': 'application/json' } }));
-        return;
-      }
-      const response = await router.handle(request, url, services);
-      if (response) endResponse(response);
-    },
-  };
+  edge.get(`${REST_PREFIX}/openapi.json`, () => {
+    doc ??= JSON.stringify(openApiDocument(restRoutes, REST_PREFIX));
+    return new Response(doc, { headers: { 'content-type': 'application/json' } });
+  });
+  mountRoutes(edge, app, REST_PREFIX, restRoutes);
 }

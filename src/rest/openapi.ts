@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Route } from './router.js';
+import type { Route } from './route.js';
 
 /**
  * The OpenAPI 3.1 document of the REST API, generated from the routes' own

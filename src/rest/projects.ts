@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { OrgPrincipal } from '../auth/principal.js';
 import { NotFoundError } from '../errors.js';
-import { transaction } from '../db/transaction.js';
-import type { Customer, PrismaClient } from '../generated/prisma/client.js';
-import type { Services } from '../services.js';
-import { audit } from '../modules/audit/audit.js';
-import { createCustomerRecord } from '../modules/tenancy/service.js';
-import { uuidOrNone } from '../modules/tenancy/scope.js';
-import { ErrorBody, route } from './router.js';
+import type { Customer } from '../generated/prisma/client.js';
+import { rawId } from '../ids.js';
+import { customerWhere } from '../modules/tenancy/scope.js';
+import { CustomerFields, ensureCustomer, updateCustomer } from '../modules/tenancy/service.js';
 import { PageQuery, pageOf, paginate } from './pagination.js';
-import { lockKey, retryOnUniqueRace } from './retry.js';
+import { ErrorBody, route } from './route.js';
 
 /** An Activepieces project is one of our customers; `externalId` is the customer's externalId. */
 export const Project = z
@@ -37,49 +33,21 @@ export function projectOut(c: Customer): z.infer<typeof Project> {
   };
 }
 
-const externalId = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
-const metadata = z.record(z.string(), z.unknown());
-
 const CreateProjectBody = z.object({
-  displayName: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
-  externalId: externalId.optional().describe('Your id for the customer; generated when absent. Unique in your organization.'),
-  metadata: metadata.optional(),
+  displayName: CustomerFields.shape.name,
+  externalId: CustomerFields.shape.externalId.optional().describe('Your id for the customer; generated when absent. Unique in your organization.'),
+  metadata: CustomerFields.shape.metadata,
 });
 
 const UpdateProjectBody = z.object({
   displayName: CreateProjectBody.shape.displayName.optional(),
-  metadata: metadata.optional(),
+  metadata: CustomerFields.shape.metadata,
 });
 
+/** Service input names → this API's. */
+const NAMES = { name: 'displayName' };
+
 const IdParams = z.object({ id: z.string().min(1) });
-
-async function findProject(prisma: PrismaClient, p: OrgPrincipal, id: string): Promise<Customer> {
-  const c = await prisma.customer.findFirst({ where: { id: uuidOrNone(id), orgId: p.orgId } });
-  if (!c) throw new NotFoundError('Project');
-  return c;
-}
-
-/**
- * The customer with this externalId, created when missing. Safe under
- * concurrency: two simultaneous calls yield one customer.
- */
-export async function getOrCreateCustomer(
-  ctx: { prisma: PrismaClient; services: Services },
-  p: OrgPrincipal,
-  input: { externalId: string; name: string; metadata?: Record<string, unknown> | undefined },
-): Promise<{ customer: Customer; created: boolean }> {
-  return retryOnUniqueRace(() =>
-    transaction(ctx, async (tx) => {
-      await lockKey(tx, 'customer.externalId', `${p.orgId}:${input.externalId}`);
-      const existing = await tx.customer.findUnique({
-        where: { orgId_externalId: { orgId: p.orgId, externalId: input.externalId } },
-      });
-      if (existing) return { customer: existing, created: false };
-      const customer = await createCustomerRecord(tx, p, { orgId: p.orgId, ...input }, { detail: { via: 'rest' } });
-      return { customer, created: true };
-    }),
-  );
-}
 
 export const projectRoutes = [
   route({
@@ -92,13 +60,11 @@ export const projectRoutes = [
     access: 'org',
     query: PageQuery.extend({ externalId: z.string().optional().describe('Exact externalId.') }),
     responses: { 200: { description: 'A page of projects', schema: pageOf(Project) } },
-    async handler({ prisma, principal, query }) {
+    async handler({ app, principal, query }) {
       const page = await paginate(query, (args) =>
-        prisma.customer.findMany({
+        app.db.prisma.customer.findMany({
           where: {
-            orgId: principal.orgId,
-            ...(query.externalId !== undefined ? { externalId: query.externalId } : {}),
-            ...(args.id ? { id: args.id } : {}),
+            AND: [customerWhere(principal), query.externalId !== undefined ? { externalId: query.externalId } : {}, args.id ? { id: args.id } : {}],
           },
           orderBy: args.orderBy,
           take: args.take,
@@ -122,12 +88,9 @@ export const projectRoutes = [
       200: { description: 'A project with this externalId existed already', schema: Project },
       400: { description: 'Invalid body', schema: ErrorBody },
     },
-    async handler({ prisma, services, principal, body }) {
-      const { customer, created } = await getOrCreateCustomer({ prisma, services }, principal, {
-        externalId: body.externalId ?? `prj_${randomBytes(9).toString('base64url')}`,
-        name: body.displayName,
-        metadata: body.metadata,
-      });
+    async handler({ body, write }) {
+      const input = { externalId: body.externalId ?? `prj_${randomBytes(9).toString('base64url')}`, name: body.displayName, metadata: body.metadata };
+      const { customer, created } = await write((op) => ensureCustomer(op, input), NAMES);
       return { status: created ? 201 : 200, body: projectOut(customer) };
     },
   }),
@@ -140,8 +103,10 @@ export const projectRoutes = [
     access: 'org',
     params: IdParams,
     responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
-    async handler({ prisma, principal, params }) {
-      return { body: projectOut(await findProject(prisma, principal, params.id)) };
+    async handler({ app, principal, params }) {
+      const customer = await app.db.prisma.customer.findFirst({ where: { id: rawId(params.id), AND: [customerWhere(principal)] } });
+      if (!customer) throw new NotFoundError('Project');
+      return { body: projectOut(customer) };
     },
   }),
   route({
@@ -154,20 +119,12 @@ export const projectRoutes = [
     params: IdParams,
     body: UpdateProjectBody,
     responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
-    async handler({ prisma, services, principal, params, body }) {
-      const found = await findProject(prisma, principal, params.id);
-      const updated = await transaction({ prisma, services }, async (tx) => {
-        const c = await tx.customer.update({
-          where: { id: found.id },
-          data: {
-            ...(body.displayName !== undefined ? { name: body.displayName } : {}),
-            ...(body.metadata !== undefined ? { metadata: body.metadata as object } : {}),
-          },
-        });
-        await audit(tx, principal, 'customer.update', 'Customer', c.id, { via: 'rest' });
-        return c;
+    async handler({ params, body, write }) {
+      const patch = { ...(body.displayName !== undefined ? { name: body.displayName } : {}), ...(body.metadata !== undefined ? { metadata: body.metadata } : {}) };
+      const customer = await write((op) => updateCustomer(op, rawId(params.id), patch), NAMES).catch((err: unknown) => {
+        throw err instanceof NotFoundError ? new NotFoundError('Project') : err;
       });
-      return { body: projectOut(updated) };
+      return { body: projectOut(customer) };
     },
   }),
 ];

@@ -5,9 +5,10 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars';
-import { canWrite, canWriteCredentials, isOrgPrincipal } from '../auth/principal.js';
+import { scopesOf, type Scope } from '../auth/scopes.js';
 import type { Context } from '../context.js';
 import { ForbiddenError, QueryTooComplexError, UnauthenticatedError } from '../errors.js';
+import { decodeNodeId, encodeId } from '../ids.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
 
@@ -16,18 +17,8 @@ export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
   DefaultFieldNullability: false;
-  AuthScopes: {
-    /** Any principal. */
-    authenticated: boolean;
-    /** An org user or org API key. */
-    org: boolean;
-    /** An org principal that may change things (not a read-only key). */
-    orgWrite: boolean;
-    /** An org principal that may write credentials. */
-    credentialWrite: boolean;
-    customerUser: boolean;
-    runtime: boolean;
-  };
+  /** The operation scopes of auth/scopes.ts. */
+  AuthScopes: Record<Scope, boolean>;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
@@ -38,16 +29,12 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin, ComplexityPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
-    // Fields are closed unless they say who may use them.
+    // Every root field names the scopes that may call it (schema/index.ts
+    // refuses to build a schema with one that does not); nested fields may
+    // narrow further. Subscriptions are checked when they start.
     defaultStrategy: 'any',
-    authScopes: (ctx) => ({
-      authenticated: ctx.principal !== null,
-      org: isOrgPrincipal(ctx.principal),
-      orgWrite: canWrite(ctx.principal),
-      credentialWrite: canWriteCredentials(ctx.principal),
-      customerUser: ctx.principal?.kind === 'CUSTOMER_USER',
-      runtime: ctx.principal?.kind === 'RUNTIME',
-    }),
+    authorizeOnSubscribe: true,
+    authScopes: (ctx) => scopesOf(ctx.principal),
     unauthorizedError: (_parent, ctx) =>
       ctx.principal ? new ForbiddenError() : new UnauthenticatedError(),
   },
@@ -61,6 +48,9 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
+    // The one ID codec (ids.ts), for node ids too.
+    encodeGlobalID: (typename, id) => encodeId(typename, String(id)),
+    decodeGlobalID: (globalId) => decodeNodeId(globalId),
   },
   errors: {
     defaultTypes: [],
@@ -68,7 +58,7 @@ export const builder = new SchemaBuilder<{
   complexity: {
     defaultComplexity: 1,
     defaultListMultiplier: 10,
-    limit: (ctx) => ({ complexity: 5000, depth: ctx.services.config.maxDepth, breadth: 200 }),
+    limit: (ctx) => ({ complexity: 5000, depth: ctx.app.config.maxDepth, breadth: 200 }),
     complexityError: (kind, r) =>
       new QueryTooComplexError(
         `Query exceeds the maximum ${String(kind).toLowerCase()} (depth ${r.depth}/${r.maxDepth ?? '∞'}, breadth ${r.breadth}/${r.maxBreadth ?? '∞'}, complexity ${r.complexity}/${r.maxComplexity ?? '∞'})`,

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { newApiKeySecret, type TokenService } from '../auth/tokens.js';
-import type { KeyRing } from '../crypto/keyring.js';
-import type { PrismaClient } from '../generated/prisma/client.js';
-import { createConnection, createConnector, setConnectionValue } from '../modules/connections/service.js';
+import type { App } from '../app.js';
+import type { OrgPrincipal } from '../auth/principal.js';
+import { write } from '../op.js';
+import { createApiKey, registerEmbedSigningKey } from '../modules/access/service.js';
+import { createConnection, findConnection } from '../modules/connections/service.js';
+import { createConnector } from '../modules/connectors/service.js';
+import { createCustomer } from '../modules/tenancy/service.js';
+import { setValue } from '../modules/values/service.js';
 import { newEmbedKeyPair, signEmbedToken, type EmbedSigner } from './embed.js';
 
 export interface SeededOrg {
@@ -15,46 +19,48 @@ export interface SeededOrg {
   customers: { id: string; externalId: string; userToken: string; runtimeToken: string }[];
 }
 
+/** An org's admin as a principal: the seed (and test fixtures) act as the org's first admin. */
+export async function adminOf(app: App, orgId: string): Promise<OrgPrincipal> {
+  const admin = await app.db.prisma.orgUser.findFirstOrThrow({ where: { orgId }, orderBy: { createdAt: 'asc' } });
+  return { kind: 'ORG_USER', id: admin.id, orgId, email: admin.email };
+}
+
 /**
  * Creates an organization with an admin, an API key, an embed signing key and
  * customers, and returns ready-to-use credentials for each kind of principal.
+ * Everything after the organization and its admin goes through the services,
+ * as that admin.
  */
-export async function seedOrg(
-  prisma: PrismaClient,
-  tokens: TokenService,
-  opts: { name?: string; slug?: string; customers?: string[] } = {},
-): Promise<SeededOrg> {
+export async function seedOrg(app: App, opts: { name?: string; slug?: string; customers?: string[] } = {}): Promise<SeededOrg> {
+  const prisma = app.db.prisma;
   const slug = opts.slug ?? `org-${randomBytes(4).toString('hex')}`;
   const org = await prisma.organization.create({ data: { name: opts.name ?? slug, slug } });
-  const admin = await prisma.orgUser.create({
-    data: { orgId: org.id, email: `admin@${slug}.example`, name: 'Admin' },
-  });
-  const key = newApiKeySecret();
-  await prisma.apiKey.create({ data: { orgId: org.id, name: 'seed', prefix: key.prefix, hash: key.hash } });
+  const admin = await prisma.orgUser.create({ data: { orgId: org.id, email: `admin@${slug}.example`, name: 'Admin' } });
   const pair = await newEmbedKeyPair();
-  const signing = await prisma.embedSigningKey.create({
-    data: { orgId: org.id, publicKey: pair.publicKeyPem, alg: 'ES256' },
+  const { apiKey, signer, customers } = await write(app, { kind: 'ORG_USER', id: admin.id, orgId: org.id, email: admin.email }, 'system', async (op) => {
+    const key = await createApiKey(op, { name: 'seed' });
+    const signing = await registerEmbedSigningKey(op, { publicKey: pair.publicKeyPem, alg: 'ES256' });
+    const created = [];
+    for (const externalId of opts.customers ?? ['customer-a', 'customer-b']) {
+      created.push(await createCustomer(op, { externalId, name: externalId }));
+    }
+    return { apiKey: key.secret, signer: { keyId: signing.id, privateKey: pair.privateKey } as EmbedSigner, customers: created };
   });
-  const signer: EmbedSigner = { keyId: signing.id, privateKey: pair.privateKey };
-
-  const customers: SeededOrg['customers'] = [];
-  for (const externalId of opts.customers ?? ['customer-a', 'customer-b']) {
-    const c = await prisma.customer.create({ data: { orgId: org.id, externalId, name: externalId } });
-    customers.push({
-      id: c.id,
-      externalId,
-      userToken: await signEmbedToken(signer, { userId: `user-of-${externalId}`, customerExternalId: externalId }, 24 * 3600),
-      runtimeToken: await tokens.signRuntime({ orgId: org.id, customerId: c.id }, 24 * 3600),
-    });
-  }
   return {
     orgId: org.id,
     slug,
     adminUserId: admin.id,
-    adminToken: await tokens.signOrgUser(admin, 24 * 3600),
-    apiKey: key.secret,
+    adminToken: await app.tokens.signOrgUser(admin, 24 * 3600),
+    apiKey,
     signer,
-    customers,
+    customers: await Promise.all(
+      customers.map(async (c) => ({
+        id: c.id,
+        externalId: c.externalId,
+        userToken: await signEmbedToken(signer, { userId: `user-of-${c.externalId}`, customerExternalId: c.externalId }, 24 * 3600),
+        runtimeToken: await app.tokens.signRuntime({ orgId: org.id, customerId: c.id }, 24 * 3600),
+      })),
+    ),
   };
 }
 
@@ -86,10 +92,10 @@ export function demoBanner(seeded: SeededOrg, port: number): string {
  * shared with every customer, and a customer-activated Acme API connection
  * that the first customer has already filled in.
  */
-export async function seedDemoContent(prisma: PrismaClient, ring: KeyRing, seeded: SeededOrg): Promise<void> {
-  await prisma.$transaction(async (tx) => {
-    const twilio = await createConnector(tx, ring, seeded.orgId, { key: 'twilio', name: 'Twilio', authType: 'SECRET_TEXT' });
-    const acme = await createConnector(tx, ring, seeded.orgId, {
+export async function seedDemoContent(app: App, seeded: SeededOrg): Promise<void> {
+  await write(app, await adminOf(app, seeded.orgId), 'system', async (op) => {
+    await createConnector(op, { key: 'twilio', name: 'Twilio', authType: 'SECRET_TEXT' });
+    await createConnector(op, {
       key: 'acme-api',
       name: 'Acme API',
       authType: 'CUSTOM_AUTH',
@@ -98,32 +104,25 @@ export async function seedDemoContent(prisma: PrismaClient, ring: KeyRing, seede
         { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
       ],
     });
-    const sms = await createConnection(tx, seeded.orgId, {
+    const sms = await createConnection(op, {
       stableKey: 'twilio-sms',
       name: 'Twilio SMS',
-      connectorId: twilio.id,
+      connectorKey: 'twilio',
       type: 'ORG_ACTIVATED_GLOBAL',
       availableInWorkflows: true,
       externalId: 'twilio_demo',
     });
-    const acmeConnection = await createConnection(tx, seeded.orgId, {
+    const acme = await createConnection(op, {
       stableKey: 'acme-api',
       name: 'Acme API',
-      connectorId: acme.id,
+      connectorKey: 'acme-api',
       type: 'CUSTOMER_ACTIVATED',
       availableInWorkflows: true,
     });
-    const withConnector = async (id: string) => tx.connection.findUniqueOrThrow({ where: { id }, include: { connector: true } });
-    await setConnectionValue(tx, ring, {
-      connection: await withConnector(sms.id),
-      slot: { kind: 'GLOBAL' },
-      values: { secret_text: `demo-${randomBytes(12).toString('hex')}` },
-    });
+    await setValue(op, await findConnection(op, { id: sms.id }), { kind: 'GLOBAL' }, { values: { secret_text: `demo-${randomBytes(12).toString('hex')}` } });
     const first = seeded.customers[0];
     if (first) {
-      await setConnectionValue(tx, ring, {
-        connection: await withConnector(acmeConnection.id),
-        slot: { kind: 'CUSTOMER', customerId: first.id },
+      await setValue(op, await findConnection(op, { id: acme.id }), { kind: 'CUSTOMER', customerId: first.id }, {
         values: { baseUrl: 'https://api.acme.example', apiKey: `demo-${randomBytes(12).toString('hex')}` },
       });
     }

@@ -1,99 +1,101 @@
 import { randomBytes } from 'node:crypto';
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { print } from 'graphql';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createApp, createLogger, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { newKeySpec } from '../../src/crypto/keyring.js';
 import { openDatabase, type Database } from '../../src/db/database.js';
 import { createGateway, type Gateway } from '../../src/server.js';
-import { createLogger, createServices, type Services } from '../../src/services.js';
 import { freshDatabase } from './database.js';
 
+/**
+ * The one way tests start a gateway: a real one (HTTP + WebSocket on an
+ * ephemeral port) on a fresh copy of the migrated test database, or — with
+ * `on` — another instance on an existing gateway's database (its own pool on
+ * PostgreSQL, as behind a load balancer; the same in-process database on
+ * PGlite). Its log lines are captured (the production logger, redaction
+ * included) and every SQL statement it sends is recorded. `PUBLIC_URL` is
+ * the gateway's real address, so OAuth2 callbacks reach it.
+ */
 export interface TestGateway {
   url: string;
+  app: App;
   db: Database;
-  services: Services;
   gateway: Gateway;
-  /** SQL statements sent by the Prisma client since the last `resetQueries()`. */
+  /** Every log line this gateway wrote. */
+  logs: string[];
+  /** SQL statements sent since the last `resetQueries()`. */
   queries: string[];
   resetQueries(): void;
   close(): Promise<void>;
 }
 
-/**
- * Starts a real gateway (HTTP + WebSocket on an ephemeral port) on a fresh
- * database, migrated with the committed migrations.
- */
-export async function startGateway(env: Record<string, string> = {}): Promise<TestGateway> {
-  const fresh = await freshDatabase();
-  const config: Config = {
-    ...loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      AUTH_SECRET: randomBytes(32).toString('base64url'),
-      ENCRYPTION_KEYS: newKeySpec('test1'),
-      LOG_LEVEL: 'silent',
-      ...env,
-    }),
-    database: fresh.database,
-  };
+/** The log lines of every gateway this test file started (secret scans). */
+export const capturedLogs: string[] = [];
+
+function captureLogger(config: Config, sink: string[]) {
+  const log = createLogger(config);
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      const line = String(chunk);
+      sink.push(line);
+      capturedLogs.push(line);
+      cb();
+    },
+  });
+  (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] = stream;
+  return log;
+}
+
+export async function startGateway(
+  env: Record<string, string> = {},
+  opts: { on?: TestGateway; config?: Partial<Pick<Config, 'keyRing'>> } = {},
+): Promise<TestGateway> {
   const queries: string[] = [];
-  const db = await openDatabase(config.database, { onQuery: (sql) => queries.push(sql) });
-  await db.migrate();
-  const services = createServices(config, db, createLogger(config));
-  const gateway = createGateway(services);
+  const onQuery = (sql: string) => queries.push(sql);
+  let config: Config;
+  let db: Database;
+  let drop = async () => {};
+  if (opts.on) {
+    config = { ...opts.on.app.config, ...opts.config };
+    db = config.database.kind === 'postgres' ? await openDatabase(config.database, { onQuery }) : opts.on.db;
+  } else {
+    const fresh = await freshDatabase();
+    config = {
+      ...loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        AUTH_SECRET: randomBytes(32).toString('base64url'),
+        ENCRYPTION_KEYS: newKeySpec('test1'),
+        LOG_LEVEL: 'debug',
+        ...env,
+      }),
+      database: fresh.database,
+      ...opts.config,
+    };
+    db = await openDatabase(config.database, { onQuery, ...(fresh.loadDataDir ? { loadDataDir: fresh.loadDataDir } : {}) });
+    drop = fresh.drop;
+  }
+  const ownsDb = db !== opts.on?.db;
+  const logs: string[] = [];
+  const app = createApp(config, db, captureLogger(config, logs));
+  const gateway = createGateway(app);
   await new Promise<void>((resolve) => gateway.http.listen(0, '127.0.0.1', resolve));
+  config.publicUrl = gateway.url;
   return {
     url: gateway.url,
+    app,
     db,
-    services,
     gateway,
+    logs,
     queries,
     resetQueries: () => void queries.splice(0),
     async close() {
       await gateway.close();
-      await db.close();
-      await fresh.drop();
+      if (ownsDb) {
+        await db.close();
+        await drop();
+      }
     },
   };
-}
-
-export interface GraphQLResponse<T> {
-  status: number;
-  data?: T | null;
-  errors?: { message: string; extensions?: Record<string, unknown>; path?: unknown[] }[];
-}
-
-/** Every response body this test file received, for secret scans. */
-export const responseLog: string[] = [];
-
-/** Sends a typed document over real HTTP. */
-export async function gql<TResult, TVars>(
-  url: string,
-  document: TypedDocumentNode<TResult, TVars>,
-  variables?: TVars,
-  token?: string,
-): Promise<GraphQLResponse<TResult>> {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/graphql-response+json, application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify({ query: print(document), variables }),
-  });
-  const text = await res.text();
-  responseLog.push(text);
-  const body = JSON.parse(text) as Omit<GraphQLResponse<TResult>, 'status'>;
-  return { status: res.status, ...body };
-}
-
-/** Sends raw text (for malformed requests). */
-export async function rawPost(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers },
-    body,
-  });
-  return { status: res.status, body: await res.text() };
 }

@@ -1,45 +1,31 @@
-import type { Principal } from '../../auth/principal.js';
-import type { Prisma } from '../../generated/prisma/client.js';
-import { NO_ROW } from '../tenancy/scope.js';
+import { isOrgPrincipal, type Principal } from '../../auth/principal.js';
+import type { Connection, Prisma } from '../../generated/prisma/client.js';
+import { NO_ROW } from '../../ids.js';
 
 /**
- * Who sees which connectors, connections and values (design.md, "Who sees
- * what"). Every read of these tables goes through these `where` builders.
+ * Who sees which reusable connections (and, through them, what the picker,
+ * integrations and workflow steps may show of one):
  *
- * - org principals: everything in their org;
- * - customer users: CUSTOMER_ACTIVATED, non-archived connections of their org
- *   (their connectors too) and their own customer's values of those; the step
- *   picker shows org-activated options separately, opaquely;
+ * - org principals: every connection of their org;
+ * - customer users: the customer-activated, non-archived connections of
+ *   their org (those they may configure); org-activated ones reach them only
+ *   as opaque picker options (feed module);
  * - runtime and anonymous: nothing through these views (the runtime resolves
- *   credentials through its own path).
+ *   credentials through its own path, runtime/scope.ts).
  */
-export function connectorWhere(p: Principal | null): Prisma.ConnectorWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
-  if (p?.kind === 'CUSTOMER_USER') {
-    return { orgId: p.orgId, connections: { some: customerVisibleConnection(p.orgId) } };
-  }
-  return { id: NO_ROW };
+export function customerVisibleConnection(orgId: string): Prisma.ConnectionWhereInput {
+  return { orgId, type: 'CUSTOMER_ACTIVATED', archivedAt: null };
 }
 
 export function connectionWhere(p: Principal | null): Prisma.ConnectionWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
+  if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') return customerVisibleConnection(p.orgId);
   return { id: NO_ROW };
 }
 
-export function valueWhere(p: Principal | null): Prisma.ConnectionValueWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
-  if (p?.kind === 'CUSTOMER_USER') {
-    return {
-      orgId: p.orgId,
-      kind: 'CUSTOMER',
-      customerId: p.customerId,
-      connection: customerVisibleConnection(p.orgId),
-    };
-  }
-  return { id: NO_ROW };
-}
-
-function customerVisibleConnection(orgId: string): Prisma.ConnectionWhereInput {
-  return { orgId, type: 'CUSTOMER_ACTIVATED', archivedAt: null };
+/** The same rule for a connection already loaded (through a step, a requirement…). */
+export function canSeeConnection(p: Principal | null, c: Pick<Connection, 'orgId' | 'type' | 'archivedAt'>): boolean {
+  if (isOrgPrincipal(p)) return p.orgId === c.orgId;
+  if (p?.kind === 'CUSTOMER_USER') return p.orgId === c.orgId && c.type === 'CUSTOMER_ACTIVATED' && !c.archivedAt;
+  return false;
 }

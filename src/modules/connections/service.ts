@@ -1,502 +1,385 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { KeyRing } from '../../crypto/keyring.js';
-import { connectorSecretAad, hintFor, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
-import { ConflictError, InUseError, NotFoundError, ValidationError } from '../../errors.js';
-import { Prisma, type Connection, type ConnectionValue, type Connector } from '../../generated/prisma/client.js';
-import type { ConnectionType, ValueStatus } from '../../generated/prisma/enums.js';
-import { parseInput } from '../../validation.js';
-import { lockValue } from '../../db/locks.js';
-import { refreshAvailability } from '../feed/availability.js';
-import {
-  FieldDefsSchema,
-  clearedKeys,
-  defaultFields,
-  effectiveFields,
-  parseFieldDefs,
-  validateValues,
-  type FieldDef,
-} from './fields.js';
+import { lockKey, lockRow } from '../../db/locks.js';
+import type { Tx } from '../../db/transaction.js';
+import { ConflictError, InUseError, NotFoundError, ValidationError, inputAt, type Usage } from '../../errors.js';
+import { ConnectionType, type Connection, type ConnectionValue, type Connector, type Instance, type PrismaClient, type Workflow } from '../../generated/prisma/client.js';
+import type { Op } from '../../op.js';
+import { displayName, parseInput, stableKey } from '../../validation.js';
+import { ensureConnector } from '../connectors/service.js';
+import type { FieldDef } from '../connectors/fields.js';
+import { refreshAvailability } from '../feed/service.js';
+import { orgOwned } from '../tenancy/scope.js';
+import { servingSlot, setValue } from '../values/service.js';
 
 /**
- * Domain operations on connectors, connections and connection values. Plain
- * functions over a transaction, shared by GraphQL, REST and the runtime, so
- * every surface applies the same rules. Callers check authorization first
- * (which org, which principal); these functions enforce the data rules.
+ * Reusable connections: every write, for GraphQL, REST, the manifest and the
+ * seed. A connection's stableKey, type and connector never change. Each
+ * change refreshes the picker set (feed module) in its own transaction.
  */
-export type Tx = Prisma.TransactionClient;
+export type ConnectionWithConnector = Connection & { connector: Connector };
 
-export type Slot = { kind: 'CUSTOMER'; customerId: string } | { kind: 'GLOBAL' } | { kind: 'TEST' };
-
-export function slotKey(slot: Slot): string {
-  return slot.kind === 'CUSTOMER' ? slot.customerId : slot.kind;
-}
-
-// ───────────────────────────── connectors ─────────────────────────────
-
-const AUTH_TYPES = ['OAUTH2', 'SECRET_TEXT', 'BASIC_AUTH', 'CUSTOM_AUTH', 'NO_AUTH'] as const;
-/** Stable keys, connector keys and external ids: URL- and file-safe, npm-scope style allowed (`@acme/piece-x`). */
-export const KEY_PATTERN = /^[A-Za-z0-9@][A-Za-z0-9._:@/-]{0,127}$/;
-export const KEY_MESSAGE = 'letters, digits and . _ - : @ / only; ≤ 128 chars; starts with a letter, digit or @';
-const stableKeySchema = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
-
-const httpUrl = z
-  .string()
-  .url('must be a URL')
-  .refine((u) => /^https?:\/\//.test(u), 'must be an http(s) URL');
-
-export const OAuth2SettingsSchema = z.object({
-  grantType: z.enum(['authorization_code', 'client_credentials']).default('authorization_code'),
-  authorizeUrl: httpUrl.optional(),
-  tokenUrl: httpUrl,
-  scopes: z.array(z.string().min(1)).default([]),
-  clientId: z.string().min(1, 'must not be empty'),
-  pkce: z.boolean().default(true),
-  audience: z.string().optional(),
-  extraAuthorizeParams: z.record(z.string(), z.string()).optional(),
-});
-export type OAuth2Settings = z.infer<typeof OAuth2SettingsSchema>;
-
-export const TestRequestSchema = z.object({
-  method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
-  url: z.string().min(1),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  expectStatus: z.array(z.number().int().min(100).max(599)).optional(),
-});
-export type TestRequest = z.infer<typeof TestRequestSchema>;
-
-const ConnectorFieldsSchema = z.object({
-  key: stableKeySchema,
-  name: z.string().trim().min(1, 'must not be empty').max(200),
+const ConnectionFields = z.object({
+  stableKey,
+  name: displayName,
   description: z.string().max(5000).optional(),
-  authType: z.enum(AUTH_TYPES),
-  fields: FieldDefsSchema.optional(),
-  oauth2: OAuth2SettingsSchema.nullish(),
-  oauthClientSecret: z.string().min(1).nullish(),
-  testRequest: TestRequestSchema.nullish(),
-});
-export type ConnectorInput = z.input<typeof ConnectorFieldsSchema>;
-
-function checkConnectorShape(c: {
-  authType: (typeof AUTH_TYPES)[number];
-  fields: FieldDef[];
-  oauth2: OAuth2Settings | null | undefined;
-}): void {
-  if (c.authType === 'OAUTH2') {
-    if (!c.oauth2) throw ValidationError.field('input.oauth2', 'is required for OAUTH2 connectors');
-    if (c.oauth2.grantType === 'authorization_code' && !c.oauth2.authorizeUrl) {
-      throw ValidationError.field('input.oauth2.authorizeUrl', 'is required for the authorization_code grant');
-    }
-  } else if (c.oauth2) {
-    throw ValidationError.field('input.oauth2', 'only OAUTH2 connectors have OAuth2 settings');
-  }
-  if (c.authType === 'NO_AUTH' && c.fields.length) throw ValidationError.field('input.fields', 'NO_AUTH connectors take no fields');
-  if (c.authType === 'OAUTH2') {
-    const reserved = new Set(['accessToken', 'refreshToken', 'tokenType', 'scope']);
-    c.fields.forEach((f, i) => {
-      if (reserved.has(f.key)) throw ValidationError.field(`input.fields.${i}.key`, `"${f.key}" is reserved for OAuth2 tokens`);
-    });
-  }
-}
-
-export async function createConnector(tx: Tx, ring: KeyRing, orgId: string, raw: unknown): Promise<Connector> {
-  const input = parseInput(ConnectorFieldsSchema, raw);
-  const fields = input.fields?.length ? input.fields : defaultFields(input.authType);
-  checkConnectorShape({ authType: input.authType, fields, oauth2: input.oauth2 });
-  const id = randomUUID();
-  return tx.connector.create({
-    data: {
-      id,
-      orgId,
-      key: input.key,
-      name: input.name,
-      description: input.description ?? '',
-      authType: input.authType,
-      fields: fields as object[],
-      oauth2: (input.oauth2 ?? undefined) as object | undefined,
-      oauthClientSecret: input.oauthClientSecret ? ring.encrypt(input.oauthClientSecret, connectorSecretAad(id)) : null,
-      testRequest: (input.testRequest ?? undefined) as object | undefined,
-    },
-  });
-}
-
-/** Changes a connector; its key is its stable identity and never changes. */
-export async function updateConnector(tx: Tx, ring: KeyRing, connector: Connector, raw: unknown): Promise<Connector> {
-  const patch = parseInput(ConnectorFieldsSchema.omit({ key: true }).partial(), raw, 'patch');
-  if (patch.authType && patch.authType !== connector.authType) {
-    const values = await tx.connectionValue.count({ where: { connection: { connectorId: connector.id } } });
-    if (values > 0) throw ValidationError.field('patch.authType', 'cannot change while connections of this connector hold values');
-  }
-  const authType = patch.authType ?? connector.authType;
-  const fields = patch.fields ?? parseFieldDefs(connector.fields);
-  const oauth2 = patch.oauth2 === undefined ? (connector.oauth2 as OAuth2Settings | null) : patch.oauth2;
-  checkConnectorShape({ authType, fields, oauth2 });
-  return tx.connector.update({
-    where: { id: connector.id },
-    data: {
-      name: patch.name,
-      description: patch.description,
-      authType,
-      fields: fields as object[],
-      oauth2: jsonPatch(patch.oauth2),
-      oauthClientSecret:
-        patch.oauthClientSecret === undefined
-          ? undefined
-          : patch.oauthClientSecret === null
-            ? null
-            : ring.encrypt(patch.oauthClientSecret, connectorSecretAad(connector.id)),
-      testRequest: jsonPatch(patch.testRequest),
-    },
-  });
-}
-
-/** undefined: keep; null: clear (SQL NULL); object: set. */
-function jsonPatch(v: object | null | undefined): object | typeof Prisma.DbNull | undefined {
-  return v === undefined ? undefined : v === null ? Prisma.DbNull : v;
-}
-
-export async function upsertConnector(tx: Tx, ring: KeyRing, orgId: string, raw: unknown): Promise<Connector> {
-  const key = parseInput(z.object({ key: stableKeySchema }).passthrough(), raw).key;
-  const existing = await tx.connector.findUnique({ where: { orgId_key: { orgId, key } } });
-  if (!existing) return createConnector(tx, ring, orgId, raw);
-  const { key: _key, ...patch } = raw as Record<string, unknown>;
-  return updateConnector(tx, ring, existing, patch);
-}
-
-export async function deleteConnector(tx: Tx, connector: Connector): Promise<void> {
-  const used = await tx.connection.findMany({
-    where: { connectorId: connector.id },
-    select: { id: true, name: true },
-    take: 50,
-  });
-  if (used.length) {
-    throw new InUseError(`Connector "${connector.key}"`, used.map((c) => ({ type: 'Connection', id: c.id, name: c.name })));
-  }
-  await tx.connector.delete({ where: { id: connector.id } });
-}
-
-export function connectorFields(connector: Pick<Connector, 'authType' | 'fields'>): FieldDef[] {
-  return effectiveFields(connector.authType, parseFieldDefs(connector.fields));
-}
-
-export function connectorClientSecret(ring: KeyRing, connector: Connector): string | null {
-  return connector.oauthClientSecret ? ring.decrypt(connector.oauthClientSecret, connectorSecretAad(connector.id)) : null;
-}
-
-// ───────────────────────────── connections ─────────────────────────────
-
-const CONNECTION_TYPES = ['CUSTOMER_ACTIVATED', 'ORG_ACTIVATED_CUSTOMER', 'ORG_ACTIVATED_GLOBAL'] as const;
-
-const ConnectionFieldsSchema = z.object({
-  stableKey: stableKeySchema,
-  name: z.string().trim().min(1, 'must not be empty').max(200),
-  description: z.string().max(5000).optional(),
-  connectorId: z.string().uuid('must be a connector id'),
-  type: z.enum(CONNECTION_TYPES),
+  connectorId: z.string().uuid('connector not found').optional(),
+  connectorKey: z.string().optional(),
+  type: z.enum(ConnectionType),
   availableInWorkflows: z.boolean().optional(),
   restrictToAllowList: z.boolean().optional(),
-  allowedCustomerIds: z.array(z.string().uuid('must be customer ids')).max(10_000).optional(),
-  externalId: stableKeySchema.nullish(),
+  allowedCustomerIds: z.array(z.string().uuid('contains a customer that does not exist')).max(10_000).optional(),
+  externalId: stableKey.nullish(),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
-export type ConnectionInput = z.input<typeof ConnectionFieldsSchema>;
+export type ConnectionInput = z.input<typeof ConnectionFields>;
 
-function checkGlobalOnly(type: ConnectionType, input: { restrictToAllowList?: boolean; allowedCustomerIds?: string[] }, prefix: string) {
+const ConnectionPatch = ConnectionFields.pick({
+  name: true,
+  description: true,
+  availableInWorkflows: true,
+  restrictToAllowList: true,
+  allowedCustomerIds: true,
+  externalId: true,
+  metadata: true,
+}).partial();
+type Patch = z.output<typeof ConnectionPatch>;
+
+/** Loads a connection with its connector, or NOT_FOUND. */
+export async function loadConnection(db: PrismaClient | Tx, where: import('../../generated/prisma/client.js').Prisma.ConnectionWhereInput): Promise<ConnectionWithConnector> {
+  const c = await db.connection.findFirst({ where, include: { connector: true } });
+  if (!c) throw new NotFoundError('Connection');
+  return c;
+}
+
+/** The caller's org's connection (by id, stableKey or externalId), with its connector. */
+export function findConnection(op: Op, by: { id: string } | { stableKey: string } | { externalId: string }): Promise<ConnectionWithConnector> {
+  return loadConnection(op.tx, { ...by, ...orgOwned(op.actor) });
+}
+
+function checkGlobalOnly(type: ConnectionType, input: Patch): void {
   if (type !== 'ORG_ACTIVATED_GLOBAL' && (input.restrictToAllowList || input.allowedCustomerIds?.length)) {
-    throw ValidationError.field(`${prefix}.allowedCustomerIds`, 'only ORG_ACTIVATED_GLOBAL connections have an allow-list');
+    throw ValidationError.field('allowedCustomerIds', 'only ORG_ACTIVATED_GLOBAL connections have an allow-list');
   }
 }
 
-async function checkCustomersInOrg(tx: Tx, orgId: string, ids: string[], path: string): Promise<void> {
+async function checkCustomers(op: Op, orgId: string, ids: string[]): Promise<void> {
   if (!ids.length) return;
-  const found = await tx.customer.count({ where: { orgId, id: { in: ids } } });
-  if (found !== new Set(ids).size) throw ValidationError.field(path, 'contains a customer that does not exist');
+  const found = await op.tx.customer.count({ where: { orgId, id: { in: ids } } });
+  if (found !== new Set(ids).size) throw ValidationError.field('allowedCustomerIds', 'contains a customer that does not exist');
 }
 
-async function checkConnectorInOrg(tx: Tx, orgId: string, connectorId: string, path: string): Promise<void> {
-  const c = await tx.connector.findFirst({ where: { id: connectorId, orgId }, select: { id: true } });
-  if (!c) throw ValidationError.field(path, 'connector not found');
+async function connectorOf(op: Op, orgId: string, input: { connectorId?: string; connectorKey?: string }): Promise<string> {
+  if (input.connectorId) {
+    const c = await op.tx.connector.findFirst({ where: { id: input.connectorId, orgId }, select: { id: true } });
+    if (!c) throw ValidationError.field('connectorId', 'connector not found');
+    return c.id;
+  }
+  if (input.connectorKey) {
+    const c = await op.tx.connector.findFirst({ where: { key: input.connectorKey, orgId }, select: { id: true } });
+    if (!c) throw ValidationError.field('connectorKey', 'connector not found');
+    return c.id;
+  }
+  throw ValidationError.field('connectorId', 'give connectorId or connectorKey');
 }
 
-async function assertUniqueKeys(tx: Tx, orgId: string, keys: { stableKey?: string; externalId?: string | null }, exceptId?: string) {
-  const clash = await tx.connection.findFirst({
+async function assertUniqueKeys(op: Op, orgId: string, keys: { stableKey?: string; externalId?: string | null }, exceptId?: string): Promise<void> {
+  const clash = await op.tx.connection.findFirst({
     where: {
       orgId,
       id: exceptId ? { not: exceptId } : undefined,
-      OR: [
-        ...(keys.stableKey ? [{ stableKey: keys.stableKey }] : []),
-        ...(keys.externalId ? [{ externalId: keys.externalId }] : []),
-      ],
+      OR: [...(keys.stableKey ? [{ stableKey: keys.stableKey }] : []), ...(keys.externalId ? [{ externalId: keys.externalId }] : [])],
     },
-    select: { stableKey: true, externalId: true },
+    select: { stableKey: true },
   });
   if (!clash) return;
   if (keys.stableKey && clash.stableKey === keys.stableKey) throw new ConflictError(`A connection with stableKey "${keys.stableKey}" already exists`);
   throw new ConflictError(`A connection with externalId "${keys.externalId}" already exists`);
 }
 
-export async function createConnection(tx: Tx, orgId: string, raw: unknown): Promise<Connection> {
-  const input = parseInput(ConnectionFieldsSchema, raw);
-  checkGlobalOnly(input.type, input, 'input');
-  await checkConnectorInOrg(tx, orgId, input.connectorId, 'input.connectorId');
-  await checkCustomersInOrg(tx, orgId, input.allowedCustomerIds ?? [], 'input.allowedCustomerIds');
-  await assertUniqueKeys(tx, orgId, input);
-  const connection = await tx.connection.create({
+async function replaceAllowList(op: Op, connectionId: string, customerIds: string[] | undefined): Promise<void> {
+  if (customerIds === undefined) return;
+  await op.tx.globalAllowance.deleteMany({ where: { connectionId } });
+  if (customerIds.length) {
+    await op.tx.globalAllowance.createMany({ data: [...new Set(customerIds)].map((customerId) => ({ connectionId, customerId })) });
+  }
+}
+
+async function insert(op: Op, input: z.output<typeof ConnectionFields>, action: string): Promise<Connection> {
+  const { orgId } = orgOwned(op.actor);
+  checkGlobalOnly(input.type, input);
+  const connectorId = await connectorOf(op, orgId, input);
+  await checkCustomers(op, orgId, input.allowedCustomerIds ?? []);
+  await assertUniqueKeys(op, orgId, input);
+  const connection = await op.tx.connection.create({
     data: {
       orgId,
       stableKey: input.stableKey,
       name: input.name,
       description: input.description ?? '',
-      connectorId: input.connectorId,
+      connectorId,
       type: input.type,
       availableInWorkflows: input.availableInWorkflows ?? false,
       restrictToAllowList: input.restrictToAllowList ?? false,
       externalId: input.externalId ?? null,
       metadata: (input.metadata ?? {}) as object,
-      allowances: input.allowedCustomerIds?.length
-        ? { createMany: { data: [...new Set(input.allowedCustomerIds)].map((customerId) => ({ customerId })) } }
-        : undefined,
     },
   });
-  await refreshAvailability(tx, connection.id);
+  await replaceAllowList(op, connection.id, input.allowedCustomerIds);
+  await refreshAvailability(op, connection.id);
+  await op.audit(action, 'Connection', connection.id);
   return connection;
 }
 
-/** Stable key, type and connector are a connection's identity: they never change. */
-export async function updateConnection(tx: Tx, connection: Connection, raw: unknown): Promise<Connection> {
-  const patch = parseInput(
-    ConnectionFieldsSchema.omit({ stableKey: true, type: true, connectorId: true }).partial(),
-    raw,
-    'patch',
-  );
-  checkGlobalOnly(connection.type, patch, 'patch');
-  await checkCustomersInOrg(tx, connection.orgId, patch.allowedCustomerIds ?? [], 'patch.allowedCustomerIds');
-  if (patch.externalId) await assertUniqueKeys(tx, connection.orgId, { externalId: patch.externalId }, connection.id);
-  if (patch.allowedCustomerIds) {
-    await tx.globalAllowance.deleteMany({ where: { connectionId: connection.id } });
-    await tx.globalAllowance.createMany({
-      data: [...new Set(patch.allowedCustomerIds)].map((customerId) => ({ connectionId: connection.id, customerId })),
-    });
-  }
-  const updated = await tx.connection.update({
+async function patch(op: Op, connection: Connection, p: Patch, action: string): Promise<Connection> {
+  checkGlobalOnly(connection.type, p);
+  await checkCustomers(op, connection.orgId, p.allowedCustomerIds ?? []);
+  if (p.externalId) await assertUniqueKeys(op, connection.orgId, { externalId: p.externalId }, connection.id);
+  await replaceAllowList(op, connection.id, p.allowedCustomerIds);
+  const updated = await op.tx.connection.update({
     where: { id: connection.id },
     data: {
-      name: patch.name,
-      description: patch.description,
-      availableInWorkflows: patch.availableInWorkflows,
-      restrictToAllowList: patch.restrictToAllowList,
-      externalId: patch.externalId,
-      metadata: patch.metadata as object | undefined,
+      name: p.name,
+      description: p.description,
+      availableInWorkflows: p.availableInWorkflows,
+      restrictToAllowList: p.restrictToAllowList,
+      externalId: p.externalId,
+      metadata: p.metadata as object | undefined,
     },
   });
   // A renamed option is an UPDATED event for everyone who can pick it.
-  const visibleChange = patch.name !== undefined && patch.name !== connection.name;
-  await refreshAvailability(tx, connection.id, { updated: visibleChange });
+  await refreshAvailability(op, connection.id, { updated: p.name !== undefined && p.name !== connection.name });
+  await op.audit(action, 'Connection', connection.id);
   return updated;
+}
+
+export async function createConnection(op: Op, raw: unknown): Promise<Connection> {
+  return insert(op, parseInput(ConnectionFields, raw), 'connection.create');
+}
+
+export async function updateConnection(op: Op, id: string, raw: unknown): Promise<Connection> {
+  return patch(op, await findConnection(op, { id }), parseInput(ConnectionPatch, raw), 'connection.update');
 }
 
 /** Creates or updates by stable key (automation, tenant sync); the type and connector must match. */
-export async function upsertConnection(tx: Tx, orgId: string, raw: unknown): Promise<Connection> {
-  const input = parseInput(ConnectionFieldsSchema, raw);
-  const existing = await tx.connection.findUnique({ where: { orgId_stableKey: { orgId, stableKey: input.stableKey } } });
-  if (!existing) return createConnection(tx, orgId, input);
-  if (existing.type !== input.type) throw ValidationError.field('input.type', `cannot change (connection is ${existing.type})`);
-  if (existing.connectorId !== input.connectorId) throw ValidationError.field('input.connectorId', 'cannot change');
-  const { stableKey: _s, type: _t, connectorId: _c, ...patch } = input;
-  return updateConnection(tx, existing, patch);
+export async function upsertConnection(op: Op, raw: unknown): Promise<Connection> {
+  const input = parseInput(ConnectionFields, raw);
+  const { orgId } = orgOwned(op.actor);
+  await lockKey(op.tx, 'connection.stableKey', `${orgId}:${input.stableKey}`);
+  const existing = await op.tx.connection.findUnique({ where: { orgId_stableKey: { orgId, stableKey: input.stableKey } } });
+  if (!existing) return insert(op, input, 'connection.upsert');
+  if (existing.type !== input.type) throw ValidationError.field('type', `cannot change (connection is ${existing.type})`);
+  if (existing.connectorId !== (await connectorOf(op, orgId, input))) throw ValidationError.field('connectorId', 'cannot change');
+  const { stableKey: _s, type: _t, connectorId: _c, connectorKey: _k, ...rest } = input;
+  return patch(op, existing, rest, 'connection.upsert');
 }
 
-export async function setArchived(tx: Tx, connection: Connection, archived: boolean): Promise<Connection> {
-  const updated = await tx.connection.update({
+/** Hides the connection from customers and workflows (values are kept), or shows it again. */
+export async function archiveConnection(op: Op, id: string, archived: boolean): Promise<Connection> {
+  const connection = await findConnection(op, { id });
+  const updated = await op.tx.connection.update({
     where: { id: connection.id },
     data: { archivedAt: archived ? (connection.archivedAt ?? new Date()) : null },
   });
-  await refreshAvailability(tx, connection.id);
+  await refreshAvailability(op, connection.id);
+  await op.audit(archived ? 'connection.archive' : 'connection.unarchive', 'Connection', connection.id);
   return updated;
 }
 
-/** What uses a connection: integrations that require it and workflow steps that selected it. */
-export async function connectionUsage(tx: Tx, connectionId: string) {
-  const [integrations, steps] = await Promise.all([
-    tx.integrationConnection.findMany({
-      where: { connectionId },
-      select: { integration: { select: { id: true, name: true } } },
-      take: 50,
-    }),
-    tx.workflowStep.findMany({
-      where: { connectionId },
-      select: { id: true, name: true, workflow: { select: { name: true } } },
-      take: 50,
-    }),
+/**
+ * What uses connections: integrations that require them and workflow steps
+ * that selected them, by connection — at most 50 of each per connection, in
+ * two statements whatever the number of connections.
+ */
+export async function connectionUsage(db: PrismaClient | Tx, connectionIds: readonly string[]): Promise<Usage[][]> {
+  const ids = [...connectionIds];
+  // Window functions keep the read bounded per connection; Prisma has no per-parent limit in one statement.
+  const integrations = await db.$queryRaw<{ connectionId: string; id: string; name: string }[]>`
+    SELECT u."connectionId", i.id, i.name FROM (
+      SELECT "connectionId", "integrationId", row_number() OVER (PARTITION BY "connectionId" ORDER BY "integrationId") AS n
+      FROM "IntegrationConnection" WHERE "connectionId" = ANY(${ids}::uuid[])
+    ) u JOIN "Integration" i ON i.id = u."integrationId" WHERE u.n <= 50 ORDER BY i."createdAt", i.id`;
+  const steps = await db.$queryRaw<{ connectionId: string; id: string; name: string }[]>`
+    SELECT s."connectionId", s.id, w.name || ' / ' || s.name AS name FROM (
+      SELECT id, name, "connectionId", "workflowId", "createdAt", row_number() OVER (PARTITION BY "connectionId" ORDER BY "createdAt", id) AS n
+      FROM "WorkflowStep" WHERE "connectionId" = ANY(${ids}::uuid[])
+    ) s JOIN "Workflow" w ON w.id = s."workflowId" WHERE s.n <= 50 ORDER BY s."createdAt", s.id`;
+  return ids.map((id) => [
+    ...integrations.filter((i) => i.connectionId === id).map((i) => ({ type: 'Integration', id: i.id, name: i.name })),
+    ...steps.filter((s) => s.connectionId === id).map((s) => ({ type: 'WorkflowStep', id: s.id, name: s.name })),
   ]);
-  return [
-    ...integrations.map((i) => ({ type: 'Integration', id: i.integration.id, name: i.integration.name })),
-    ...steps.map((s) => ({ type: 'WorkflowStep', id: s.id, name: `${s.workflow.name} / ${s.name}` })),
-  ];
 }
 
 /** Deletes a connection and its values, unless something uses it (then says what). */
-export async function deleteConnection(tx: Tx, connection: Connection): Promise<void> {
-  const usedBy = await connectionUsage(tx, connection.id);
-  if (usedBy.length) throw new InUseError(`Connection "${connection.stableKey}"`, usedBy);
-  await tx.connection.delete({ where: { id: connection.id } });
+export async function deleteConnection(op: Op, id: string): Promise<void> {
+  const connection = await findConnection(op, { id });
+  const [usedBy] = await connectionUsage(op.tx, [connection.id]);
+  if (usedBy!.length) throw new InUseError(`Connection "${connection.stableKey}"`, usedBy!);
+  await op.tx.connection.delete({ where: { id: connection.id } });
   // REMOVED events for every customer that could pick it.
-  await refreshAvailability(tx, connection.id);
-}
-
-// ─────────────────────────── connection values ───────────────────────────
-
-export type ConnectionWithConnector = Connection & { connector: Connector };
-
-function checkSlot(connection: Connection, slot: Slot): void {
-  if (slot.kind === 'TEST') return;
-  if (connection.type === 'ORG_ACTIVATED_GLOBAL' && slot.kind !== 'GLOBAL') {
-    throw ValidationError.field('input.customerId', 'a global connection has one GLOBAL value, not per-customer values');
-  }
-  if (connection.type !== 'ORG_ACTIVATED_GLOBAL' && slot.kind === 'GLOBAL') {
-    throw ValidationError.field('input.slot', `a ${connection.type} connection has per-customer values`);
-  }
-}
-
-type Hints = Record<string, SecretHint>;
-
-/**
- * Sets the credentials of one slot. On an existing value, absent fields are
- * kept and `null` clears an optional field, unless `replace` (then the
- * values are the whole new credential). Secrets are sealed to this value's
- * id; only masked hints are ever read back.
- */
-export async function setConnectionValue(
-  tx: Tx,
-  ring: KeyRing,
-  args: {
-    connection: ConnectionWithConnector;
-    slot: Slot;
-    values: unknown;
-    replace?: boolean;
-    status?: ValueStatus;
-    expiresAt?: Date | null;
-  },
-): Promise<ConnectionValue> {
-  const { connection, slot } = args;
-  checkSlot(connection, slot);
-  if (connection.archivedAt) throw ValidationError.field('input.connectionId', 'the connection is archived');
-  if (slot.kind === 'CUSTOMER') await checkCustomersInOrg(tx, connection.orgId, [slot.customerId], 'input.customerId');
-
-  const slotId = slotKey(slot);
-  const existing = await readValueLocked(tx, connection.id, slotId);
-  const merge = existing && !args.replace;
-  const defs = connectorFields(connection.connector);
-  const validated = validateValues(defs, args.values, { partial: !!merge });
-  const cleared = merge ? clearedKeys(args.values) : [];
-
-  const id = existing?.id ?? randomUUID();
-  const fields: Record<string, unknown> = merge ? { ...(existing.fields as object) } : {};
-  const secrets: Record<string, string> = merge ? { ...(existing.secrets as Record<string, string>) } : {};
-  const hints: Hints = merge ? { ...(existing.secretHints as unknown as Hints) } : {};
-  for (const k of cleared) {
-    delete fields[k];
-    delete secrets[k];
-    delete hints[k];
-  }
-  Object.assign(fields, validated.fields);
-  Object.assign(secrets, sealSecrets(ring, id, validated.secrets));
-  for (const [k, v] of Object.entries(validated.secrets)) hints[k] = hintFor(v);
-
-  const isOAuth = connection.connector.authType === 'OAUTH2';
-  const status: ValueStatus = args.status ?? (isOAuth && !secrets.accessToken ? 'PENDING' : 'ACTIVE');
-  const now = new Date();
-  const data = {
-    fields: fields as object,
-    secrets,
-    secretHints: hints as object,
-    status,
-    lastError: status === 'ACTIVE' ? null : undefined,
-    lastErrorAt: status === 'ACTIVE' ? null : undefined,
-    activatedAt: status === 'ACTIVE' ? now : undefined,
-    expiresAt: args.expiresAt,
-    refreshFailures: status === 'ACTIVE' ? 0 : undefined,
-  };
-  const value = existing
-    ? await tx.connectionValue.update({ where: { id }, data: { ...data, version: { increment: 1 } } })
-    : await tx.connectionValue.create({
-        data: {
-          ...data,
-          id,
-          orgId: connection.orgId,
-          connectionId: connection.id,
-          kind: slot.kind,
-          customerId: slot.kind === 'CUSTOMER' ? slot.customerId : null,
-          slot: slotId,
-        },
-      });
-  await refreshAfterValueChange(tx, connection.id, slot);
-  return value;
+  await refreshAvailability(op, connection.id);
+  await op.audit('connection.delete', 'Connection', connection.id);
 }
 
 /**
- * Reads a slot's value under its per-value lock, so a write never races a
- * token refresh or OAuth2 store of the same value (a lost rotated refresh
- * token would force re-authorization): lock, then read again.
+ * A global connection kept by automation under its external id (Activepieces'
+ * global connections): created with its connector when missing — the
+ * connector too, from its definition, when the org has none with that key —
+ * or updated; restricted to the allow-list given; its GLOBAL value replaced.
+ * Concurrent calls for one external id run one after the other.
  */
-async function readValueLocked(tx: Tx, connectionId: string, slot: string): Promise<ConnectionValue | null> {
-  const where = { connectionId_slot: { connectionId, slot } };
-  const found = await tx.connectionValue.findUnique({ where, select: { id: true } });
-  if (!found) return null;
-  await lockValue(tx, found.id);
-  return tx.connectionValue.findUnique({ where });
+export interface GlobalConnectionInput {
+  externalId: string;
+  name: string;
+  metadata?: Record<string, unknown>;
+  connector: { key: string; name: string; description: string; authType: Connector['authType']; fields?: FieldDef[] };
+  allowedCustomerIds: string[];
+  value: GlobalValueInput;
 }
 
-/** Removes one slot's credentials. */
-export async function clearConnectionValue(tx: Tx, connection: Connection, slot: Slot): Promise<boolean> {
-  const { count } = await tx.connectionValue.deleteMany({ where: { connectionId: connection.id, slot: slotKey(slot) } });
-  if (count) await refreshAfterValueChange(tx, connection.id, slot);
-  return count > 0;
+/** The GLOBAL value automation sends: its auth type must be the connector's. */
+export interface GlobalValueInput {
+  authType: Connector['authType'];
+  values: Record<string, unknown>;
+  expiresAt?: Date | null;
 }
 
-/** Status changes (test connection, OAuth refresh outcome…). Messages must not contain secrets. */
-export async function setValueStatus(
-  tx: Tx,
-  valueId: string,
-  status: ValueStatus,
-  lastError?: string | null,
-): Promise<ConnectionValue> {
-  const now = new Date();
-  const value = await tx.connectionValue.update({
-    where: { id: valueId },
-    data: {
-      status,
-      lastError: status === 'ACTIVE' ? null : (lastError ?? null),
-      lastErrorAt: status === 'ACTIVE' ? null : now,
-      ...(status === 'ACTIVE' ? { activatedAt: now, refreshFailures: 0 } : {}),
-    },
+async function replaceGlobalValue(op: Op, connectionId: string, value: GlobalValueInput): Promise<void> {
+  const connection = await findConnection(op, { id: connectionId });
+  if (value.authType !== connection.connector.authType) {
+    throw ValidationError.field('value.authType', `connector "${connection.connector.key}" uses ${connection.connector.authType}`);
+  }
+  await inputAt('value', () =>
+    setValue(op, connection, { kind: 'GLOBAL' }, {
+      values: value.values,
+      replace: true,
+      status: 'ACTIVE',
+      ...(value.expiresAt !== undefined ? { expiresAt: value.expiresAt } : {}),
+    }),
+  );
+}
+
+export async function upsertGlobalConnection(op: Op, input: GlobalConnectionInput): Promise<{ connection: Connection; created: boolean }> {
+  const { orgId } = orgOwned(op.actor);
+  await lockKey(op.tx, 'connection.externalId', `${orgId}:${input.externalId}`);
+  const existing = await op.tx.connection.findFirst({ where: { orgId, externalId: input.externalId }, include: { connector: true } });
+  let connection: Connection;
+  if (existing) {
+    // Also serialized with updates by id; read again under the row lock.
+    await lockRow(op.tx, 'Connection', existing.id);
+    if (existing.type !== 'ORG_ACTIVATED_GLOBAL') throw ValidationError.field('externalId', `is used by a ${existing.type} connection`);
+    if (existing.connector.key !== input.connector.key) {
+      throw ValidationError.field('connector.key', `cannot change (connection uses "${existing.connector.key}")`);
+    }
+    connection = await patch(
+      op,
+      await findConnection(op, { id: existing.id }),
+      parseInput(ConnectionPatch, {
+        name: input.name,
+        ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
+        restrictToAllowList: true,
+        allowedCustomerIds: input.allowedCustomerIds,
+      }),
+      'connection.update',
+    );
+  } else {
+    const connector = await inputAt('connector', () => ensureConnector(op, input.connector));
+    connection = await insert(
+      op,
+      parseInput(ConnectionFields, {
+        stableKey: input.externalId,
+        name: input.name,
+        connectorId: connector.id,
+        type: 'ORG_ACTIVATED_GLOBAL',
+        availableInWorkflows: true,
+        restrictToAllowList: true,
+        allowedCustomerIds: input.allowedCustomerIds,
+        externalId: input.externalId,
+        metadata: input.metadata ?? {},
+      }),
+      'connection.create',
+    );
+  }
+  await replaceGlobalValue(op, connection.id, input.value);
+  return { connection, created: !existing };
+}
+
+/** Changes a global connection of automation by id (REST), its GLOBAL value too when given; serialized with upserts of it. */
+export async function updateGlobalConnection(
+  op: Op,
+  id: string,
+  input: { name?: string; metadata?: Record<string, unknown>; allowedCustomerIds?: string[]; value?: GlobalValueInput },
+): Promise<Connection> {
+  const found = await op.tx.connection.findFirst({ where: { id, type: 'ORG_ACTIVATED_GLOBAL', ...orgOwned(op.actor) }, select: { id: true } });
+  if (!found) throw new NotFoundError('Global connection');
+  await lockRow(op.tx, 'Connection', found.id);
+  const connection = await patch(
+    op,
+    await findConnection(op, { id: found.id }),
+    parseInput(ConnectionPatch, {
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.metadata !== undefined ? { metadata: input.metadata } : {}),
+      ...(input.allowedCustomerIds !== undefined ? { restrictToAllowList: true, allowedCustomerIds: input.allowedCustomerIds } : {}),
+    }),
+    'connection.update',
+  );
+  if (input.value) await replaceGlobalValue(op, found.id, input.value);
+  return connection;
+}
+
+/** One connection in a customer's connection overview: its state for the customer and what uses it. */
+export interface CustomerConnectionEntry {
+  connection: Connection & { connector: { key: string; name: string } };
+  /** An org-activated connection shown to a customer user: only its option and selectability. */
+  opaque: boolean;
+  value: ConnectionValue | null;
+  allowed: boolean;
+  selectable: boolean;
+  instances: Instance[];
+  workflows: Workflow[];
+}
+
+/**
+ * A customer's connections, the value that serves the customer for each, and
+ * the instances and workflows that use each — in six statements. Customer
+ * users get the customer-activated connections, plus the org-activated ones
+ * they can select or have selected (as opaque entries).
+ */
+export async function customerOverview(db: PrismaClient, customerId: string, forCustomerUser: boolean): Promise<CustomerConnectionEntry[]> {
+  const customer = await db.customer.findUniqueOrThrow({ where: { id: customerId }, select: { id: true, orgId: true } });
+  const [selectable, workflows, instances] = [
+    await db.availableSelection.findMany({ where: { customerId }, select: { connectionId: true } }),
+    await db.workflow.findMany({ where: { customerId }, include: { steps: { select: { connectionId: true } } }, orderBy: { createdAt: 'asc' } }),
+    await db.instance.findMany({
+      where: { customerId },
+      include: { integration: { select: { connections: { select: { connectionId: true } } } } },
+      orderBy: { createdAt: 'asc' },
+    }),
+  ];
+  const selectableIds = new Set(selectable.map((s) => s.connectionId));
+  const stepConnectionIds = new Set(workflows.flatMap((w) => w.steps.map((s) => s.connectionId).filter((x): x is string => !!x)));
+  const connections = await db.connection.findMany({
+    where: forCustomerUser
+      ? {
+          orgId: customer.orgId,
+          archivedAt: null,
+          OR: [{ type: 'CUSTOMER_ACTIVATED' }, { availableInWorkflows: true, id: { in: [...new Set([...selectableIds, ...stepConnectionIds])] } }],
+        }
+      : { orgId: customer.orgId },
+    include: { connector: { select: { key: true, name: true } } },
+    orderBy: { stableKey: 'asc' },
   });
-  const slot: Slot = value.kind === 'CUSTOMER' ? { kind: 'CUSTOMER', customerId: value.customerId! } : { kind: value.kind };
-  await refreshAfterValueChange(tx, value.connectionId, slot);
-  return value;
-}
-
-async function refreshAfterValueChange(tx: Tx, connectionId: string, slot: Slot): Promise<void> {
-  // Test credentials are never offered in workflows.
-  if (slot.kind === 'TEST') return;
-  await refreshAvailability(tx, connectionId, { updated: slot.kind === 'CUSTOMER' ? [slot.customerId] : true });
-}
-
-/** Decrypts a value: for the runtime path only, never for GraphQL reads. */
-export function openValue(ring: KeyRing, value: ConnectionValue): { fields: Record<string, unknown>; secrets: Record<string, string> } {
-  return {
-    fields: { ...(value.fields as Record<string, unknown>) },
-    secrets: openSecrets(ring, value.id, value.secrets as Record<string, string>),
-  };
-}
-
-/** Loads a connection with its connector within an org, or throws NOT_FOUND. */
-export async function loadConnection(
-  tx: Tx,
-  where: Prisma.ConnectionWhereInput,
-): Promise<ConnectionWithConnector> {
-  const c = await tx.connection.findFirst({ where, include: { connector: true } });
-  if (!c) throw new NotFoundError('Connection');
-  return c;
+  const ids = connections.map((c) => c.id);
+  const values = await db.connectionValue.findMany({ where: { connectionId: { in: ids }, slot: { in: [customerId, 'GLOBAL'] } } });
+  const allowances = await db.globalAllowance.findMany({ where: { customerId, connectionId: { in: ids } }, select: { connectionId: true } });
+  const valueOf = new Map(values.map((v) => [`${v.connectionId}/${v.slot}`, v]));
+  const allowedIds = new Set(allowances.map((a) => a.connectionId));
+  return connections.map((c) => ({
+    connection: c,
+    opaque: forCustomerUser && c.type !== 'CUSTOMER_ACTIVATED',
+    value: valueOf.get(`${c.id}/${servingSlot(c, customerId)}`) ?? null,
+    allowed: c.type !== 'ORG_ACTIVATED_GLOBAL' || !c.restrictToAllowList || allowedIds.has(c.id),
+    selectable: selectableIds.has(c.id),
+    instances: instances.filter((i) => i.integration.connections.some((r) => r.connectionId === c.id)),
+    workflows: workflows.filter((w) => w.steps.some((s) => s.connectionId === c.id)),
+  }));
 }

@@ -1,15 +1,93 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
-import { isOrgPrincipal } from '../../auth/principal.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
+import DataLoader from 'dataloader';
+import type { Context } from '../../context.js';
+import { ValidationError } from '../../errors.js';
+import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
-import { uuidOrNone } from '../tenancy/scope.js';
-import { SelectableConnectionRef } from '../workflows/selectable.js';
-import type { FeedItem } from './hub.js';
+import type { FeedItem, FeedOption } from './reader.js';
+import { feedTarget, pickerCustomer } from './scope.js';
 
 /**
- * `availableConnectionsChanged`: the workflow builder's live view of the
- * connections its customer may pick. See README "Live feed".
+ * The workflow builder's step picker: the connections available to select for
+ * a customer and connector (`availableConnections`), and its live view of
+ * changes to that set (`availableConnectionsChanged`). See README "Live feed".
  */
+
+/**
+ * What a workflow builder may know about a connection it can pick: an opaque
+ * option. For org-activated connections customer users get nothing more (no
+ * type, no values, no stableKey).
+ */
+export const SelectableConnectionRef = builder.objectRef<FeedOption>('SelectableConnection').implement({
+  description: 'A connection offered in the step picker: an opaque option, to be passed as `connectionId` of a step.',
+  fields: (t) => ({
+    id: t.id({ description: 'The global id of the connection.', resolve: (o) => encodeId('Connection', o.connectionId) }),
+    name: t.exposeString('name'),
+    connectorKey: t.exposeString('connectorKey'),
+    connectorName: t.exposeString('connectorName'),
+  }),
+});
+
+/** Per-request batched lookup: is (connection, customer) in the available set? */
+const selectableLoaders = new WeakMap<object, DataLoader<string, boolean>>();
+
+export function selectableLoader(ctx: Context): DataLoader<string, boolean> {
+  let loader = selectableLoaders.get(ctx);
+  if (!loader) {
+    loader = new DataLoader(async (keys: readonly string[]) => {
+      const pairs = keys.map((k) => k.split('/') as [string, string]);
+      const rows = await ctx.prisma.availableSelection.findMany({
+        where: { connectionId: { in: [...new Set(pairs.map((p) => p[0]))] }, customerId: { in: [...new Set(pairs.map((p) => p[1]))] } },
+        select: { connectionId: true, customerId: true },
+      });
+      const set = new Set(rows.map((r) => `${r.connectionId}/${r.customerId}`));
+      return keys.map((k) => set.has(k));
+    });
+    selectableLoaders.set(ctx, loader);
+  }
+  return loader;
+}
+
+builder.queryField('availableConnections', (t) =>
+  t.field({
+    type: [SelectableConnectionRef],
+    description:
+      'The step picker: connections available to select for a customer and connector (give connectorId or connectorKey). ' +
+      'Customer users: their own customer. Org-activated connections appear only as opaque options.',
+    authScopes: { org: true, customerUser: true },
+    args: {
+      connectorId: t.arg.id(),
+      connectorKey: t.arg.string(),
+      customerId: t.arg.id({ description: 'Required for org principals; customer users: omit.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      if ((args.connectorId == null) === (args.connectorKey == null)) {
+        throw ValidationError.field('connectorKey', 'give exactly one of connectorId or connectorKey');
+      }
+      const customerId = await pickerCustomer(ctx.prisma, ctx.principal, decodeOptionalId('Customer', args.customerId));
+      if (!customerId) return [];
+      const orgId = ctx.principal!.orgId;
+      const connector = await ctx.prisma.connector.findFirst({
+        where: { orgId, ...(args.connectorId != null ? { id: decodeId('Connector', args.connectorId) } : { key: args.connectorKey! }) },
+        select: { id: true, key: true, name: true },
+      });
+      if (!connector) return [];
+      const rows = await ctx.prisma.availableSelection.findMany({
+        where: { customerId, connectorId: connector.id, orgId },
+        select: { connectionId: true },
+      });
+      if (rows.length === 0) return [];
+      const connections = await ctx.prisma.connection.findMany({
+        where: { id: { in: rows.map((r) => r.connectionId) } },
+        select: { id: true, name: true },
+        orderBy: [{ name: 'asc' }, { id: 'asc' }],
+      });
+      return connections.map((c) => ({ connectionId: c.id, name: c.name, connectorKey: connector.key, connectorName: connector.name }));
+    },
+  }),
+);
+
+// ───────────────────────────── live feed ─────────────────────────────
+
 const FeedEventKindEnum = builder.enumType('AvailableConnectionsEventKind', {
   values: {
     ADDED: { description: 'The connection became available to select.' },
@@ -33,7 +111,7 @@ const FeedEventRef = builder.objectRef<FeedItem>('AvailableConnectionsEvent').im
     connectionId: t.id({
       nullable: true,
       description: 'Global id of the connection (null for RESYNC).',
-      resolve: (e) => (e.connectionId ? encodeGlobalID('Connection', e.connectionId) : null),
+      resolve: (e) => (e.connectionId ? encodeId('Connection', e.connectionId) : null),
     }),
     connection: t.field({
       type: SelectableConnectionRef,
@@ -67,50 +145,13 @@ builder.subscriptionFields((t) => ({
       after: t.arg.string({ description: 'Cursor of the last event received.' }),
     },
     subscribe: async (_root, args, ctx) => {
-      const p = ctx.principal;
-      if (!p || !(isOrgPrincipal(p) || p.kind === 'CUSTOMER_USER')) throw new ForbiddenError();
       const after = parseCursor(args.after);
-      const customerRaw = args.customerId ? (decodeId(String(args.customerId), 'Customer') ?? '') : null;
-
-      let customerId: string;
-      if (p.kind === 'CUSTOMER_USER') {
-        // A customer user only ever has its own feed; naming another customer looks like naming none.
-        if (customerRaw !== null && customerRaw !== p.customerId) throw new NotFoundError('Customer');
-        customerId = p.customerId;
-      } else {
-        if (customerRaw === null) throw ValidationError.field('customerId', 'required for organization principals');
-        const found = await ctx.prisma.customer.findFirst({
-          where: { id: uuidOrNone(customerRaw), orgId: p.orgId },
-          select: { id: true },
-        });
-        if (!found) throw new NotFoundError('Customer');
-        customerId = found.id;
-      }
-
-      let connectorId: string | null = null;
-      if (args.connectorId) {
-        const raw = decodeId(String(args.connectorId), 'Connector');
-        const found = raw
-          ? await ctx.prisma.connector.findFirst({ where: { id: uuidOrNone(raw), orgId: p.orgId }, select: { id: true } })
-          : null;
-        if (!found) throw new NotFoundError('Connector');
-        connectorId = found.id;
-      }
-
-      return ctx.services.feed.subscribe({ principal: p, customerId, connectorId, after });
+      const target = await feedTarget(ctx.prisma, ctx.principal!, {
+        customerId: decodeOptionalId('Customer', args.customerId),
+        connectorId: decodeOptionalId('Connector', args.connectorId),
+      });
+      return ctx.app.feed.subscribe({ principal: ctx.principal!, ...target, after });
     },
     resolve: (item) => item,
   }),
 }));
-
-/** Decodes a global id of the given type; anything else is "not found". */
-function decodeId(globalId: string, typename: string): string | null {
-  try {
-    const decoded = Buffer.from(globalId, 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i > 0 && decoded.slice(0, i) === typename) return decoded.slice(i + 1);
-  } catch {
-    /* not a global id */
-  }
-  return null;
-}

@@ -1,6 +1,6 @@
-import type { Principal } from '../../auth/principal.js';
+import { isOrgPrincipal, type Actor } from '../../auth/principal.js';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { NO_ROW } from '../tenancy/scope.js';
+import { NO_ROW } from '../../ids.js';
 
 /**
  * Who sees which integrations and instances (design.md, "Who sees what").
@@ -10,14 +10,14 @@ import { NO_ROW } from '../tenancy/scope.js';
  *   deployed to their customer (nothing else of the org's catalogue);
  * - runtime and anonymous: nothing through these views.
  */
-export function integrationWhere(p: Principal | null): Prisma.IntegrationWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
+export function integrationWhere(p: Actor | null): Prisma.IntegrationWhereInput {
+  if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, instances: { some: { customerId: p.customerId } } };
   return { id: NO_ROW };
 }
 
-export function instanceWhere(p: Principal | null): Prisma.InstanceWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
+export function instanceWhere(p: Actor | null): Prisma.InstanceWhereInput {
+  if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, customerId: p.customerId };
   return { id: NO_ROW };
 }

@@ -1,10 +1,9 @@
-import { canWrite } from '../../auth/principal.js';
-import { transaction } from '../../db/transaction.js';
-import { ForbiddenError } from '../../errors.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
-import { orgOwnedWhere } from '../tenancy/scope.js';
-import { exportManifest, importManifest, type Plan, type PlanItem } from './manifest.js';
+import { mutate } from '../../schema/mutations.js';
+import { orgOwned } from '../tenancy/scope.js';
+import { assertMayImport } from './scope.js';
+import { exportManifest, importManifest, type Plan, type PlanItem } from './service.js';
 
 const ItemKindEnum = builder.enumType('ManifestItemKind', {
   values: ['CONNECTOR', 'CONNECTION', 'INTEGRATION'] as const,
@@ -50,7 +49,7 @@ builder.queryField('exportManifest', (t) =>
       "Your organization's configuration — connectors, connections, integrations — keyed by stable keys, " +
       'for `importManifest` in another tenant. Never secrets, ids or customers; deterministic ordering.',
     authScopes: { org: true },
-    resolve: (_root, _args, ctx) => exportManifest(ctx.prisma, orgOwnedWhere(ctx.principal).orgId),
+    resolve: (_root, _args, ctx) => exportManifest(ctx.prisma, orgOwned(ctx.principal).orgId),
   }),
 );
 
@@ -67,16 +66,9 @@ builder.mutationField('importManifest', (t) =>
       dryRun: t.arg.boolean({ required: true }),
       prune: t.arg.boolean({ defaultValue: false, description: 'Delete what the manifest does not have.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      // A dry run only reads; applying needs a principal that may change things.
-      if (!args.dryRun && !canWrite(ctx.principal)) throw new ForbiddenError('This key is read-only');
-      const { orgId } = orgOwnedWhere(ctx.principal);
-      return transaction(ctx, (tx) =>
-        importManifest(tx, ctx.services.config.keyRing, ctx.principal!, orgId, args.manifest, {
-          dryRun: args.dryRun,
-          prune: args.prune ?? false,
-        }),
-      );
+    resolve: (_root, args, ctx) => {
+      assertMayImport(ctx.principal, args.dryRun);
+      return mutate(ctx, (op) => importManifest(op, args.manifest, { dryRun: args.dryRun, prune: args.prune ?? false }));
     },
   }),
 );

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { OAuth2Settings } from '../connections/service.js';
+import type { OAuth2Settings } from '../connectors/service.js';
 
 /**
  * OAuth 2.0 client side (RFC 6749, PKCE RFC 7636) with plain fetch.

@@ -1,32 +1,47 @@
-import type { Principal } from '../../auth/principal.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import { isOrgPrincipal, type Actor, type Principal } from '../../auth/principal.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import { NO_ROW } from '../../ids.js';
+import type { Tx } from '../../db/transaction.js';
 
 /**
- * Row-level visibility of tenancy records, in one place. Every query for
- * customers goes through these `where` builders, so a principal can never
- * read a row outside its org/customer, whatever id it guesses.
+ * Who sees which tenancy records. Every read of organizations, customers and
+ * their users goes through these filters, so a principal never reads a row
+ * outside its org or customer, whatever id it guesses.
+ *
+ * - org principals: their organization and everything in it;
+ * - customer users and runtimes: their organization (name only) and their own customer;
+ * - anonymous: nothing.
  */
-const NOTHING = '00000000-0000-0000-0000-000000000000';
+export function orgWhere(p: Principal | null): Prisma.OrganizationWhereInput {
+  return { id: p ? p.orgId : NO_ROW };
+}
+
+/** Rows an org owns (API keys, org users, catalogue rows…), for org principals; anyone else owns nothing. */
+export function orgOwned(p: Actor | null): { orgId: string } {
+  return { orgId: isOrgPrincipal(p) ? p.orgId : NO_ROW };
+}
 
 export function customerWhere(p: Principal | null): Prisma.CustomerWhereInput {
-  if (!p) return { id: NOTHING };
-  if (p.kind === 'ORG_USER' || p.kind === 'API_KEY') return { orgId: p.orgId };
+  if (!p) return { id: NO_ROW };
+  if (isOrgPrincipal(p)) return { orgId: p.orgId };
   return { orgId: p.orgId, id: p.customerId };
 }
 
-export function orgWhere(p: Principal | null): Prisma.OrganizationWhereInput {
-  return p ? { id: p.orgId } : { id: NOTHING };
-}
-
-/** An id no row has: used when a principal may see nothing. */
-export const NO_ROW = NOTHING;
-
-/** Guessed ids that are not UUIDs must not reach PostgreSQL (it would raise). */
-export function uuidOrNone(id: string): string {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id) ? id : NOTHING;
-}
-
-/** `where` for org-owned rows: org principals see their org's, others nothing. */
-export function orgOwnedWhere(p: Principal | null): { orgId: string } {
-  return { orgId: p && (p.kind === 'ORG_USER' || p.kind === 'API_KEY') ? p.orgId : NOTHING };
+/**
+ * "Which customer" an operation is about, the same way everywhere: customer
+ * users always act on their own customer (naming another is naming one that
+ * does not exist); org principals name one of their org. Answers the
+ * customer's id, `null` when there is none this principal may act on, or
+ * `'REQUIRED'` when an org principal named none.
+ */
+export async function whichCustomer(
+  db: PrismaClient | Tx,
+  p: Principal | null,
+  customerId: string | undefined,
+): Promise<string | null | 'REQUIRED'> {
+  if (p?.kind === 'CUSTOMER_USER') return customerId === undefined || customerId === p.customerId ? p.customerId : null;
+  if (!isOrgPrincipal(p)) return null;
+  if (customerId === undefined) return 'REQUIRED';
+  const found = await db.customer.findFirst({ where: { id: customerId, orgId: p.orgId }, select: { id: true } });
+  return found?.id ?? null;
 }

@@ -1,22 +1,90 @@
-import type { Principal } from '../../auth/principal.js';
-import type { Customer, Prisma } from '../../generated/prisma/client.js';
-import { audit } from '../audit/audit.js';
-import { refreshCustomerAvailability } from '../feed/availability.js';
+import { z } from 'zod';
+import { lockKey } from '../../db/locks.js';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import type { Customer } from '../../generated/prisma/client.js';
+import type { Op } from '../../op.js';
+import { parseInput } from '../../validation.js';
+import { refreshCustomerAvailability } from '../feed/service.js';
+import { orgOwned } from './scope.js';
 
 /**
- * Creates a customer and everything its existence implies, in the caller's
- * transaction: the org's unrestricted global connections become available to
- * it (feed events commit with it) and the creation is audited. Shared by
- * GraphQL (create, upsert) and the REST projects API.
+ * Customers: every write, for GraphQL, REST (Activepieces projects) and the
+ * seed alike. Creations of one externalId are serialized across instances by
+ * an advisory lock, so "create if missing" never makes two.
  */
-export async function createCustomerRecord(
-  tx: Prisma.TransactionClient,
-  principal: Principal | null,
-  data: { orgId: string; externalId: string; name: string; description?: string; metadata?: Record<string, unknown> },
-  audited: { action?: string; detail?: Record<string, unknown> } = {},
-): Promise<Customer> {
-  const customer = await tx.customer.create({ data: { ...data, metadata: (data.metadata ?? {}) as object } });
-  await refreshCustomerAvailability(tx, data.orgId);
-  await audit(tx, principal, audited.action ?? 'customer.create', 'Customer', customer.id, audited.detail);
+export const CustomerFields = z.object({
+  externalId: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
+  description: z.string().max(2000).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type CustomerInput = z.input<typeof CustomerFields>;
+
+const CustomerPatch = CustomerFields.omit({ externalId: true }).partial();
+
+async function lockExternalId(op: Op, orgId: string, externalId: string): Promise<Customer | null> {
+  await lockKey(op.tx, 'customer.externalId', `${orgId}:${externalId}`);
+  return op.tx.customer.findUnique({ where: { orgId_externalId: { orgId, externalId } } });
+}
+
+/** Creates the customer; its org's unrestricted global connections become available to it (feed events commit with it). */
+async function insert(op: Op, orgId: string, input: z.output<typeof CustomerFields>, action: string): Promise<Customer> {
+  const customer = await op.tx.customer.create({ data: { ...input, orgId, metadata: (input.metadata ?? {}) as object } });
+  await refreshCustomerAvailability(op, orgId);
+  await op.audit(action, 'Customer', customer.id);
   return customer;
+}
+
+export async function createCustomer(op: Op, raw: unknown): Promise<Customer> {
+  const input = parseInput(CustomerFields, raw);
+  const { orgId } = orgOwned(op.actor);
+  if (await lockExternalId(op, orgId, input.externalId)) {
+    throw new ConflictError(`A customer with externalId "${input.externalId}" already exists`);
+  }
+  return insert(op, orgId, input, 'customer.create');
+}
+
+/** The customer with this externalId, created when missing (unchanged when it exists). */
+export async function ensureCustomer(op: Op, raw: unknown): Promise<{ customer: Customer; created: boolean }> {
+  const input = parseInput(CustomerFields, raw);
+  const { orgId } = orgOwned(op.actor);
+  const existing = await lockExternalId(op, orgId, input.externalId);
+  if (existing) return { customer: existing, created: false };
+  return { customer: await insert(op, orgId, input, 'customer.create'), created: true };
+}
+
+/** Creates the customer with this externalId, or updates its name, description and metadata. */
+export async function upsertCustomer(op: Op, raw: unknown): Promise<Customer> {
+  const input = parseInput(CustomerFields, raw);
+  const { orgId } = orgOwned(op.actor);
+  const existing = await lockExternalId(op, orgId, input.externalId);
+  if (!existing) return insert(op, orgId, input, 'customer.upsert');
+  // Name and metadata do not change what the customer may pick: no availability refresh.
+  const { externalId: _e, ...data } = input;
+  const updated = await op.tx.customer.update({ where: { id: existing.id }, data: { ...data, metadata: data.metadata as object | undefined } });
+  await op.audit('customer.upsert', 'Customer', existing.id);
+  return updated;
+}
+
+async function findOwn(op: Op, id: string): Promise<Customer> {
+  const found = await op.tx.customer.findFirst({ where: { id, ...orgOwned(op.actor) } });
+  if (!found) throw new NotFoundError('Customer');
+  return found;
+}
+
+export async function updateCustomer(op: Op, id: string, raw: unknown): Promise<Customer> {
+  const patch = parseInput(CustomerPatch, raw);
+  const found = await findOwn(op, id);
+  const customer = await op.tx.customer.update({ where: { id: found.id }, data: { ...patch, metadata: patch.metadata as object | undefined } });
+  await op.audit('customer.update', 'Customer', customer.id);
+  return customer;
+}
+
+/** Deletes the customer with its users, credential values, instances and workflows. */
+export async function deleteCustomer(op: Op, id: string): Promise<void> {
+  const found = await findOwn(op, id);
+  await op.tx.customer.delete({ where: { id: found.id } });
+  // The materialized picker set has no foreign keys; its rows go with the customer.
+  await op.tx.availableSelection.deleteMany({ where: { customerId: found.id } });
+  await op.audit('customer.delete', 'Customer', found.id);
 }

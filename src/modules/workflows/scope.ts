@@ -1,18 +1,18 @@
-import type { Principal } from '../../auth/principal.js';
+import { isOrgPrincipal, type Actor } from '../../auth/principal.js';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { NO_ROW } from '../tenancy/scope.js';
+import { NO_ROW } from '../../ids.js';
 
 /**
- * Who sees (and may change) which workflows and steps: org principals every
- * workflow of their org; customer users their own customer's; runtime and
- * anonymous none through these views.
+ * Who sees and changes which workflows and steps: org principals every
+ * workflow of their org; customer users their own customer's (the embedded
+ * builder); runtime and anonymous none through these views.
  */
-export function workflowWhere(p: Principal | null): Prisma.WorkflowWhereInput {
-  if (p?.kind === 'ORG_USER' || p?.kind === 'API_KEY') return { orgId: p.orgId };
+export function workflowWhere(p: Actor | null): Prisma.WorkflowWhereInput {
+  if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, customerId: p.customerId };
   return { id: NO_ROW };
 }
 
-export function stepWhere(p: Principal | null): Prisma.WorkflowStepWhereInput {
+export function stepWhere(p: Actor | null): Prisma.WorkflowStepWhereInput {
   return { workflow: workflowWhere(p) };
 }

@@ -1,0 +1,66 @@
+import type { Server } from 'node:http';
+import type { ExecutionArgs } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { App } from '../app.js';
+import { bearerFromParams, principalOf } from '../auth/bearer.js';
+import type { GraphQLServer, SocketExtra } from './graphql.js';
+
+/** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
+interface EnvelopedRoot {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
+type OperationResult = ReturnType<typeof import('graphql').execute> | ReturnType<typeof import('graphql').subscribe>;
+
+/**
+ * graphql-ws on the HTTP server's `/graphql` path. The socket authenticates
+ * once, at connection_init (a socket without a valid credential is closed
+ * with 4403); every operation then runs through Yoga's envelop, so
+ * subscriptions get the same plugins, context and scope checks as HTTP.
+ */
+export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer): { close(): Promise<void> } {
+  const wss = new WebSocketServer({ server: http, path: graphql.graphqlEndpoint });
+  const server = useServer<Record<string, unknown>, SocketExtra>(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
+      onConnect: async (ctx) => {
+        try {
+          const principal = await principalOf(app.tokens, bearerFromParams(ctx.connectionParams));
+          ctx.extra.principal = principal;
+          // Subscriptions always need a principal; false closes with 4403 Forbidden.
+          return principal !== null;
+        } catch {
+          return false;
+        }
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = graphql.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        });
+        const args = {
+          schema,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+  return {
+    async close() {
+      await server.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

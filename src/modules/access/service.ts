@@ -1,0 +1,88 @@
+import { createPublicKey } from 'node:crypto';
+import { z } from 'zod';
+import { newApiKeySecret } from '../../auth/tokens.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import type { ApiKey, EmbedSigningKey } from '../../generated/prisma/client.js';
+import { decodeIdOrRaw } from '../../ids.js';
+import type { Op } from '../../op.js';
+import { parseInput } from '../../validation.js';
+import { orgOwned } from '../tenancy/scope.js';
+import { apiKeyWhere, assertMayMintKey, embedKeyWhere } from './scope.js';
+
+/**
+ * Credentials of access an organization manages: API keys (the secret is
+ * returned once; only its SHA-256 is stored), embed signing keys (public keys
+ * its backend signs customer-user tokens with) and runtime tokens.
+ */
+const ApiKeyFields = z.object({
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
+  readOnly: z.boolean().nullish().transform((v) => v ?? false),
+  noCredentialWrites: z.boolean().nullish().transform((v) => v ?? false),
+});
+
+export async function createApiKey(op: Op, raw: unknown): Promise<{ secret: string; key: ApiKey }> {
+  const input = parseInput(ApiKeyFields, raw);
+  assertMayMintKey(op.actor, input);
+  const generated = newApiKeySecret();
+  const key = await op.tx.apiKey.create({
+    data: { ...orgOwned(op.actor), ...input, prefix: generated.prefix, hash: generated.hash },
+  });
+  await op.audit('apiKey.create', 'ApiKey', key.id, { readOnly: input.readOnly, noCredentialWrites: input.noCredentialWrites });
+  return { secret: generated.secret, key };
+}
+
+/** Revokes a key: it stops working at once on every instance (nothing caches keys). Idempotent. */
+export async function revokeApiKey(op: Op, id: string): Promise<ApiKey> {
+  const found = await op.tx.apiKey.findFirst({ where: { id, ...apiKeyWhere(op.actor) }, select: { id: true, revokedAt: true } });
+  if (!found) throw new NotFoundError('API key');
+  const key = await op.tx.apiKey.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
+  await op.audit('apiKey.revoke', 'ApiKey', key.id);
+  return key;
+}
+
+export async function registerEmbedSigningKey(op: Op, input: { publicKey: string; alg: string }): Promise<EmbedSigningKey> {
+  if (input.alg !== 'RS256' && input.alg !== 'ES256') throw ValidationError.field('alg', 'must be RS256 or ES256');
+  let keyType: string | undefined;
+  try {
+    keyType = createPublicKey(input.publicKey).asymmetricKeyType;
+  } catch {
+    throw ValidationError.field('publicKey', 'must be a PEM-encoded public key');
+  }
+  if ((input.alg === 'RS256') !== (keyType === 'rsa') || (input.alg === 'ES256' && keyType !== 'ec')) {
+    throw ValidationError.field('publicKey', `is not a key for ${input.alg}`);
+  }
+  const key = await op.tx.embedSigningKey.create({ data: { ...orgOwned(op.actor), publicKey: input.publicKey, alg: input.alg } });
+  await op.audit('embedSigningKey.register', 'EmbedSigningKey', key.id);
+  return key;
+}
+
+export async function revokeEmbedSigningKey(op: Op, id: string): Promise<EmbedSigningKey> {
+  const found = await op.tx.embedSigningKey.findFirst({ where: { id, ...embedKeyWhere(op.actor) } });
+  if (!found) throw new NotFoundError('Signing key');
+  const key = await op.tx.embedSigningKey.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
+  await op.audit('embedSigningKey.revoke', 'EmbedSigningKey', key.id);
+  return key;
+}
+
+const Ttl = z.number().int().min(60).max(86_400).default(3600);
+
+/** A runtime token for one customer of the caller's org, optionally bound to one instance or workflow. */
+export async function issueRuntimeToken(
+  op: Op,
+  input: { customerId: string; ttlSeconds?: number | null; instanceId?: unknown; workflowId?: unknown },
+): Promise<{ token: string; expiresAt: Date }> {
+  const ttl = parseInput(Ttl, input.ttlSeconds ?? undefined, 'ttlSeconds');
+  const customer = await op.tx.customer.findFirst({ where: { id: input.customerId, ...orgOwned(op.actor) }, select: { id: true, orgId: true } });
+  if (!customer) throw new NotFoundError('Customer');
+  const token = await op.app.tokens.signRuntime(
+    {
+      orgId: customer.orgId,
+      customerId: customer.id,
+      instanceId: input.instanceId != null ? decodeIdOrRaw('Instance', input.instanceId) : null,
+      workflowId: input.workflowId != null ? decodeIdOrRaw('Workflow', input.workflowId) : null,
+    },
+    ttl,
+  );
+  await op.audit('runtimeToken.issue', 'Customer', customer.id);
+  return { token, expiresAt: new Date(Date.now() + ttl * 1000) };
+}

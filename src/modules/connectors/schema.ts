@@ -1,0 +1,239 @@
+import { AuthType } from '../../generated/prisma/enums.js';
+import { decodeId } from '../../ids.js';
+import { builder } from '../../schema/builder.js';
+import { enumFrom } from '../../schema/enums.js';
+import { mutationErrors } from '../../schema/errors.js';
+import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { stripUndefined } from '../../validation.js';
+import { connectionWhere } from '../connections/scope.js';
+import { FIELD_TYPES, parseFieldDefs, type FieldDef } from './fields.js';
+import { connectorWhere } from './scope.js';
+import { createConnector, deleteConnector, updateConnector, upsertConnector, type OAuth2Settings, type TestRequest } from './service.js';
+
+// ───────────────────────────── types ─────────────────────────────
+
+export const AuthTypeEnum = enumFrom('AuthType', AuthType);
+
+export const FieldTypeEnum = builder.enumType('FieldType', { values: FIELD_TYPES });
+
+const FieldDefinition = builder.objectRef<FieldDef>('FieldDefinition').implement({
+  description: 'An input field of a connector.',
+  fields: (t) => ({
+    key: t.exposeString('key'),
+    label: t.exposeString('label'),
+    type: t.field({ type: FieldTypeEnum, resolve: (f) => f.type }),
+    required: t.exposeBoolean('required'),
+    secret: t.exposeBoolean('secret', { description: 'Write-only: reads show only whether it is set.' }),
+    default: t.field({ type: 'JSON', nullable: true, resolve: (f) => f.default ?? null }),
+    description: t.string({ nullable: true, resolve: (f) => f.description ?? null }),
+  }),
+});
+
+const OAuth2SettingsRef = builder.objectRef<OAuth2Settings & { hasClientSecret: boolean }>('OAuth2Settings').implement({
+  fields: (t) => ({
+    grantType: t.exposeString('grantType'),
+    authorizeUrl: t.exposeString('authorizeUrl', { nullable: true }),
+    tokenUrl: t.exposeString('tokenUrl'),
+    scopes: t.exposeStringList('scopes'),
+    clientId: t.exposeString('clientId'),
+    pkce: t.exposeBoolean('pkce'),
+    hasClientSecret: t.exposeBoolean('hasClientSecret', { description: 'The client secret itself is write-only.' }),
+  }),
+});
+
+const TestRequestRef = builder.objectRef<TestRequest>('TestRequest').implement({
+  fields: (t) => ({
+    method: t.exposeString('method'),
+    url: t.exposeString('url'),
+    headers: t.field({ type: 'JSON', resolve: (r) => r.headers }),
+    expectStatus: t.exposeIntList('expectStatus', { nullable: true }),
+  }),
+});
+
+export const ConnectorRef = builder.prismaNode('Connector', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, AND: [connectorWhere(ctx.principal)] }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    key: t.exposeString('key', { description: 'Stable key, the same in every tenant.' }),
+    name: t.exposeString('name'),
+    description: t.exposeString('description'),
+    authType: t.field({ type: AuthTypeEnum, resolve: (c) => c.authType }),
+    fields: t.field({ type: [FieldDefinition], resolve: (c) => parseFieldDefs(c.fields) }),
+    oauth2: t.field({
+      type: OAuth2SettingsRef,
+      nullable: true,
+      resolve: (c) => (c.oauth2 ? { ...(c.oauth2 as OAuth2Settings), hasClientSecret: !!c.oauthClientSecret } : null),
+    }),
+    testRequest: t.field({
+      type: TestRequestRef,
+      nullable: true,
+      authScopes: { org: true },
+      resolve: (c) => (c.testRequest as TestRequest | null) ?? null,
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    connections: t.relatedConnection('connections', {
+      cursor: 'id',
+      authScopes: { org: true },
+      query: (_args, ctx) => ({ where: connectionWhere(ctx.principal), orderBy: { createdAt: 'asc' } }),
+    }),
+  }),
+});
+
+builder.prismaObjectFields('Organization', (t) => ({
+  connectors: t.relatedConnection('connectors', {
+    cursor: 'id',
+    authScopes: { org: true },
+    query: () => ({ orderBy: { createdAt: 'asc' } }),
+  }),
+}));
+
+const FieldDefinitionInput = builder.inputType('FieldDefinitionInput', {
+  fields: (t) => ({
+    key: t.string({ required: true }),
+    label: t.string({ required: true }),
+    type: t.field({ type: FieldTypeEnum, required: true }),
+    required: t.boolean({ defaultValue: false }),
+    secret: t.boolean({ defaultValue: false, description: 'Write-only; encrypted at rest.' }),
+    default: t.field({ type: 'JSON' }),
+    description: t.string(),
+  }),
+});
+
+const OAuth2SettingsInput = builder.inputType('OAuth2SettingsInput', {
+  fields: (t) => ({
+    grantType: t.string({ description: '`authorization_code` (default) or `client_credentials`.' }),
+    authorizeUrl: t.string(),
+    tokenUrl: t.string({ required: true }),
+    scopes: t.stringList(),
+    clientId: t.string({ required: true }),
+    pkce: t.boolean({ defaultValue: true }),
+    audience: t.string(),
+    extraAuthorizeParams: t.field({ type: 'JSON' }),
+  }),
+});
+
+const TestRequestInput = builder.inputType('TestRequestInput', {
+  description: 'A request that proves credentials work. Strings may use `{{field}}` placeholders.',
+  fields: (t) => ({
+    method: t.string({ defaultValue: 'GET' }),
+    url: t.string({ required: true }),
+    headers: t.field({ type: 'JSON' }),
+    body: t.string(),
+    expectStatus: t.intList(),
+  }),
+});
+
+const ConnectorInput = builder.inputType('ConnectorInput', {
+  fields: (t) => ({
+    key: t.string({ required: true, description: 'Stable key, unique per organization.' }),
+    name: t.string({ required: true }),
+    description: t.string(),
+    authType: t.field({ type: AuthTypeEnum, required: true }),
+    fields: t.field({ type: [FieldDefinitionInput] }),
+    oauth2: t.field({ type: OAuth2SettingsInput }),
+    oauthClientSecret: t.string({ description: 'Write-only; encrypted at rest.' }),
+    testRequest: t.field({ type: TestRequestInput }),
+  }),
+});
+
+const ConnectorPatch = builder.inputType('ConnectorPatch', {
+  fields: (t) => ({
+    name: t.string(),
+    description: t.string(),
+    authType: t.field({ type: AuthTypeEnum }),
+    fields: t.field({ type: [FieldDefinitionInput] }),
+    oauth2: t.field({ type: OAuth2SettingsInput }),
+    oauthClientSecret: t.string({ description: 'Write-only; null clears it.' }),
+    testRequest: t.field({ type: TestRequestInput }),
+  }),
+});
+
+// ───────────────────────────── queries ─────────────────────────────
+
+builder.queryFields((t) => ({
+  connectors: t.prismaConnection({
+    type: 'Connector',
+    cursor: 'id',
+    authScopes: { org: true, customerUser: true },
+    description: 'Connectors. Customer users see those of connections they may configure.',
+    args: {
+      search: t.arg.string({ description: 'Case-insensitive match on name or key.' }),
+      authType: t.arg({ type: AuthTypeEnum }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.connector.findMany({
+        ...query,
+        where: {
+          AND: [
+            connectorWhere(ctx.principal),
+            args.authType ? { authType: args.authType } : {},
+            args.search
+              ? { OR: [{ name: { contains: args.search, mode: 'insensitive' } }, { key: { contains: args.search, mode: 'insensitive' } }] }
+              : {},
+          ],
+        },
+        orderBy: { createdAt: 'asc' },
+      }),
+  }),
+  connector: t.prismaField({
+    type: 'Connector',
+    nullable: true,
+    authScopes: { org: true, customerUser: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.connector.findFirst({ ...query, where: { id: decodeId('Connector', args.id), AND: [connectorWhere(ctx.principal)] } }),
+  }),
+  connectorByKey: t.prismaField({
+    type: 'Connector',
+    nullable: true,
+    authScopes: { org: true, customerUser: true },
+    args: { key: t.arg.string({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.connector.findFirst({ ...query, where: { key: args.key, AND: [connectorWhere(ctx.principal)] } }),
+  }),
+}));
+
+// ───────────────────────────── mutations ─────────────────────────────
+
+builder.mutationFields((t) => ({
+  createConnector: t.prismaField({
+    type: 'Connector',
+    authScopes: { credentialWrite: true },
+    errors: { types: mutationErrors },
+    args: { input: t.arg({ type: ConnectorInput, required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Connector', (op) => createConnector(op, stripUndefined(args.input)), { input: 'input' }),
+  }),
+  upsertConnector: t.prismaField({
+    type: 'Connector',
+    description: 'Creates the connector with this key or updates it (automation, tenant sync).',
+    authScopes: { credentialWrite: true },
+    errors: { types: mutationErrors },
+    args: { input: t.arg({ type: ConnectorInput, required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Connector', (op) => upsertConnector(op, stripUndefined(args.input)), { input: 'input' }),
+  }),
+  updateConnector: t.prismaField({
+    type: 'Connector',
+    authScopes: { credentialWrite: true },
+    errors: { types: mutationErrors },
+    args: {
+      id: t.arg.id({ required: true }),
+      patch: t.arg({ type: ConnectorPatch, required: true }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Connector', (op) => updateConnector(op, decodeId('Connector', args.id), stripUndefined(args.patch)), {
+        input: 'patch',
+      }),
+  }),
+  deleteConnector: t.field({
+    type: 'ID',
+    description: 'Deletes a connector no connection uses (otherwise IN_USE says which do). Returns its global id.',
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Connector', args.id, deleteConnector),
+  }),
+}));

@@ -1,0 +1,33 @@
+import type { Principal } from '../../auth/principal.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import type { PrismaClient } from '../../generated/prisma/client.js';
+import { whichCustomer } from '../tenancy/scope.js';
+
+/**
+ * Whose picker a principal may read and follow: a customer user its own
+ * customer's only (naming another customer is naming none); an org principal
+ * any customer of its org, which it must name. Runtime tokens and anonymous
+ * callers have no picker (their operation scopes keep them out).
+ */
+export async function pickerCustomer(prisma: PrismaClient, p: Principal | null, customerId: string | undefined): Promise<string | null> {
+  const found = await whichCustomer(prisma, p, customerId);
+  if (found === 'REQUIRED') throw ValidationError.field('customerId', 'is required for organization principals');
+  return found;
+}
+
+/**
+ * What a live-feed subscription follows: a customer (as for the picker) and
+ * optionally one connector of the org. Unknown or foreign ones are NOT_FOUND.
+ */
+export async function feedTarget(
+  prisma: PrismaClient,
+  p: Principal,
+  args: { customerId: string | undefined; connectorId: string | undefined },
+): Promise<{ customerId: string; connectorId: string | null }> {
+  const customerId = await pickerCustomer(prisma, p, args.customerId);
+  if (!customerId) throw new NotFoundError('Customer');
+  if (args.connectorId === undefined) return { customerId, connectorId: null };
+  const connector = await prisma.connector.findFirst({ where: { id: args.connectorId, orgId: p.orgId }, select: { id: true } });
+  if (!connector) throw new NotFoundError('Connector');
+  return { customerId, connectorId: connector.id };
+}

@@ -1,0 +1,337 @@
+import { randomUUID } from 'node:crypto';
+import type { App } from '../../app.js';
+import type { Actor } from '../../auth/principal.js';
+import { CryptoError } from '../../crypto/keyring.js';
+import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
+import { lockValue } from '../../db/locks.js';
+import { ValidationError } from '../../errors.js';
+import type { ConnectionValue } from '../../generated/prisma/client.js';
+import { write, type Op, type Surface } from '../../op.js';
+import { connectorClientSecret, oauthSettings, type OAuth2Settings } from '../connectors/service.js';
+import type { ConnectionWithConnector } from '../connections/service.js';
+import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../values/service.js';
+import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenRequestOptions, type TokenSet } from './client.js';
+import { signState, usableStateWhere, verifyState } from './scope.js';
+
+/**
+ * OAuth2 for connection values: the authorization-code flow (with PKCE) from
+ * "start" to stored, sealed tokens; the client-credentials grant; and token
+ * refresh at resolve time. The PKCE verifier lives only in the flow's row,
+ * sealed. Nothing here logs request bodies (codes, secrets, tokens).
+ */
+export const STATE_TTL_MS = 10 * 60_000;
+export const CALLBACK_PATH = '/oauth/callback';
+
+export function callbackUrl(app: App): string {
+  return app.config.publicUrl + CALLBACK_PATH;
+}
+
+const redirectTarget = (path: string, v: string | null | undefined): string | null => {
+  if (v == null) return null;
+  try {
+    const u = new URL(v);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return u.toString();
+  } catch {}
+  throw ValidationError.field(path, 'must be an http(s) URL');
+};
+
+/** Creates a pending flow for one value and returns the provider URL to send the user's browser to. */
+export async function startAuthorization(
+  op: Op,
+  target: { connection: ConnectionWithConnector; slot: Slot },
+  urls: { successUrl?: string | null; failureUrl?: string | null },
+): Promise<{ authorizeUrl: string; expiresAt: Date; redirectUri: string }> {
+  const settings = oauthSettings(target.connection.connector);
+  if (settings.grantType !== 'authorization_code') {
+    throw ValidationError.field('connectionId', 'the connector uses the client_credentials grant: use connectOAuthClientCredentials');
+  }
+  const successUrl = redirectTarget('successUrl', urls.successUrl);
+  const failureUrl = redirectTarget('failureUrl', urls.failureUrl);
+  const id = randomUUID();
+  const verifier = settings.pkce ? newCodeVerifier() : '';
+  const expiresAt = new Date(Date.now() + STATE_TTL_MS);
+  const redirectUri = callbackUrl(op.app);
+  await op.tx.oAuthState.create({
+    data: {
+      id,
+      orgId: target.connection.orgId,
+      connectionId: target.connection.id,
+      valueSlot: slotKey(target.slot),
+      codeVerifier: op.app.config.keyRing.encrypt(verifier, oauthStateAad(id)),
+      redirectUri,
+      successUrl,
+      failureUrl,
+      expiresAt,
+    },
+  });
+  await op.audit('oauth.start', 'Connection', target.connection.id, { slot: target.slot.kind });
+  const url = authorizeUrl(settings, {
+    redirectUri,
+    state: signState(op.app.config.authSecret, id),
+    codeVerifier: verifier || undefined,
+  });
+  return { authorizeUrl: url, expiresAt, redirectUri };
+}
+
+/** Stores freshly granted tokens as the slot's value, ACTIVE (availability and feed follow), audited as `action`. */
+export async function storeGrantedTokens(op: Op, target: { connection: ConnectionWithConnector; slot: Slot }, tokens: TokenSet, action: string): Promise<ConnectionValue> {
+  const merged = mergeTokens({}, tokens);
+  return setValue(op, target.connection, target.slot, { values: { ...merged.secrets, ...merged.fields }, status: 'ACTIVE', expiresAt: merged.expiresAt }, action);
+}
+
+function clientCredentialsParams(settings: OAuth2Settings): Record<string, string> {
+  return {
+    grant_type: 'client_credentials',
+    ...(settings.scopes.length ? { scope: settings.scopes.join(' ') } : {}),
+    ...(settings.audience ? { audience: settings.audience } : {}),
+  };
+}
+
+/** Client-credentials grant: a token from the connector's client, stored as the value (ACTIVE). */
+export async function connectClientCredentials(app: App, actor: Actor, via: Surface, target: { connection: ConnectionWithConnector; slot: Slot }): Promise<ConnectionValue> {
+  const settings = oauthSettings(target.connection.connector);
+  if (settings.grantType !== 'client_credentials') {
+    throw ValidationError.field('connectionId', 'the connector uses the authorization_code grant: use startOAuthAuthorization');
+  }
+  let tokens: TokenSet;
+  try {
+    tokens = await tokenRequest(settings, connectorClientSecret(app.config.keyRing, target.connection.connector), clientCredentialsParams(settings));
+  } catch (err) {
+    if (err instanceof OAuthGrantError) throw ValidationError.field('connectionId', `the provider did not issue a token: ${err.message}`);
+    throw err;
+  }
+  return write(app, actor, via, (op) => storeGrantedTokens(op, target, tokens, 'oauth.clientCredentials'));
+}
+
+export type CallbackOutcome =
+  | { ok: true; redirect: string | null; connectionId: string }
+  | { ok: false; redirect: string | null; error: string; message: string };
+
+function withParams(url: string, params: Record<string, string>): string {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+/**
+ * Handles the provider's redirect back: checks and consumes the state (once),
+ * exchanges the code (with the PKCE verifier), stores the tokens. Acts as the
+ * flow itself (`OAUTH_CALLBACK`, the state's id) in the audit log.
+ */
+export async function completeAuthorization(app: App, query: URLSearchParams): Promise<CallbackOutcome> {
+  const prisma = app.db.prisma;
+  const ring = app.config.keyRing;
+  const id = verifyState(app.config.authSecret, query.get('state') ?? '');
+  if (!id) return { ok: false, redirect: null, error: 'invalid_state', message: 'The authorization state is invalid.' };
+
+  // Single use: exactly one callback can flip usedAt.
+  const now = new Date();
+  const { count } = await prisma.oAuthState.updateMany({ where: usableStateWhere(id, now), data: { usedAt: now } });
+  const state = await prisma.oAuthState.findUnique({ where: { id } });
+  if (!state) return { ok: false, redirect: null, error: 'invalid_state', message: 'The authorization state is unknown.' };
+  const fail = (error: string, message: string): CallbackOutcome => ({
+    ok: false,
+    redirect: state.failureUrl ? withParams(state.failureUrl, { error, ...(count === 1 ? { connection: state.connectionId } : {}) }) : null,
+    error,
+    message,
+  });
+  if (count !== 1) {
+    return state.expiresAt <= now && !state.usedAt
+      ? fail('state_expired', 'The authorization request expired; start again.')
+      : fail('state_used', 'This authorization response was already used.');
+  }
+  const actor: Actor = { kind: 'OAUTH_CALLBACK', id: state.id, orgId: state.orgId };
+  const audit = (action: string, detail: Record<string, unknown>) =>
+    write(app, actor, 'oauth', (op) => op.audit(action, 'Connection', state.connectionId, detail));
+
+  const providerError = query.get('error');
+  if (providerError) {
+    await audit('oauth.denied', { error: providerError.slice(0, 100) });
+    return fail(providerError.slice(0, 100), 'The provider did not grant access.');
+  }
+  const code = query.get('code');
+  if (!code) return fail('invalid_request', 'The provider sent no authorization code.');
+
+  const connection = await prisma.connection.findFirst({
+    where: { id: state.connectionId, orgId: state.orgId, archivedAt: null },
+    include: { connector: true },
+  });
+  if (!connection) return fail('connection_not_found', 'The connection no longer exists.');
+  try {
+    const settings = oauthSettings(connection.connector);
+    const verifier = ring.decrypt(state.codeVerifier, oauthStateAad(state.id));
+    const tokens = await tokenRequest(settings, connectorClientSecret(ring, connection.connector), {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: state.redirectUri,
+      ...(verifier ? { code_verifier: verifier } : {}),
+    });
+    await write(app, actor, 'oauth', (op) => storeGrantedTokens(op, { connection, slot: slotOfKey(state.valueSlot) }, tokens, 'oauth.authorized'));
+  } catch (err) {
+    const e = err as { error?: string; message?: string; name?: string };
+    const error = typeof e.error === 'string' ? e.error : e instanceof ValidationError ? 'invalid_value' : 'server_error';
+    // Provider messages are safe to keep (no secrets); anything else is summarized.
+    const message = e.name === 'OAuthGrantError' || err instanceof ValidationError ? String(e.message) : 'The token exchange failed.';
+    app.log.warn({ connectionId: connection.id, error }, 'oauth callback failed');
+    await audit('oauth.failed', { error });
+    return fail(error, message);
+  }
+  return {
+    ok: true,
+    redirect: state.successUrl ? withParams(state.successUrl, { connection: connection.id, status: 'connected' }) : null,
+    connectionId: connection.id,
+  };
+}
+
+// ───────────────────────────── refresh ─────────────────────────────
+
+/**
+ * Keeps OAuth2 access tokens fresh at resolve time.
+ *
+ * One refresh at a time per value, across every gateway instance: the refresh
+ * runs in a transaction holding the value's advisory lock (db/locks.ts).
+ * After taking the lock the value is read again: when another caller
+ * refreshed it meanwhile, its token is used and the provider is not called.
+ * Provider outcomes:
+ *   - success: new tokens sealed; a refresh token not sent again is kept;
+ *   - `invalid_grant`: the value becomes EXPIRED with the provider's message
+ *     (the customer must authorize again);
+ *   - other client errors (`invalid_client`…): the value becomes ERROR;
+ *   - transient (network, 5xx, 429): retried with backoff; if still failing,
+ *     the failure is counted on the value and the still-valid token (if any)
+ *     is served, else an error that says to retry.
+ */
+
+/** Refresh when the token expires within this margin. */
+export const REFRESH_MARGIN_MS = 60_000;
+
+export type RefreshOutcome =
+  | { kind: 'FRESH'; value: ConnectionValue; refreshed: boolean }
+  | { kind: 'EXPIRED'; message: string }
+  | { kind: 'ERROR'; message: string; retryable: boolean };
+
+export function needsRefresh(value: Pick<ConnectionValue, 'expiresAt'>, now = Date.now()): boolean {
+  return value.expiresAt !== null && value.expiresAt.getTime() - now < REFRESH_MARGIN_MS;
+}
+
+type Hints = Record<string, SecretHint>;
+
+export async function refreshValue(
+  app: App,
+  actor: Actor,
+  connection: ConnectionWithConnector,
+  valueId: string,
+  opts: TokenRequestOptions & { force?: boolean } = {},
+): Promise<RefreshOutcome> {
+  const ring = app.config.keyRing;
+  return write(
+    app,
+    actor,
+    'runtime',
+    async (op): Promise<RefreshOutcome> => {
+      const { tx } = op;
+      await lockValue(tx, valueId);
+      const value = await tx.connectionValue.findUnique({ where: { id: valueId } });
+      if (!value) return { kind: 'ERROR', message: 'The credential was removed.', retryable: false };
+      if (value.status === 'EXPIRED') return { kind: 'EXPIRED', message: value.lastError ?? 'The authorization expired.' };
+      if (!opts.force && !needsRefresh(value)) return { kind: 'FRESH', value, refreshed: false };
+
+      const settings = oauthSettings(connection.connector);
+      const sealed = value.secrets as Record<string, string>;
+      const secrets = openSecrets(ring, value.id, sealed);
+      const stillValid = value.expiresAt !== null && value.expiresAt.getTime() > Date.now();
+
+      let params: Record<string, string>;
+      if (settings.grantType === 'client_credentials') {
+        params = clientCredentialsParams(settings);
+      } else if (secrets.refreshToken) {
+        params = {
+          grant_type: 'refresh_token',
+          refresh_token: secrets.refreshToken,
+          ...(settings.scopes.length ? { scope: settings.scopes.join(' ') } : {}),
+        };
+      } else if (stillValid) {
+        return { kind: 'FRESH', value, refreshed: false };
+      } else {
+        const message = 'The access token expired and there is no refresh token; authorize again.';
+        await setValueStatus(op, value.id, 'EXPIRED', message);
+        return { kind: 'EXPIRED', message };
+      }
+
+      try {
+        const tokens = await tokenRequest(settings, connectorClientSecret(ring, connection.connector), params, opts);
+        const merged = mergeTokens({ refreshToken: secrets.refreshToken }, tokens);
+        const hints: Hints = { ...(value.secretHints as unknown as Hints) };
+        for (const [k, v] of Object.entries(merged.secrets)) hints[k] = hintFor(v);
+        // Compare-and-set on the version read under the lock: a writer that
+        // does not take the lock (a plain credential update) is never overwritten.
+        const { count } = await tx.connectionValue.updateMany({
+          where: { id: value.id, version: value.version },
+          data: {
+            secrets: { ...sealed, ...sealSecrets(ring, value.id, merged.secrets) },
+            secretHints: hints as object,
+            fields: { ...(value.fields as object), ...merged.fields },
+            expiresAt: merged.expiresAt,
+            refreshFailures: 0,
+            lastError: null,
+            lastErrorAt: null,
+            version: { increment: 1 },
+          },
+        });
+        const updated = await tx.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
+        if (count === 0) {
+          app.log.warn({ valueId: value.id }, 'oauth refresh: value changed meanwhile; keeping the newer write');
+          return updated.status === 'ACTIVE'
+            ? { kind: 'FRESH', value: updated, refreshed: false }
+            : { kind: 'ERROR', message: 'The credential changed during the refresh; retry', retryable: true };
+        }
+        return { kind: 'FRESH', value: updated, refreshed: true };
+      } catch (err) {
+        if (!(err instanceof OAuthGrantError)) throw err;
+        if (err.error === 'invalid_grant') {
+          const message = `Authorization expired: ${err.message}`;
+          await setValueStatus(op, value.id, 'EXPIRED', message);
+          app.log.info({ valueId: value.id }, 'oauth refresh: invalid_grant, value expired');
+          return { kind: 'EXPIRED', message };
+        }
+        if (!err.transient) {
+          const message = `Token refresh failed: ${err.message}`;
+          await setValueStatus(op, value.id, 'ERROR', message);
+          app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh rejected');
+          return { kind: 'ERROR', message, retryable: false };
+        }
+        const message = `Token refresh failed temporarily: ${err.message}`;
+        app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh failed temporarily');
+        const counted = await tx.connectionValue.update({
+          where: { id: value.id },
+          data: { refreshFailures: { increment: 1 }, lastError: message, lastErrorAt: new Date() },
+        });
+        if (stillValid) return { kind: 'FRESH', value: counted, refreshed: false };
+        return { kind: 'ERROR', message: `${message}; retry later`, retryable: true };
+      }
+    },
+    // The provider call runs under the lock: allow for its timeout and retries.
+    { maxWait: 60_000, timeout: 90_000 },
+  );
+}
+
+/**
+ * A value's token refreshed when due, for the paths that use it (resolution,
+ * test connection). An unusable OAuth2 client (settings, undecryptable
+ * secret) is reported as `UNUSABLE` instead of failing the caller.
+ */
+export async function freshValue(
+  app: App,
+  actor: Actor,
+  connection: ConnectionWithConnector,
+  value: ConnectionValue,
+): Promise<RefreshOutcome | { kind: 'UNUSABLE'; reason: string }> {
+  if (connection.connector.authType !== 'OAUTH2' || !needsRefresh(value)) return { kind: 'FRESH', value, refreshed: false };
+  try {
+    return await refreshValue(app, actor, connection, value.id);
+  } catch (err) {
+    if (!(err instanceof CryptoError) && !(err instanceof ValidationError)) throw err;
+    app.log.error({ valueId: value.id, reason: err.message }, 'oauth refresh impossible');
+    return { kind: 'UNUSABLE', reason: err.message };
+  }
+}

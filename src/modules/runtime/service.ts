@@ -1,0 +1,209 @@
+import type { App } from '../../app.js';
+import type { Actor, RuntimePrincipal } from '../../auth/principal.js';
+import { CryptoError } from '../../crypto/keyring.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import type { ConnectionValue } from '../../generated/prisma/client.js';
+import { audit, write } from '../../op.js';
+import { TestRequestSchema } from '../connectors/service.js';
+import type { ConnectionWithConnector } from '../connections/service.js';
+import { networkReason } from '../oauth/client.js';
+import { freshValue } from '../oauth/service.js';
+import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
+import { allowListAdmits, bindingDenial, runtimeConnectionWhere, type ResolveBy } from './scope.js';
+
+/**
+ * Using credentials: runtime resolution (a runtime token asks for a
+ * connection by stable key or external id and gets the decrypted credential
+ * or a typed reason why not, every resolution audited — never the value) and
+ * "test connection" (the connector's test request run with one value's
+ * credentials, its outcome recorded on the value's status).
+ */
+export type { ResolveBy };
+
+export type Resolution =
+  | {
+      kind: 'RESOLVED';
+      connection: ConnectionWithConnector;
+      value: ConnectionValue;
+      fields: Record<string, unknown>;
+      secrets: Record<string, string>;
+    }
+  | { kind: 'NOT_FOUND'; reason: 'CONNECTION' | 'VALUE'; message: string; connection?: ConnectionWithConnector }
+  | { kind: 'NOT_PERMITTED'; message: string; connection: ConnectionWithConnector }
+  | { kind: 'EXPIRED'; message: string; connection: ConnectionWithConnector }
+  | { kind: 'ERROR'; message: string; retryable: boolean; connection: ConnectionWithConnector };
+
+export async function resolveConnection(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
+  const result = await resolveUnaudited(app, principal, by);
+  // A failed resolution is recorded too; a resolution changes nothing, so the row stands alone.
+  await audit(app.db.prisma, principal, 'runtime', 'connection.resolve', 'Connection', 'connection' in result && result.connection ? result.connection.id : null, {
+    ...by,
+    customerId: principal.customerId,
+    ...(principal.instanceId ? { instanceId: principal.instanceId } : {}),
+    ...(principal.workflowId ? { workflowId: principal.workflowId } : {}),
+    outcome: result.kind,
+    ...(result.kind === 'RESOLVED' ? { valueKind: result.value.kind } : {}),
+  });
+  return result;
+}
+
+async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
+  const prisma = app.db.prisma;
+  const connection = await prisma.connection.findFirst({ where: runtimeConnectionWhere(principal, by), include: { connector: true } });
+  if (!connection) return { kind: 'NOT_FOUND', reason: 'CONNECTION', message: 'Connection not found' };
+
+  const denied = await bindingDenial(prisma, principal, connection.id);
+  if (denied) return { kind: 'NOT_PERMITTED', message: denied, connection };
+  if (!(await allowListAdmits(prisma, principal, connection))) {
+    return { kind: 'NOT_PERMITTED', message: 'The connection is not shared with this customer', connection };
+  }
+
+  const slot = servingSlot(connection, principal.customerId);
+  const stored = await prisma.connectionValue.findUnique({ where: { connectionId_slot: { connectionId: connection.id, slot } } });
+  if (!stored) return { kind: 'NOT_FOUND', reason: 'VALUE', message: 'The connection has no credentials for this customer', connection };
+  const status = statusAnswer(stored, connection);
+  if (status) return status;
+
+  const fresh = await freshValue(app, principal, connection, stored);
+  if (fresh.kind === 'UNUSABLE') {
+    return { kind: 'ERROR', message: "The connector's OAuth2 client cannot be used to refresh the token", retryable: false, connection };
+  }
+  if (fresh.kind === 'EXPIRED') return { kind: 'EXPIRED', message: fresh.message, connection };
+  if (fresh.kind === 'ERROR') return { kind: 'ERROR', message: fresh.message, retryable: fresh.retryable, connection };
+  const after = statusAnswer(fresh.value, connection);
+  if (after) return after;
+
+  try {
+    return { kind: 'RESOLVED', connection, value: fresh.value, ...openValue(app.config.keyRing, fresh.value) };
+  } catch (err) {
+    if (!(err instanceof CryptoError)) throw err;
+    app.log.error({ valueId: fresh.value.id, reason: err.message }, 'credential cannot be decrypted');
+    return {
+      kind: 'ERROR',
+      message: 'The credential cannot be decrypted by this gateway (its key is missing from ENCRYPTION_KEYS?)',
+      retryable: false,
+      connection,
+    };
+  }
+}
+
+function statusAnswer(value: ConnectionValue, connection: ConnectionWithConnector): Resolution | null {
+  switch (value.status) {
+    case 'ACTIVE':
+      return null;
+    case 'PENDING':
+      return { kind: 'NOT_FOUND', reason: 'VALUE', message: 'The connection is not activated for this customer yet', connection };
+    case 'EXPIRED':
+      return { kind: 'EXPIRED', message: value.lastError ?? 'The authorization expired; authorize again', connection };
+    case 'ERROR':
+      return { kind: 'ERROR', message: value.lastError ?? 'The credential is in error', retryable: false, connection };
+  }
+}
+
+// ───────────────────────────── test connection ─────────────────────────────
+
+/**
+ * "Test connection": the connector's test request with one value's
+ * credentials (`{{field}}` placeholders filled from its fields and secrets,
+ * OAuth2 token refreshed first if due) under a time limit; the outcome is
+ * recorded on the value's status (ACTIVE, or ERROR with the reason) and
+ * audited. The response body is never read back: it could echo secrets.
+ */
+export type TestFailure = 'TIMEOUT' | 'CONNECTION_REFUSED' | 'HOST_NOT_FOUND' | 'NETWORK' | 'UNEXPECTED_STATUS' | 'CREDENTIAL';
+
+export interface TestOutcome {
+  ok: boolean;
+  failure: TestFailure | null;
+  httpStatus: number | null;
+  message: string;
+  value: ConnectionValue;
+}
+
+export const DEFAULT_TEST_TIMEOUT_MS = 10_000;
+
+function fill(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, k: string) => vars[k] ?? '');
+}
+
+function failureOf(err: unknown): TestFailure {
+  const e = err as { name?: string; cause?: { code?: string } } | null;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'TIMEOUT';
+  if (e?.cause?.code === 'ECONNREFUSED') return 'CONNECTION_REFUSED';
+  if (e?.cause?.code === 'ENOTFOUND' || e?.cause?.code === 'EAI_AGAIN') return 'HOST_NOT_FOUND';
+  return 'NETWORK';
+}
+
+export async function testConnection(
+  app: App,
+  actor: Actor,
+  target: { connection: ConnectionWithConnector; slot: Slot },
+  timeoutMs: number,
+): Promise<TestOutcome> {
+  const { connection } = target;
+  const request = TestRequestSchema.safeParse(connection.connector.testRequest);
+  if (!connection.connector.testRequest || !request.success) {
+    throw ValidationError.field('connectionId', 'the connector has no test request');
+  }
+  let value = await app.db.prisma.connectionValue.findUnique({
+    where: { connectionId_slot: { connectionId: connection.id, slot: slotKey(target.slot) } },
+  });
+  if (!value) throw new NotFoundError('Connection value');
+
+  /** Records the outcome: the status (unless a refresh already set it) and the audit row, together. */
+  const record = (ok: boolean, failure: TestFailure | null, httpStatus: number | null, message: string, setStatus = true): Promise<TestOutcome> =>
+    write(app, actor, 'graphql', async (op) => {
+      const v = setStatus
+        ? await setValueStatus(op, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message)
+        : await op.tx.connectionValue.findUniqueOrThrow({ where: { id: value!.id } });
+      await op.audit('connection.test', 'ConnectionValue', v.id, { ok, failure, httpStatus });
+      return { ok, failure, httpStatus, message, value: v };
+    });
+
+  if (value.status !== 'EXPIRED') {
+    const fresh = await freshValue(app, actor, connection, value);
+    if (fresh.kind === 'UNUSABLE') return record(false, 'CREDENTIAL', null, "The connector's OAuth2 client cannot be used to refresh the token");
+    // Refresh outcomes already set EXPIRED/ERROR on the value.
+    if (fresh.kind !== 'FRESH') return record(false, 'CREDENTIAL', null, fresh.message, false);
+    value = fresh.value;
+  }
+
+  let vars: Record<string, string>;
+  try {
+    const opened = openValue(app.config.keyRing, value);
+    vars = {
+      ...Object.fromEntries(Object.entries(opened.fields).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+      ...opened.secrets,
+    };
+  } catch (err) {
+    if (!(err instanceof CryptoError)) throw err;
+    return record(false, 'CREDENTIAL', null, 'The credential cannot be decrypted by this gateway');
+  }
+
+  const spec = request.data;
+  let url: URL;
+  try {
+    url = new URL(fill(spec.url, vars));
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
+  } catch {
+    return record(false, 'NETWORK', null, 'The test request URL is not a valid http(s) URL');
+  }
+  const headers = Object.fromEntries(Object.entries(spec.headers).map(([k, v]) => [k, fill(v, vars)]));
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: spec.method,
+      headers,
+      body: spec.body !== undefined && spec.method !== 'GET' && spec.method !== 'HEAD' ? fill(spec.body, vars) : undefined,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    // The body is not needed; release the socket.
+    await res.body?.cancel().catch(() => {});
+  } catch (err) {
+    return record(false, failureOf(err), null, `Test request to ${url.host} failed: ${networkReason(err, timeoutMs)}`);
+  }
+  const ok = spec.expectStatus?.length ? spec.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
+  return ok
+    ? record(true, null, res.status, `Test request succeeded (HTTP ${res.status})`)
+    : record(false, 'UNEXPECTED_STATUS', res.status, `Test request answered HTTP ${res.status}`);
+}

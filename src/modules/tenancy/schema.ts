@@ -1,0 +1,182 @@
+import { decodeId } from '../../ids.js';
+import { builder } from '../../schema/builder.js';
+import { mutationErrors } from '../../schema/errors.js';
+import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { customerWhere, orgOwned, orgWhere } from './scope.js';
+import { createCustomer, deleteCustomer, updateCustomer, upsertCustomer } from './service.js';
+
+// ───────────────────────────── types ─────────────────────────────
+
+export const OrganizationRef = builder.prismaNode('Organization', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, AND: [orgWhere(ctx.principal)] }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    slug: t.exposeString('slug'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    users: t.relatedConnection('users', {
+      cursor: 'id',
+      authScopes: { org: true },
+      query: () => ({ orderBy: { createdAt: 'asc' } }),
+    }),
+  }),
+});
+
+export const OrgUserRef = builder.prismaNode('OrgUser', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, ...orgOwned(ctx.principal) }),
+  authScopes: { org: true },
+  fields: (t) => ({
+    email: t.exposeString('email'),
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const CustomerRef = builder.prismaNode('Customer', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, AND: [customerWhere(ctx.principal)] }),
+  authScopes: { authenticated: true },
+  fields: (t) => ({
+    externalId: t.exposeString('externalId', { description: "The vendor's own id for this customer." }),
+    name: t.exposeString('name'),
+    description: t.exposeString('description'),
+    metadata: t.expose('metadata', { type: 'JSON' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    users: t.relatedConnection('users', {
+      cursor: 'id',
+      authScopes: { org: true },
+      query: () => ({ orderBy: { createdAt: 'asc' } }),
+    }),
+  }),
+});
+
+export const CustomerUserRef = builder.prismaNode('CustomerUser', {
+  id: { field: 'id' },
+  findUnique: (id, ctx) => ({ id, ...orgOwned(ctx.principal) }),
+  authScopes: { org: true },
+  fields: (t) => ({
+    externalId: t.exposeString('externalId'),
+    email: t.exposeString('email', { nullable: true }),
+    name: t.exposeString('name', { nullable: true }),
+    customer: t.relation('customer'),
+    lastSeenAt: t.expose('lastSeenAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.prismaObjectFields('Organization', (t) => ({
+  customers: t.relatedConnection('customers', {
+    cursor: 'id',
+    authScopes: { org: true },
+    query: () => ({ orderBy: { createdAt: 'asc' } }),
+  }),
+}));
+
+const CustomerInput = builder.inputType('CustomerInput', {
+  fields: (t) => ({
+    externalId: t.string({ required: true, description: "The vendor's own id; unique per organization." }),
+    name: t.string({ required: true }),
+    description: t.string(),
+    metadata: t.field({ type: 'JSON' }),
+  }),
+});
+
+const CustomerPatch = builder.inputType('CustomerPatch', {
+  fields: (t) => ({
+    name: t.string(),
+    description: t.string(),
+    metadata: t.field({ type: 'JSON' }),
+  }),
+});
+
+// ───────────────────────────── queries ─────────────────────────────
+
+builder.queryFields((t) => ({
+  customers: t.prismaConnection({
+    type: 'Customer',
+    cursor: 'id',
+    description: 'Customers of your organization. Customer users and runtimes see only their own.',
+    authScopes: { authenticated: true },
+    args: {
+      search: t.arg.string({ description: 'Case-insensitive match on name or externalId.' }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.customer.findMany({
+        ...query,
+        where: {
+          AND: [
+            customerWhere(ctx.principal),
+            args.search
+              ? {
+                  OR: [
+                    { name: { contains: args.search, mode: 'insensitive' } },
+                    { externalId: { contains: args.search, mode: 'insensitive' } },
+                  ],
+                }
+              : {},
+          ],
+        },
+        orderBy: { createdAt: 'asc' },
+      }),
+  }),
+  customer: t.prismaField({
+    type: 'Customer',
+    nullable: true,
+    description: 'A customer by id, or null if it does not exist or is not yours to see.',
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.customer.findFirst({ ...query, where: { id: decodeId('Customer', args.id), AND: [customerWhere(ctx.principal)] } }),
+  }),
+  customerByExternalId: t.prismaField({
+    type: 'Customer',
+    nullable: true,
+    authScopes: { authenticated: true },
+    args: { externalId: t.arg.string({ required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      ctx.prisma.customer.findFirst({ ...query, where: { externalId: args.externalId, AND: [customerWhere(ctx.principal)] } }),
+  }),
+}));
+
+// ───────────────────────────── mutations ─────────────────────────────
+
+builder.mutationFields((t) => ({
+  createCustomer: t.prismaField({
+    type: 'Customer',
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: { input: t.arg({ type: CustomerInput, required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Customer', (op) => createCustomer(op, args.input), { input: 'input' }),
+  }),
+  upsertCustomer: t.prismaField({
+    type: 'Customer',
+    description: 'Creates the customer with this externalId, or updates it. Safe to repeat.',
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: { input: t.arg({ type: CustomerInput, required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Customer', (op) => upsertCustomer(op, args.input), { input: 'input' }),
+  }),
+  updateCustomer: t.prismaField({
+    type: 'Customer',
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: {
+      id: t.arg.id({ required: true }),
+      patch: t.arg({ type: CustomerPatch, required: true }),
+    },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Customer', (op) => updateCustomer(op, decodeId('Customer', args.id), args.patch), { input: 'patch' }),
+  }),
+  deleteCustomer: t.field({
+    type: 'ID',
+    description: 'Deletes the customer with its users, credential values, instances and workflows. Returns its global id.',
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Customer', args.id, deleteCustomer),
+  }),
+}));

@@ -1,0 +1,65 @@
+import type { Actor } from './auth/principal.js';
+import type { App } from './app.js';
+import { transaction, type TransactionOptions, type Tx, type Unit } from './db/transaction.js';
+
+/**
+ * One write operation, as every service receives it: the transaction, the
+ * gateway's collaborators, who acts and through which surface. Services do
+ * their own locking, auditing and feed/availability work through it, so a
+ * change and its audit row commit together whatever door it came through.
+ */
+export type Surface = 'graphql' | 'rest' | 'runtime' | 'manifest' | 'oauth' | 'system';
+
+export interface Op extends Unit {
+  readonly app: App;
+  readonly actor: Actor;
+  readonly via: Surface;
+  /** Records who did what, in this transaction. Never pass secret values in `detail`. */
+  audit(action: string, targetType: string, targetId: string | null, detail?: Record<string, unknown>): Promise<void>;
+  /** The same operation, attributed to another surface (a manifest import acting through the connector service…). */
+  through(via: Surface): Op;
+}
+
+function makeOp(unit: Unit, app: App, actor: Actor, via: Surface): Op {
+  return {
+    ...unit,
+    app,
+    actor,
+    via,
+    async audit(action, targetType, targetId, detail = {}) {
+      await audit(unit.tx, actor, via, action, targetType, targetId, detail);
+    },
+    through: (other) => makeOp(unit, app, actor, other),
+  };
+}
+
+/** Runs `fn` as one transaction on behalf of `actor`. */
+export function write<T>(app: App, actor: Actor, via: Surface, fn: (op: Op) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+  return transaction(app.db.prisma, (unit) => fn(makeOp(unit, app, actor, via)), opts);
+}
+
+/**
+ * Writes one audit row. GraphQL is the default surface; others are named in
+ * `detail.via` (rest, manifest, runtime…).
+ */
+export async function audit(
+  tx: Pick<Tx, 'auditEvent'>,
+  actor: Actor,
+  via: Surface,
+  action: string,
+  targetType: string,
+  targetId: string | null,
+  detail: Record<string, unknown> = {},
+): Promise<void> {
+  await tx.auditEvent.create({
+    data: {
+      orgId: actor.orgId,
+      principalKind: actor.kind,
+      principalId: actor.id,
+      action,
+      targetType,
+      targetId,
+      detail: (via === 'graphql' ? detail : { ...detail, via }) as object,
+    },
+  });
+}

@@ -1,0 +1,181 @@
+import type { Context as HonoContext, Hono } from 'hono';
+import { z } from 'zod';
+import type { App } from '../app.js';
+import { bearerFromHeader, principalOf } from '../auth/bearer.js';
+import { isOrgPrincipal, type OrgPrincipal } from '../auth/principal.js';
+import { hasScope, type Scope } from '../auth/scopes.js';
+import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError, httpStatusOf, type FieldProblem } from '../errors.js';
+import { retryUniqueRace } from '../db/transaction.js';
+import { write, type Op } from '../op.js';
+
+/**
+ * A small, schema-first REST layer that only translates: each route declares
+ * zod schemas for its path parameters, query, body and responses (the same
+ * schemas validate requests and generate the OpenAPI document, openapi.ts),
+ * and its handler turns the request DTO into a service call and the result
+ * into a response DTO. Authorization is the operation scopes of
+ * auth/scopes.ts; what each service may touch is its own business.
+ */
+export type Access = Extract<Scope, 'org' | 'orgWrite' | 'credentialWrite'>;
+
+export interface RouteContext<P, Q, B> {
+  app: App;
+  principal: OrgPrincipal;
+  params: P;
+  query: Q;
+  body: B;
+  /**
+   * Runs service calls as one unit of work through REST; their validation
+   * problems come back in this API's names (`names` maps service input names,
+   * e.g. `{ name: 'displayName' }`), under `body`. Retried when it lost a
+   * race on a unique key.
+   */
+  write<T>(fn: (op: Op) => Promise<T>, names?: Record<string, string>): Promise<T>;
+}
+
+export interface RouteResult {
+  status?: number;
+  body: unknown;
+}
+
+export interface Route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Path below the API prefix, with `:name` parameters, e.g. `/projects/:id`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  access: Access;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Response schema per status code. */
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult>;
+}
+
+/** Helper that keeps the generic types of one route together. */
+export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+  r: Route<P, Q, B>,
+): Route {
+  return r as unknown as Route;
+}
+
+/** The JSON error body of every failed REST call. */
+export const ErrorBody = z
+  .object({
+    statusCode: z.number().int(),
+    code: z.string().describe('Stable machine-readable code, as in GraphQL `extensions.code`.'),
+    message: z.string(),
+    problems: z
+      .array(z.object({ path: z.string().describe('The field at fault, e.g. `body.value.props`.'), message: z.string() }))
+      .optional(),
+  })
+  .describe('Error');
+
+export function errorResponse(err: DomainError): Response {
+  const statusCode = httpStatusOf(err);
+  return Response.json(
+    {
+      statusCode,
+      code: err.code,
+      message: err.message,
+      ...(err instanceof ValidationError ? { problems: err.problems } : {}),
+    },
+    { status: statusCode, headers: statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {} },
+  );
+}
+
+function parsePart<S extends z.ZodType>(schema: S | undefined, input: unknown, prefix: string): z.output<S> {
+  if (!schema) return undefined as z.output<S>;
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems: FieldProblem[] = result.error.issues.map((i) => ({
+    path: [prefix, ...i.path.map(String)].join('.'),
+    message: i.message,
+  }));
+  throw new ValidationError(problems);
+}
+
+class NoSuchEndpoint extends DomainError {
+  readonly code = 'NOT_FOUND';
+  constructor() {
+    super('No such endpoint');
+  }
+}
+
+/** The org principal of a REST call, with the access the route needs. */
+async function authorize(app: App, request: Request, access: Access): Promise<OrgPrincipal> {
+  const credential = bearerFromHeader(request.headers.get('authorization'));
+  if (!credential) throw new UnauthenticatedError('Send `Authorization: Bearer <API key>`');
+  const principal = await principalOf(app.tokens, credential);
+  if (!isOrgPrincipal(principal)) throw new ForbiddenError('This API needs an organization API key or org user token');
+  if (!hasScope(principal, access)) {
+    throw new ForbiddenError(access === 'credentialWrite' ? 'This key may not write credentials' : 'This key is read-only');
+  }
+  return principal;
+}
+
+async function readBody(request: Request): Promise<unknown> {
+  const text = await request.text();
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw ValidationError.field('body', 'must be valid JSON');
+  }
+}
+
+async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
+  const request = c.req.raw;
+  const principal = await authorize(app, request, r.access);
+  const rawQuery: Record<string, string> = {};
+  for (const [k, v] of new URL(request.url).searchParams) if (!(k in rawQuery)) rawQuery[k] = v;
+  const params = parsePart(r.params, c.req.param(), 'params');
+  const query = parsePart(r.query, rawQuery, 'query');
+  const body = parsePart(r.body, r.body ? await readBody(request) : undefined, 'body');
+  const result = await r.handler({
+    app,
+    principal,
+    params,
+    query,
+    body,
+    write: (fn, names = {}) =>
+      retryUniqueRace(() =>
+        write(app, principal, 'rest', fn).catch((err: unknown) => {
+          throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
+        }),
+      ),
+  });
+  const status = result.status ?? 200;
+  if (status === 204) return new Response(null, { status });
+  return Response.json(result.body, { status });
+}
+
+/**
+ * Registers the routes under `prefix` on the edge: each answers its method;
+ * another method on a known path is 405 (with `Allow`), an unknown path 404.
+ */
+export function mountRoutes(edge: Hono, app: App, prefix: string, routes: Route[]): void {
+  const onError = (err: unknown, operationId: string): Response => {
+    if (err instanceof DomainError) return errorResponse(err);
+    app.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : 'unknown', route: operationId }, 'unexpected REST error');
+    return Response.json({ statusCode: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error' }, { status: 500 });
+  };
+  const methods = new Map<string, string[]>();
+  for (const r of routes) {
+    const path = prefix + r.path;
+    methods.set(path, [...(methods.get(path) ?? []), r.method]);
+    edge.on(r.method, path, (c) => run(app, r, c).catch((err: unknown) => onError(err, r.operationId)));
+  }
+  for (const [path, allowed] of methods) {
+    edge.all(path, (c) =>
+      Response.json(
+        { statusCode: 405, code: 'METHOD_NOT_ALLOWED', message: `${c.req.method} is not allowed here` },
+        { status: 405, headers: { allow: allowed.join(', ') } },
+      ),
+    );
+  }
+  edge.all(`${prefix}/*`, () => errorResponse(new NoSuchEndpoint()));
+}
