@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeId } from '../src/ids.js';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -126,7 +126,7 @@ async function run(n: number, databaseUrl: string | undefined) {
         new Promise<void>((resolve, reject) => {
           // after: "0" replays the two set-up events (global + per-customer ADDED): proof the subscription is live.
           client.subscribe(
-            { query: QUERY, variables: { customerId: encodeGlobalID('Customer', server.customers[customer]!), after: '0' } },
+            { query: QUERY, variables: { customerId: encodeId('Customer', server.customers[customer]!), after: '0' } },
             {
               next: (r) => {
                 const at = performance.timeOrigin + performance.now();

@@ -36,6 +36,8 @@ const EnvSchema = z.object({
   FEED_POLL_MS: z.coerce.number().int().min(50).default(1000),
   /** Maximum GraphQL query depth. */
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
+  /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
+  MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
 });
@@ -57,6 +59,7 @@ export interface Config {
   feedRetentionHours: number;
   feedPollMs: number;
   maxDepth: number;
+  maxComplexity: number;
   seedDemo: boolean;
   /** Notes for the start-up log (e.g. "generated a local secret"). */
   notices: string[];
@@ -123,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedRetentionHours: e.FEED_RETENTION_HOURS,
     feedPollMs: e.FEED_POLL_MS,
     maxDepth: e.MAX_DEPTH,
+    maxComplexity: e.MAX_COMPLEXITY,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     notices,
   };

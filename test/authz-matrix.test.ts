@@ -17,7 +17,7 @@
  * forbidden (FORBIDDEN) · unauth (UNAUTHENTICATED).
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeId } from '../src/ids.js';
 import {
   getNamedType,
   isEnumType,
@@ -102,7 +102,7 @@ let other: SeededOrg;
 let fx: ConnectionFixture;
 let n = 0;
 const uniq = (prefix: string) => `${prefix}-${++n}-${randomBytes(3).toString('hex')}`;
-const g = encodeGlobalID;
+const g = encodeId;
 
 /** Acme's objects the cases act on (global ids), created in beforeAll. */
 const t = {} as {

@@ -285,7 +285,41 @@ describe('values', () => {
   });
 });
 
+const DeleteEach = graphql(`
+  mutation CCDeleteEach($connection: ID!, $connector: ID!, $customer: ID!) {
+    deleteConnection(id: $connection) { __typename ... on MutationDeleteConnectionSuccess { data } ... on Error { code } }
+    deleteConnector(id: $connector) { __typename ... on MutationDeleteConnectorSuccess { data } ... on Error { code } }
+    deleteCustomer(id: $customer) { __typename ... on MutationDeleteCustomerSuccess { data } ... on Error { code } }
+  }
+`);
+
+const CreateForDelete = graphql(`
+  mutation CCCreateForDelete($connector: ConnectorInput!, $customer: CustomerInput!) {
+    createConnector(input: $connector) { ... on MutationCreateConnectorSuccess { data { id } } }
+    createCustomer(input: $customer) { ... on MutationCreateCustomerSuccess { data { id } } }
+  }
+`);
+
 describe('archive and delete', () => {
+  it('deletes answer the global id of what they deleted, as every GraphQL id is', async () => {
+    const made = await gql(gw.url, CreateForDelete, { connector: { key: 'doomed', name: 'Doomed', authType: 'NO_AUTH' }, customer: { externalId: 'doomed', name: 'Doomed' } }, org.adminToken);
+    const connectorId = (made.data?.createConnector as { data: { id: string } }).data.id;
+    const customerId = (made.data?.createCustomer as { data: { id: string } }).data.id;
+    const connection = ok(
+      await gql(gw.url, CreateConnection, { input: { stableKey: 'doomed', name: 'Doomed', type: 'CUSTOMER_ACTIVATED', connectorId } }, org.adminToken),
+      'createConnection',
+    );
+    const r = await gql(gw.url, DeleteEach, { connection: connection.id, connector: connectorId, customer: customerId }, org.adminToken);
+    expect(r.data).toEqual({
+      deleteConnection: { __typename: 'MutationDeleteConnectionSuccess', data: connection.id },
+      deleteConnector: { __typename: 'MutationDeleteConnectorSuccess', data: connectorId },
+      deleteCustomer: { __typename: 'MutationDeleteCustomerSuccess', data: customerId },
+    });
+    for (const [id, type] of [[connection.id, 'Connection'], [connectorId, 'Connector'], [customerId, 'Customer']] as const) {
+      expect(Buffer.from(id, 'base64').toString()).toMatch(new RegExp(`^${type}:`));
+    }
+  });
+
   it('archiving hides a customer-activated connection from customer users; unarchive brings it back', async () => {
     const a = org.customers[0]!;
     ok(await gql(gw.url, Archive, { id: ids['acme-customer']! }, org.adminToken), 'archiveConnection');

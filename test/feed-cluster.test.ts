@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeId } from '../src/ids.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
@@ -110,7 +110,7 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
     const r = await gql(
       a.url,
       CreateConnection,
-      { input: { stableKey: 'c', name: 'C', connectorId: encodeGlobalID('Connector', connector.id), type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } },
+      { input: { stableKey: 'c', name: 'C', connectorId: encodeId('Connector', connector.id), type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true } },
       org.adminToken,
     );
     conn = (r.data!.createConnection as { data: { id: string } }).data.id;

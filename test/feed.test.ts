@@ -1,4 +1,4 @@
-import { encodeGlobalID } from '@pothos/plugin-relay';
+import { encodeId } from '../src/ids.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findConnection } from '../src/modules/connections/service.js';
 import { setValue, setValueStatus } from '../src/modules/values/service.js';
@@ -101,7 +101,7 @@ let other: SeededOrg;
 let slack: string;
 let twilio: string;
 let otherSlack: string;
-const gidCustomer = (id: string) => encodeGlobalID('Customer', id);
+const gidCustomer = (id: string) => encodeId('Customer', id);
 
 async function ok<T extends { errors?: unknown; data?: unknown }>(p: Promise<T>): Promise<T> {
   const r = await p;
@@ -119,7 +119,7 @@ async function createConnection(org: SeededOrg, input: Record<string, unknown>):
 async function connector(orgId: string, key: string): Promise<string> {
   const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];
   const c = await makeConnector(gw.app, orgId, { key, name: key.toUpperCase(), authType: 'SECRET_TEXT', fields });
-  return encodeGlobalID('Connector', c.id);
+  return encodeId('Connector', c.id);
 }
 
 beforeAll(async () => {

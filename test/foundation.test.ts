@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { printSchema } from 'graphql';
+import { GraphQLObjectType, GraphQLSchema, GraphQLString, printSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { schema } from '../src/schema/index.js';
+import { assertEveryRootFieldIsScoped, schema } from '../src/schema/index.js';
 import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
-import { gql, rawPost } from './helpers/client.js';
+import { gid, gql, rawPost } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const Viewer = graphql(`
@@ -72,6 +72,41 @@ afterAll(async () => gw?.close());
 describe('schema file', () => {
   it('committed schema.graphql matches the Pothos schema', () => {
     expect(readFileSync(new URL('../schema.graphql', import.meta.url), 'utf8')).toBe(printSchema(schema) + '\n');
+  });
+
+  it('is closed by default: every root field names its scopes, and a schema with one that does not is refused', () => {
+    const open = new GraphQLSchema({ query: new GraphQLObjectType({ name: 'Query', fields: { node: { type: GraphQLString }, leak: { type: GraphQLString } } }) });
+    expect(() => assertEveryRootFieldIsScoped(open)).toThrow(/Query\.leak/);
+    expect(() => assertEveryRootFieldIsScoped(schema)).not.toThrow();
+  });
+});
+
+const ConnectorById = graphql(`
+  query FoundationConnectorById($id: ID!) {
+    connector(id: $id) { key }
+  }
+`);
+
+const UpdateConnectorById = graphql(`
+  mutation FoundationUpdateConnector($id: ID!) {
+    updateConnector(id: $id, patch: { name: "x" }) {
+      __typename
+      ... on Error { code }
+    }
+  }
+`);
+
+describe('ids', () => {
+  it('a malformed id, or the id of another type, is the id of nothing: null on reads, NOT_FOUND on writes', async () => {
+    const customerId = gid('Customer', acme.customers[0]!.id);
+    for (const id of ['garbage', 'Q29ubmVjdG9yOm5vdC1hLXV1aWQ=', customerId]) {
+      const read = await gql(gw.url, ConnectorById, { id }, acme.adminToken);
+      expect(read.errors, id).toBeUndefined();
+      expect(read.data?.connector, id).toBeNull();
+      const write = await gql(gw.url, UpdateConnectorById, { id }, acme.adminToken);
+      expect(write.errors, id).toBeUndefined();
+      expect(write.data?.updateConnector, id).toEqual({ __typename: 'NotFoundError', code: 'NOT_FOUND' });
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify } from 'jose';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { isUuid } from '../ids.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -172,8 +173,4 @@ function rethrow(err: unknown): never {
   if (err instanceof joseErrors.JWTExpired) throw new AuthError('token expired');
   if (err instanceof joseErrors.JOSEError) throw new AuthError('invalid token');
   throw err;
-}
-
-export function isUuid(v: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
 }

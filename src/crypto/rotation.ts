@@ -90,124 +90,109 @@ function asSealed(json: unknown): Sealed {
   return json && typeof json === 'object' && !Array.isArray(json) ? (json as Sealed) : {};
 }
 
-async function rotateValues(
-  prisma: PrismaClient,
-  ring: KeyRing,
-  batchSize: number,
-  onBatch?: RotationOptions['onBatch'],
+type Table = 'ConnectionValue' | 'Connector' | 'OAuthState';
+
+/**
+ * Visits every row a batch reads, in id order, a batch at a time: `page`
+ * reads the batch after a cursor. Progress is reported and the event loop
+ * gets a turn between batches.
+ */
+async function forEachBatch<R extends { id: string }>(
+  table: Table,
+  counts: RotationCounts,
+  onBatch: RotationOptions['onBatch'],
+  page: (after: { cursor?: { id: string }; skip?: number }) => Promise<R[]>,
+  visit: (row: R) => Promise<void>,
 ): Promise<RotationCounts> {
-  const counts = zero();
   let cursor: string | undefined;
   for (;;) {
-    const rows = await prisma.connectionValue.findMany({
-      select: { id: true },
-      orderBy: { id: 'asc' },
-      take: batchSize,
-      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-    });
-    if (rows.length === 0) break;
-    for (const { id } of rows) {
+    const rows = await page(cursor ? { cursor: { id: cursor }, skip: 1 } : {});
+    if (rows.length === 0) return counts;
+    for (const row of rows) {
       counts.scanned++;
-      for (let attempt = 1; ; attempt++) {
-        const row = await prisma.connectionValue.findUnique({
-          where: { id },
-          select: { secrets: true, version: true, updatedAt: true },
-        });
-        if (!row) break; // deleted meanwhile
+      await visit(row);
+    }
+    cursor = rows[rows.length - 1]!.id;
+    onBatch?.(table, counts);
+    await yieldToEventLoop();
+  }
+}
+
+/**
+ * One row re-encrypted by compare-and-set: `attempt` reads it and writes it
+ * back only if unchanged; a row changed meanwhile is read again (`retried`),
+ * one that keeps changing stops the run.
+ */
+async function rotateRow(counts: RotationCounts, what: string, attempt: () => Promise<'gone' | 'current' | 'rotated' | 'changed'>): Promise<void> {
+  for (let n = 1; ; n++) {
+    const outcome = await attempt();
+    if (outcome === 'current') counts.current++;
+    if (outcome === 'rotated') counts.rotated++;
+    if (outcome !== 'changed') return;
+    counts.retried++;
+    if (n >= MAX_ATTEMPTS) throw new Error(`${what} kept changing; rerun the rotation`);
+  }
+}
+
+const byId = { select: { id: true }, orderBy: { id: 'asc' as const } };
+
+function rotateValues(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
+  const counts = zero();
+  return forEachBatch(
+    'ConnectionValue',
+    counts,
+    onBatch,
+    (after) => prisma.connectionValue.findMany({ ...byId, take: batchSize, ...after }),
+    ({ id }) =>
+      rotateRow(counts, `connection value ${id}`, async () => {
+        const row = await prisma.connectionValue.findUnique({ where: { id }, select: { secrets: true, version: true, updatedAt: true } });
+        if (!row) return 'gone';
         const sealed = asSealed(row.secrets);
-        if (!Object.values(sealed).some((v) => ring.needsRotation(v))) {
-          counts.current++;
-          break;
-        }
+        if (!Object.values(sealed).some((v) => ring.needsRotation(v))) return 'current';
         const next = Object.fromEntries(Object.entries(sealed).map(([k, v]) => [k, ring.reseal(v, secretAad(id, k))]));
         const { count } = await prisma.connectionValue.updateMany({
           where: { id, version: row.version, updatedAt: row.updatedAt },
           data: { secrets: next, version: { increment: 1 } },
         });
-        if (count === 1) {
-          counts.rotated++;
-          break;
-        }
-        counts.retried++;
-        if (attempt >= MAX_ATTEMPTS) throw new Error(`connection value ${id} kept changing; rerun the rotation`);
-      }
-    }
-    cursor = rows[rows.length - 1]!.id;
-    onBatch?.('ConnectionValue', counts);
-    await yieldToEventLoop();
-  }
-  return counts;
+        return count === 1 ? 'rotated' : 'changed';
+      }),
+  );
 }
 
-async function rotateConnectors(
-  prisma: PrismaClient,
-  ring: KeyRing,
-  batchSize: number,
-  onBatch?: RotationOptions['onBatch'],
-): Promise<RotationCounts> {
+function rotateConnectors(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
   const counts = zero();
-  let cursor: string | undefined;
-  for (;;) {
-    const rows = await prisma.connector.findMany({
-      where: { oauthClientSecret: { not: null } },
-      select: { id: true },
-      orderBy: { id: 'asc' },
-      take: batchSize,
-      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-    });
-    if (rows.length === 0) break;
-    for (const { id } of rows) {
-      counts.scanned++;
-      for (let attempt = 1; ; attempt++) {
-        const row = await prisma.connector.findUnique({ where: { id }, select: { oauthClientSecret: true } });
-        const sealed = row?.oauthClientSecret;
-        if (!sealed) break;
-        if (!ring.needsRotation(sealed)) {
-          counts.current++;
-          break;
-        }
+  return forEachBatch(
+    'Connector',
+    counts,
+    onBatch,
+    (after) => prisma.connector.findMany({ ...byId, where: { oauthClientSecret: { not: null } }, take: batchSize, ...after }),
+    ({ id }) =>
+      rotateRow(counts, `connector ${id}`, async () => {
+        const sealed = (await prisma.connector.findUnique({ where: { id }, select: { oauthClientSecret: true } }))?.oauthClientSecret;
+        if (!sealed) return 'gone';
+        if (!ring.needsRotation(sealed)) return 'current';
         const { count } = await prisma.connector.updateMany({
           where: { id, oauthClientSecret: sealed },
           data: { oauthClientSecret: ring.reseal(sealed, connectorSecretAad(id)) },
         });
-        if (count === 1) {
-          counts.rotated++;
-          break;
-        }
-        counts.retried++;
-        if (attempt >= MAX_ATTEMPTS) throw new Error(`connector ${id} kept changing; rerun the rotation`);
-      }
-    }
-    cursor = rows[rows.length - 1]!.id;
-    onBatch?.('Connector', counts);
-    await yieldToEventLoop();
-  }
-  return counts;
+        return count === 1 ? 'rotated' : 'changed';
+      }),
+  );
 }
 
-async function rotateStates(
-  prisma: PrismaClient,
-  ring: KeyRing,
-  batchSize: number,
-  onBatch?: RotationOptions['onBatch'],
-): Promise<RotationCounts> {
+async function rotateStates(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
   const counts = zero();
   // Used or expired flows are dead weight: drop them rather than re-encrypt.
   await prisma.oAuthState.deleteMany({ where: { OR: [{ usedAt: { not: null } }, { expiresAt: { lt: new Date() } }] } });
-  let cursor: string | undefined;
-  for (;;) {
-    const rows = await prisma.oAuthState.findMany({
-      select: { id: true, codeVerifier: true },
-      orderBy: { id: 'asc' },
-      take: batchSize,
-      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-    });
-    if (rows.length === 0) break;
-    for (const { id, codeVerifier } of rows) {
-      counts.scanned++;
+  return forEachBatch(
+    'OAuthState',
+    counts,
+    onBatch,
+    (after) => prisma.oAuthState.findMany({ select: { id: true, codeVerifier: true }, orderBy: { id: 'asc' }, take: batchSize, ...after }),
+    async ({ id, codeVerifier }) => {
       if (!ring.needsRotation(codeVerifier)) {
         counts.current++;
-        continue;
+        return;
       }
       // A flow consumed meanwhile no longer matters: a miss is not retried.
       const { count } = await prisma.oAuthState.updateMany({
@@ -216,12 +201,8 @@ async function rotateStates(
       });
       if (count === 1) counts.rotated++;
       else counts.retried++;
-    }
-    cursor = rows[rows.length - 1]!.id;
-    onBatch?.('OAuthState', counts);
-    await yieldToEventLoop();
-  }
-  return counts;
+    },
+  );
 }
 
 /** Every key id some stored ciphertext was made with. */

@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { hasScope } from '../auth/scopes.js';
 import type { SecretHint } from '../crypto/secrets.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import type { AuthType, Connection, ConnectionValue, Connector, Prisma, PrismaClient } from '../generated/prisma/client.js';
+import type { AuthType, Connection, ConnectionValue, Connector, PrismaClient } from '../generated/prisma/client.js';
 import { rawId } from '../ids.js';
 import type { FieldDef } from '../modules/connectors/fields.js';
 import { deleteConnection, updateGlobalConnection, upsertGlobalConnection, type GlobalValueInput } from '../modules/connections/service.js';
 import { orgOwned } from '../modules/tenancy/scope.js';
 import { KEY_MESSAGE, KEY_PATTERN } from '../validation.js';
-import { PageQuery, pageOf, paginate } from './pagination.js';
-import { ErrorBody, route } from './route.js';
+import { PageQuery, pageBody, pageOf } from './pagination.js';
+import { ErrorBody, IdParams, route } from './route.js';
 
 /**
  * Activepieces' global connections, mapped onto reusable connections:
@@ -251,8 +251,6 @@ function pieceConnector(body: z.infer<typeof CreateBody>) {
   };
 }
 
-const IdParams = z.object({ id: z.string().min(1) });
-
 export const globalConnectionRoutes = [
   route({
     method: 'GET',
@@ -267,24 +265,25 @@ export const globalConnectionRoutes = [
       projectId: z.string().optional().describe('Only connections this project may use.'),
     }),
     responses: { 200: { description: 'A page of global connections', schema: pageOf(GlobalConnection) } },
-    async handler({ app, principal, query }) {
-      const page = await paginate(query, (args) =>
-        app.db.prisma.connection.findMany({
-          where: {
-            ...orgOwned(principal),
-            type: 'ORG_ACTIVATED_GLOBAL',
-            ...(query.pieceName !== undefined ? { connector: { key: pieceNameToKey(query.pieceName) } } : {}),
-            ...(query.externalId !== undefined ? { externalId: query.externalId } : {}),
-            ...(query.projectId !== undefined ? { allowances: { some: { customerId: rawId(query.projectId) } } } : {}),
-            ...(args.id ? { id: args.id } : {}),
-          },
-          include,
-          orderBy: args.orderBy,
-          take: args.take,
-        }),
-      );
-      return { body: { ...page, data: page.data.map(globalConnectionOut) } };
-    },
+    handler: ({ app, principal, query }) =>
+      pageBody(
+        query,
+        (args) =>
+          app.db.prisma.connection.findMany({
+            where: {
+              ...orgOwned(principal),
+              type: 'ORG_ACTIVATED_GLOBAL',
+              ...(query.pieceName !== undefined ? { connector: { key: pieceNameToKey(query.pieceName) } } : {}),
+              ...(query.externalId !== undefined ? { externalId: query.externalId } : {}),
+              ...(query.projectId !== undefined ? { allowances: { some: { customerId: rawId(query.projectId) } } } : {}),
+              ...(args.id ? { id: args.id } : {}),
+            },
+            include,
+            orderBy: args.orderBy,
+            take: args.take,
+          }),
+        globalConnectionOut,
+      ),
   }),
   route({
     method: 'POST',

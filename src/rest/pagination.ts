@@ -32,6 +32,16 @@ function decode(cursor: string): { dir: Dir; id: string } {
   return { dir: m[1] as Dir, id: m[2]! };
 }
 
+/** A page as the API answers it: rows mapped to their response DTO. */
+export async function pageBody<T extends { id: string }, O>(
+  q: { limit: number; cursor?: string | undefined },
+  find: Parameters<typeof paginate<T>>[1],
+  out: (row: T) => O,
+): Promise<{ body: { data: O[]; next: string | null; previous: string | null } }> {
+  const page = await paginate(q, find);
+  return { body: { ...page, data: page.data.map(out) } };
+}
+
 /**
  * Runs one page query. `find` gets an id condition, an order and a take;
  * it must apply the caller's own filters.

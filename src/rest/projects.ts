@@ -5,8 +5,8 @@ import type { Customer } from '../generated/prisma/client.js';
 import { rawId } from '../ids.js';
 import { customerWhere } from '../modules/tenancy/scope.js';
 import { CustomerFields, ensureCustomer, updateCustomer } from '../modules/tenancy/service.js';
-import { PageQuery, pageOf, paginate } from './pagination.js';
-import { ErrorBody, route } from './route.js';
+import { PageQuery, pageBody, pageOf } from './pagination.js';
+import { ErrorBody, IdParams, route } from './route.js';
 
 /** An Activepieces project is one of our customers; `externalId` is the customer's externalId. */
 export const Project = z
@@ -47,8 +47,6 @@ const UpdateProjectBody = z.object({
 /** Service input names → this API's. */
 const NAMES = { name: 'displayName' };
 
-const IdParams = z.object({ id: z.string().min(1) });
-
 export const projectRoutes = [
   route({
     method: 'GET',
@@ -60,18 +58,19 @@ export const projectRoutes = [
     access: 'org',
     query: PageQuery.extend({ externalId: z.string().optional().describe('Exact externalId.') }),
     responses: { 200: { description: 'A page of projects', schema: pageOf(Project) } },
-    async handler({ app, principal, query }) {
-      const page = await paginate(query, (args) =>
-        app.db.prisma.customer.findMany({
-          where: {
-            AND: [customerWhere(principal), query.externalId !== undefined ? { externalId: query.externalId } : {}, args.id ? { id: args.id } : {}],
-          },
-          orderBy: args.orderBy,
-          take: args.take,
-        }),
-      );
-      return { body: { ...page, data: page.data.map(projectOut) } };
-    },
+    handler: ({ app, principal, query }) =>
+      pageBody(
+        query,
+        (args) =>
+          app.db.prisma.customer.findMany({
+            where: {
+              AND: [customerWhere(principal), query.externalId !== undefined ? { externalId: query.externalId } : {}, args.id ? { id: args.id } : {}],
+            },
+            orderBy: args.orderBy,
+            take: args.take,
+          }),
+        projectOut,
+      ),
   }),
   route({
     method: 'POST',

@@ -62,6 +62,9 @@ export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.Z
   return r as unknown as Route;
 }
 
+/** `/:id` path parameters: raw ids (REST speaks raw UUIDs; anything else is simply not found). */
+export const IdParams = z.object({ id: z.string().min(1) });
+
 /** The JSON error body of every failed REST call. */
 export const ErrorBody = z
   .object({

@@ -58,7 +58,7 @@ export const builder = new SchemaBuilder<{
   complexity: {
     defaultComplexity: 1,
     defaultListMultiplier: 10,
-    limit: (ctx) => ({ complexity: 5000, depth: ctx.app.config.maxDepth, breadth: 200 }),
+    limit: (ctx) => ({ complexity: ctx.app.config.maxComplexity, depth: ctx.app.config.maxDepth, breadth: 200 }),
     complexityError: (kind, r) =>
       new QueryTooComplexError(
         `Query exceeds the maximum ${String(kind).toLowerCase()} (depth ${r.depth}/${r.maxDepth ?? '∞'}, breadth ${r.breadth}/${r.maxBreadth ?? '∞'}, complexity ${r.complexity}/${r.maxComplexity ?? '∞'})`,

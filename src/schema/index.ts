@@ -20,7 +20,7 @@ const PUBLIC_ROOT_FIELDS = new Set(['Query.node', 'Query.nodes']);
  * Closed by default: every root field must name the operation scopes that may
  * call it (`authScopes`), or the schema does not build.
  */
-function assertEveryRootFieldIsScoped(schema: GraphQLSchema): GraphQLSchema {
+export function assertEveryRootFieldIsScoped(schema: GraphQLSchema): GraphQLSchema {
   const open: string[] = [];
   for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
     for (const field of Object.values(root?.getFields() ?? {})) {

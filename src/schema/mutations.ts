@@ -3,6 +3,8 @@ import { inputAt } from '../errors.js';
 import { decodeId, encodeId } from '../ids.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { write, type Op } from '../op.js';
+import { builder } from './builder.js';
+import { mutationErrors } from './errors.js';
 
 /**
  * The mutation ceremony, once. A GraphQL mutation parses its arguments and
@@ -51,5 +53,22 @@ export function mutateDelete(
   return mutate(ctx, async (op) => {
     await fn(op, id);
     return encodeId(typename, id);
+  });
+}
+
+type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+
+/** The declaration every delete mutation shares: `(id: ID!): ID` (the deleted row's global id), typed errors. */
+export function deleteField(
+  t: PothosSchemaTypes.MutationFieldBuilder<Types, Types['Root']>,
+  opts: { typename: string; description: string; authScopes: Parameters<typeof t.field>[0]['authScopes']; remove: (op: Op, id: string) => Promise<unknown> },
+) {
+  return t.field({
+    type: 'ID',
+    description: opts.description,
+    authScopes: opts.authScopes,
+    errors: { types: mutationErrors },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => mutateDelete(ctx, opts.typename, args.id, opts.remove),
   });
 }

@@ -7,7 +7,8 @@ import { decodeId, decodeOptionalId, NO_ROW } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { enumFrom } from '../../schema/enums.js';
 import { UsageRef, mutationErrors } from '../../schema/errors.js';
-import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { rowsById } from '../../schema/loaders.js';
+import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { stripUndefined } from '../../validation.js';
 import { SelectableConnectionRef } from '../feed/schema.js';
 import { pickerCustomer } from '../feed/scope.js';
@@ -284,14 +285,11 @@ builder.mutationFields((t) => ({
     resolve: (query, _root, args, ctx) =>
       mutateAndLoad(ctx, query, 'Connection', (op) => archiveConnection(op, decodeId('Connection', args.id), args.archived !== false)),
   }),
-  deleteConnection: t.field({
-    type: 'ID',
-    description:
-      'Deletes a connection and its values. Refused with IN_USE (saying what uses it) while integrations or workflow steps reference it. Returns its global id.',
+  deleteConnection: deleteField(t, {
+    typename: 'Connection',
+    description: 'Deletes a connection and its values. Refused with IN_USE (saying what uses it) while integrations or workflow steps reference it. Returns its global id.',
     authScopes: { orgWrite: true },
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Connection', args.id, deleteConnection),
+    remove: deleteConnection,
   }),
 }));
 
@@ -330,12 +328,16 @@ const ConnectionUsageRef = builder.objectRef<CustomerConnectionEntry>('Connectio
       description: 'Available to select in workflow steps for this customer right now.',
       resolve: (e) => e.selectable,
     }),
-    instances: t.field({
+    instances: t.prismaField({
       type: [InstanceRef],
       description: 'Instances of this customer whose integration uses it.',
-      resolve: (e) => (e.opaque ? [] : e.instances),
+      resolve: (query, e, _args, ctx) => (e.opaque ? [] : rowsById(ctx, 'Instance', query, e.instanceIds)),
     }),
-    workflows: t.field({ type: [WorkflowRef], description: 'Workflows of this customer with a step that selects it.', resolve: (e) => e.workflows }),
+    workflows: t.prismaField({
+      type: [WorkflowRef],
+      description: 'Workflows of this customer with a step that selects it.',
+      resolve: (query, e, _args, ctx) => rowsById(ctx, 'Workflow', query, e.workflowIds),
+    }),
   }),
 });
 

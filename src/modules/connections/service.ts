@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { lockKey, lockRow } from '../../db/locks.js';
 import type { Tx } from '../../db/transaction.js';
 import { ConflictError, InUseError, NotFoundError, ValidationError, inputAt, type Usage } from '../../errors.js';
-import { ConnectionType, type Connection, type ConnectionValue, type Connector, type Instance, type PrismaClient, type Workflow } from '../../generated/prisma/client.js';
+import { ConnectionType, type Connection, type ConnectionValue, type Connector, type PrismaClient } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { displayName, parseInput, stableKey } from '../../validation.js';
 import { ensureConnector } from '../connectors/service.js';
@@ -334,13 +334,15 @@ export interface CustomerConnectionEntry {
   value: ConnectionValue | null;
   allowed: boolean;
   selectable: boolean;
-  instances: Instance[];
-  workflows: Workflow[];
+  /** Instances of the customer whose integration uses it. */
+  instanceIds: string[];
+  /** Workflows of the customer with a step that selects it. */
+  workflowIds: string[];
 }
 
 /**
  * A customer's connections, the value that serves the customer for each, and
- * the instances and workflows that use each — in six statements. Customer
+ * the instances and workflows that use each (their ids) — in seven statements. Customer
  * users get the customer-activated connections, plus the org-activated ones
  * they can select or have selected (as opaque entries).
  */
@@ -348,10 +350,10 @@ export async function customerOverview(db: PrismaClient, customerId: string, for
   const customer = await db.customer.findUniqueOrThrow({ where: { id: customerId }, select: { id: true, orgId: true } });
   const [selectable, workflows, instances] = [
     await db.availableSelection.findMany({ where: { customerId }, select: { connectionId: true } }),
-    await db.workflow.findMany({ where: { customerId }, include: { steps: { select: { connectionId: true } } }, orderBy: { createdAt: 'asc' } }),
+    await db.workflow.findMany({ where: { customerId }, select: { id: true, steps: { select: { connectionId: true } } }, orderBy: { createdAt: 'asc' } }),
     await db.instance.findMany({
       where: { customerId },
-      include: { integration: { select: { connections: { select: { connectionId: true } } } } },
+      select: { id: true, integration: { select: { connections: { select: { connectionId: true } } } } },
       orderBy: { createdAt: 'asc' },
     }),
   ];
@@ -379,7 +381,7 @@ export async function customerOverview(db: PrismaClient, customerId: string, for
     value: valueOf.get(`${c.id}/${servingSlot(c, customerId)}`) ?? null,
     allowed: c.type !== 'ORG_ACTIVATED_GLOBAL' || !c.restrictToAllowList || allowedIds.has(c.id),
     selectable: selectableIds.has(c.id),
-    instances: instances.filter((i) => i.integration.connections.some((r) => r.connectionId === c.id)),
-    workflows: workflows.filter((w) => w.steps.some((s) => s.connectionId === c.id)),
+    instanceIds: instances.filter((i) => i.integration.connections.some((r) => r.connectionId === c.id)).map((i) => i.id),
+    workflowIds: workflows.filter((w) => w.steps.some((s) => s.connectionId === c.id)).map((w) => w.id),
   }));
 }

@@ -3,7 +3,7 @@ import { decodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { enumFrom } from '../../schema/enums.js';
 import { mutationErrors } from '../../schema/errors.js';
-import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { stripUndefined } from '../../validation.js';
 import { connectionWhere } from '../connections/scope.js';
 import { FIELD_TYPES, parseFieldDefs, type FieldDef } from './fields.js';
@@ -228,12 +228,10 @@ builder.mutationFields((t) => ({
         input: 'patch',
       }),
   }),
-  deleteConnector: t.field({
-    type: 'ID',
+  deleteConnector: deleteField(t, {
+    typename: 'Connector',
     description: 'Deletes a connector no connection uses (otherwise IN_USE says which do). Returns its global id.',
     authScopes: { orgWrite: true },
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Connector', args.id, deleteConnector),
+    remove: deleteConnector,
   }),
 }));

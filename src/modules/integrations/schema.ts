@@ -3,7 +3,7 @@ import type { Context } from '../../context.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
-import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { deleteField, mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
 import { canSeeConnection, connectionWhere } from '../connections/scope.js';
 import { ConnectionRef } from '../connections/schema.js';
 import { instanceWhere, integrationWhere } from './scope.js';
@@ -341,12 +341,10 @@ builder.mutationFields((t) => ({
     resolve: (query, _root, args, ctx) =>
       mutateAndLoad(ctx, query, 'Instance', (op) => updateInstance(op, decodeId('Instance', args.id), args.patch), { input: 'patch' }),
   }),
-  deleteInstance: t.field({
-    type: 'ID',
+  deleteInstance: deleteField(t, {
+    typename: 'Instance',
     description: 'Removes an instance. Returns its global id.',
     authScopes: { orgWrite: true },
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Instance', args.id, deleteInstance),
+    remove: deleteInstance,
   }),
 }));

@@ -1,11 +1,9 @@
 import { z } from 'zod';
-import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { mutate } from '../../schema/mutations.js';
 import { parseInput } from '../../validation.js';
-import { ValueKindEnum } from '../values/schema.js';
-import { valueTarget } from '../values/scope.js';
+import { valueTargetArgs, valueTargetOf } from '../values/schema.js';
 import { connectClientCredentials, startAuthorization } from './service.js';
 
 /** GraphQL: start an OAuth2 authorization-code flow; run the client-credentials grant. */
@@ -29,20 +27,13 @@ builder.mutationFields((t) => ({
     authScopes: { credentialWrite: true, customerUser: true },
     errors: { types: mutationErrors },
     args: {
-      connectionId: t.arg.id({ required: true }),
-      slot: t.arg({ type: ValueKindEnum, description: 'Default: GLOBAL for global connections, else CUSTOMER.' }),
-      customerId: t.arg.id({ description: 'For a CUSTOMER value (org principals).' }),
+      ...valueTargetArgs,
       successUrl: t.arg.string({ description: 'Where the browser goes after success (else a small gateway page).' }),
       failureUrl: t.arg.string({ description: 'Where the browser goes after failure, with `?error=`.' }),
     },
     resolve: (_root, args, ctx) =>
       mutate(ctx, async (op) => {
-        const target = await valueTarget(
-          op.tx,
-          op.actor,
-          { connectionId: decodeId('Connection', args.connectionId), kind: args.slot, customerId: decodeOptionalId('Customer', args.customerId) },
-          'hidden',
-        );
+        const target = await valueTargetOf(op.tx, ctx.principal!, args);
         const urls = {
           successUrl: parseInput(urlArg, args.successUrl, 'successUrl'),
           failureUrl: parseInput(urlArg, args.failureUrl, 'failureUrl'),
@@ -57,21 +48,11 @@ builder.mutationFields((t) => ({
       'Tokens are fetched again before they expire, at run time.',
     authScopes: { credentialWrite: true, customerUser: true },
     errors: { types: mutationErrors },
-    args: {
-      connectionId: t.arg.id({ required: true }),
-      slot: t.arg({ type: ValueKindEnum, description: 'Default: GLOBAL for global connections, else CUSTOMER.' }),
-      customerId: t.arg.id(),
-    },
+    args: valueTargetArgs,
     resolve: async (query, _root, args, ctx) => {
-      const principal = ctx.principal!;
       // The provider is called outside any transaction; the token is stored in one of its own.
-      const target = await valueTarget(
-        ctx.prisma,
-        principal,
-        { connectionId: decodeId('Connection', args.connectionId), kind: args.slot, customerId: decodeOptionalId('Customer', args.customerId) },
-        'hidden',
-      );
-      const value = await connectClientCredentials(ctx.app, principal, 'graphql', target);
+      const target = await valueTargetOf(ctx.prisma, ctx.principal!, args);
+      const value = await connectClientCredentials(ctx.app, ctx.principal!, 'graphql', target);
       return ctx.prisma.connectionValue.findUniqueOrThrow({ ...query, where: { id: value.id } });
     },
   }),

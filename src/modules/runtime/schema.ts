@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import type { RuntimePrincipal } from '../../auth/principal.js';
 import type { Context } from '../../context.js';
-import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
+import { encodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { parseInput } from '../../validation.js';
 import { ConnectionTypeEnum } from '../connections/schema.js';
 import { AuthTypeEnum } from '../connectors/schema.js';
-import { ValueKindEnum, ValueStatusEnum } from '../values/schema.js';
-import { valueTarget } from '../values/scope.js';
+import { ValueKindEnum, ValueStatusEnum, valueTargetArgs, valueTargetOf } from '../values/schema.js';
 import { DEFAULT_TEST_TIMEOUT_MS, resolveConnection, testConnection, type Resolution, type ResolveBy, type TestOutcome } from './service.js';
 
 /**
@@ -163,19 +162,12 @@ builder.mutationField('testConnection', (t) =>
     authScopes: { credentialWrite: true, customerUser: true },
     errors: { types: mutationErrors },
     args: {
-      connectionId: t.arg.id({ required: true }),
-      slot: t.arg({ type: ValueKindEnum, description: 'Default: GLOBAL for global connections, else CUSTOMER.' }),
-      customerId: t.arg.id(),
+      ...valueTargetArgs,
       timeoutMs: t.arg.int({ description: `1000–30000; default ${DEFAULT_TEST_TIMEOUT_MS}.` }),
     },
     resolve: async (_root, args, ctx) => {
       const timeoutMs = parseInput(z.number().int().min(1000).max(30_000).default(DEFAULT_TEST_TIMEOUT_MS), args.timeoutMs ?? undefined, 'timeoutMs');
-      const target = await valueTarget(
-        ctx.prisma,
-        ctx.principal!,
-        { connectionId: decodeId('Connection', args.connectionId), kind: args.slot, customerId: decodeOptionalId('Customer', args.customerId) },
-        'hidden',
-      );
+      const target = await valueTargetOf(ctx.prisma, ctx.principal!, args);
       return testConnection(ctx.app, ctx.principal!, target, timeoutMs);
     },
   }),

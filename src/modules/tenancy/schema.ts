@@ -1,7 +1,7 @@
 import { decodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
-import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { customerWhere, orgOwned, orgWhere } from './scope.js';
 import { createCustomer, deleteCustomer, updateCustomer, upsertCustomer } from './service.js';
 
@@ -171,12 +171,10 @@ builder.mutationFields((t) => ({
     resolve: (query, _root, args, ctx) =>
       mutateAndLoad(ctx, query, 'Customer', (op) => updateCustomer(op, decodeId('Customer', args.id), args.patch), { input: 'patch' }),
   }),
-  deleteCustomer: t.field({
-    type: 'ID',
+  deleteCustomer: deleteField(t, {
+    typename: 'Customer',
     description: 'Deletes the customer with its users, credential values, instances and workflows. Returns its global id.',
     authScopes: { orgWrite: true },
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Customer', args.id, deleteCustomer),
+    remove: deleteCustomer,
   }),
 }));

@@ -1,6 +1,9 @@
 import type { SecretHint } from '../../crypto/secrets.js';
 import { inputAt } from '../../errors.js';
 import { ValueKind, ValueStatus } from '../../generated/prisma/enums.js';
+import type { Principal } from '../../auth/principal.js';
+import type { Tx } from '../../db/transaction.js';
+import type { PrismaClient } from '../../generated/prisma/client.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import type { Op } from '../../op.js';
 import { builder } from '../../schema/builder.js';
@@ -96,6 +99,22 @@ export function targetSpec(t: {
     customerId: decodeOptionalId('Customer', t.customerId),
     customerExternalId: t.customerExternalId,
   };
+}
+
+/** The arguments of a credential operation on one value (OAuth2 start, client credentials, test connection). */
+export const valueTargetArgs = builder.args((t) => ({
+  connectionId: t.id({ required: true }),
+  slot: t.field({ type: ValueKindEnum, description: 'Default: GLOBAL for global connections, else CUSTOMER.' }),
+  customerId: t.id({ description: 'For a CUSTOMER value (org principals).' }),
+}));
+
+/** The value those arguments name, for this principal (archived connections are not found). */
+export function valueTargetOf(
+  db: PrismaClient | Tx,
+  principal: Principal,
+  args: { connectionId: string | number | bigint; slot?: ValueKind | null; customerId?: string | number | bigint | null },
+) {
+  return valueTarget(db, principal, { connectionId: decodeId('Connection', args.connectionId), kind: args.slot, customerId: decodeOptionalId('Customer', args.customerId) }, 'hidden');
 }
 
 /** The value a mutation acts on, its problems named under `target` when it came as one. */

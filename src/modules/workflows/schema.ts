@@ -2,7 +2,7 @@ import { isOrgPrincipal } from '../../auth/principal.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
-import { mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
+import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { canSeeConnection } from '../connections/scope.js';
 import { ConnectionRef } from '../connections/schema.js';
 import { ConnectorRef } from '../connectors/schema.js';
@@ -146,13 +146,11 @@ builder.mutationFields((t) => ({
     resolve: (query, _root, args, ctx) =>
       mutateAndLoad(ctx, query, 'Workflow', (op) => updateWorkflow(op, decodeId('Workflow', args.id), args.patch), { input: 'patch' }),
   }),
-  deleteWorkflow: t.field({
-    type: 'ID',
+  deleteWorkflow: deleteField(t, {
+    typename: 'Workflow',
     description: 'Deletes a workflow and its steps. Returns its global id.',
     authScopes: writers,
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'Workflow', args.id, deleteWorkflow),
+    remove: deleteWorkflow,
   }),
   createWorkflowStep: t.prismaField({
     type: 'WorkflowStep',
@@ -194,12 +192,10 @@ builder.mutationFields((t) => ({
         { input: 'patch' },
       ),
   }),
-  deleteWorkflowStep: t.field({
-    type: 'ID',
+  deleteWorkflowStep: deleteField(t, {
+    typename: 'WorkflowStep',
     description: 'Removes a step. Returns its global id.',
     authScopes: writers,
-    errors: { types: mutationErrors },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => mutateDelete(ctx, 'WorkflowStep', args.id, deleteStep),
+    remove: deleteStep,
   }),
 }));
