@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -10,6 +11,9 @@ export default defineConfig({
     // its own gateway on its own copy (test/helpers/database.ts).
     globalSetup: ['test/setup/template.ts'],
     pool: 'forks',
+    // Files are independent (each has its own database), so they run side by side, at least two at
+    // a time: one file waiting on the network or a timer leaves the other the CPU.
+    maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 60_000,
     hookTimeout: 180_000,
     reporters: ['default'],

@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
@@ -16,9 +15,7 @@ export interface Gateway {
 
 export function createGateway(app: App): Gateway {
   const graphql = createGraphQLServer(app);
-  const edge = createEdge(app, graphql);
-  // Node's own Request/Response stay as they are: Yoga and the routes use the standard classes.
-  const http = createServer(getRequestListener(edge.fetch, { overrideGlobalObjects: false }));
+  const http = createServer(createEdge(app, graphql));
   const ws = attachWebSocket(http, app, graphql);
   app.feed.start();
 

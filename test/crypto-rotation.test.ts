@@ -35,7 +35,8 @@ let connectionId: string;
 const secretOf = (i: number) => `rotation-secret-${i}-${'x'.repeat(8)}`;
 
 beforeAll(async () => {
-  gw = await startGateway({ ENCRYPTION_KEYS: oldSpec });
+  // Every log line, debug included, is scanned for secrets at the end.
+  gw = await startGateway({ ENCRYPTION_KEYS: oldSpec, LOG_LEVEL: 'debug' });
   org = await seedOrg(gw.app, { customers: Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) });
   const connector = await makeConnector(gw.app, org.orgId, {
     key: 'api',

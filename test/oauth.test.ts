@@ -84,7 +84,8 @@ const SUCCESS = 'https://app.example/connected';
 const FAILURE = 'https://app.example/failed';
 
 beforeAll(async () => {
-  gw = await startGateway();
+  // Every log line, debug included, is scanned for secrets at the end.
+  gw = await startGateway({ LOG_LEVEL: 'debug' });
   gw2 = await startGateway({}, { on: gw });
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`, `${gw2.url}/oauth/callback`] });
   org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });

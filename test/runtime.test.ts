@@ -81,7 +81,8 @@ async function listen(server: Server): Promise<string> {
 }
 
 beforeAll(async () => {
-  gw = await startGateway();
+  // Every log line, debug included, is scanned for secrets at the end.
+  gw = await startGateway({ LOG_LEVEL: 'debug' });
   org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
   other = await seedOrg(gw.app, { customers: ['acme'] });
   [acme, globex] = org.customers as [typeof acme, typeof globex];

@@ -1,3 +1,5 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { App } from '../app.js';
 import { CALLBACK_PATH } from '../modules/oauth/service.js';
@@ -16,9 +18,8 @@ import type { GraphQLServer } from './graphql.js';
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
  */
-export function createEdge(app: App, graphql: GraphQLServer): Hono {
+export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   const edge = new Hono();
-  edge.on(['GET', 'POST', 'OPTIONS'], graphql.graphqlEndpoint, (c) => graphql.fetch(c.req.raw));
   edge.get('/health', (c) => c.json({ message: 'alive' }));
   edge.get('/ready', async (c) => {
     try {
@@ -33,5 +34,10 @@ export function createEdge(app: App, graphql: GraphQLServer): Hono {
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
   edge.all(RUNTIME_REST_PATH, (c) => c.json({ status: 'ERROR', message: 'Use GET' }, 405));
   mountRestApi(edge, app);
-  return edge;
+  // Node's own Request/Response stay as they are: the routes use the standard classes.
+  const routes = getRequestListener(edge.fetch, { overrideGlobalObjects: false });
+  // GraphQL goes straight to Yoga's own Node adapter: handing it a WHATWG Request through
+  // the router costs about a millisecond a request (measured: 3.4 ms vs 2.3 ms for `{ viewer { kind } }`).
+  return (req: IncomingMessage, res: ServerResponse) =>
+    req.url?.split('?', 1)[0] === graphql.graphqlEndpoint ? void graphql(req, res) : void routes(req, res);
 }

@@ -1,4 +1,5 @@
 import type { App } from '../../src/app.js';
+import type { OrgPrincipal } from '../../src/auth/principal.js';
 import { openSecrets } from '../../src/crypto/secrets.js';
 import type { ConnectionValue, ValueStatus } from '../../src/generated/prisma/client.js';
 import { encodeId } from '../../src/ids.js';
@@ -16,8 +17,13 @@ import { adminOf, type SeededOrg } from '../../src/seed/demo.js';
  * about to expire).
  */
 export async function asOrg<T>(app: App, orgId: string, fn: (op: Op) => Promise<T>): Promise<T> {
-  return write(app, await adminOf(app, orgId), 'system', fn);
+  let admin = admins.get(orgId);
+  if (!admin) admins.set(orgId, (admin = await adminOf(app, orgId)));
+  return write(app, admin, 'system', fn);
 }
+
+/** An org's admin never changes during a test file: looked up once. */
+const admins = new Map<string, OrgPrincipal>();
 
 export function makeConnector(app: App, orgId: string, input: Record<string, unknown>) {
   return asOrg(app, orgId, (op) => createConnector(op, input));

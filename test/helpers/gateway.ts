@@ -14,8 +14,9 @@ import { freshDatabase } from './database.js';
  * `on` — another instance on an existing gateway's database (its own pool on
  * PostgreSQL, as behind a load balancer; the same in-process database on
  * PGlite). Its log lines are captured (the production logger, redaction
- * included) and every SQL statement it sends is recorded. `PUBLIC_URL` is
- * the gateway's real address, so OAuth2 callbacks reach it.
+ * included; `LOG_LEVEL` says which, none by default) and every SQL statement
+ * it sends is recorded. `PUBLIC_URL` is the gateway's real address, so OAuth2
+ * callbacks reach it.
  */
 export interface TestGateway {
   url: string;
@@ -67,7 +68,7 @@ export async function startGateway(
         HOST: '127.0.0.1',
         AUTH_SECRET: randomBytes(32).toString('base64url'),
         ENCRYPTION_KEYS: newKeySpec('test1'),
-        LOG_LEVEL: 'debug',
+        LOG_LEVEL: 'silent',
         ...env,
       }),
       database: fresh.database,
