@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { WakeupBus } from '../../pubsub/wakeups.js';
+import type { FeedEventKind } from './service.js';
 
 /**
  * Reading the FeedEvent table, the only source of events: rows are written
@@ -10,7 +11,8 @@ import type { WakeupBus } from '../../pubsub/wakeups.js';
  * offers them to that process's subscribers; readers woken together share
  * one query (a change of a global connection reaches every customer at once).
  */
-export type FeedKind = 'ADDED' | 'REMOVED' | 'UPDATED' | 'RESYNC';
+/** What the table stores, plus RESYNC: "you may have missed some; reload". */
+export type FeedKind = FeedEventKind | 'RESYNC';
 
 /** What a subscriber may learn about a connection it can (or no longer can) pick. */
 export interface FeedOption {
