@@ -25,8 +25,8 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Observer of every SQL statement the client sends (tests count them). */
-export type QueryListener = (sql: string) => void;
+/** Observer of every SQL statement the client sends, with its parameters as JSON (tests count them; benchmarks EXPLAIN them). */
+export type QueryListener = (sql: string, params: string) => void;
 
 export interface OpenOptions {
   onQuery?: QueryListener;
@@ -59,9 +59,9 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
   });
   if (opts.onQuery) {
     const listen = opts.onQuery;
-    (base as unknown as { $on(e: 'query', cb: (ev: { query: string }) => void): void }).$on(
+    (base as unknown as { $on(e: 'query', cb: (ev: { query: string; params: string }) => void): void }).$on(
       'query',
-      (ev) => listen(ev.query),
+      (ev) => listen(ev.query, ev.params),
     );
   }
   const prisma = withoutEmptySelects(base);
