@@ -9,6 +9,7 @@
  *   npm run bench:api                          # 30k values, then the 1M-value scale point
  *   npm run bench:api -- --skip-1m --seconds 5 # quicker
  *   DATABASE_URL=postgres://…/postgres npm run bench:api   # another server (a database is created and dropped)
+ *   npm run bench:api -- --postgraphile       # also PostGraphile v4 (dev-only: `npm --prefix bench/postgraphile ci` first)
  *
  * Prints req/s, p50/p99, SQL statements per request and the ratios, the
  * filters' latency at 30k and at 1M values with their query plans, and
@@ -37,7 +38,7 @@ const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/pos
 const pin = spawnSync('taskset', ['--version']).status === 0 && os.cpus().length > 1;
 const log = (line: string) => process.stderr.write(line + '\n');
 
-type System = 'gateway' | 'baseline' | 'yoga';
+type System = 'gateway' | 'baseline' | 'yoga' | 'postgraphile';
 interface Running {
   system: System;
   url: string;
@@ -46,7 +47,7 @@ interface Running {
 }
 
 async function start(system: System, dataset: Dataset, extra: Record<string, string> = {}): Promise<Running> {
-  const node = [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
+  const node = system === 'postgraphile' ? [process.execPath, 'bench/postgraphile/server.cjs'] : [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
   const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(cmd!, argv, {
     env: { ...process.env, ...dataset.env, BENCH_SYSTEM: system, NODE_ENV: 'production', ...extra },
@@ -75,6 +76,8 @@ interface Workload {
   name: string;
   request(ds: Dataset): { method: 'GET' | 'POST'; path: string; body?: string; token: string };
   systems: System[];
+  /** The same data through PostGraphile's own schema (its answer has its own shape). */
+  postgraphile?: string;
 }
 
 const WORKLOADS: Workload[] = [
@@ -82,11 +85,13 @@ const WORKLOADS: Workload[] = [
     name: 'admin list: customers(first:50) → connectionValues(first:10) → connection → connector',
     request: (ds) => ({ method: 'POST', path: '/graphql', body: JSON.stringify({ query: ADMIN_LIST }), token: ds.adminToken }),
     systems: ['gateway', 'baseline', 'yoga'],
+    postgraphile: `{ allCustomers(first: 50, orderBy: CREATED_AT_ASC) { nodes { id externalId name connectionValuesByCustomerId(first: 10, orderBy: CREATED_AT_ASC) { nodes { id status updatedAt connectionByConnectionId { id stableKey name connectorByConnectorId { id key name } } } } } } }`,
   },
   {
     name: 'connections(first:50) { stableKey type connector { key } }',
     request: (ds) => ({ method: 'POST', path: '/graphql', body: JSON.stringify({ query: CONNECTIONS_LIST }), token: ds.adminToken }),
     systems: ['gateway', 'baseline', 'yoga'],
+    postgraphile: `{ allConnections(first: 50, orderBy: CREATED_AT_ASC, condition: { archivedAt: null }) { nodes { stableKey type connectorByConnectorId { key } } } }`,
   },
   {
     name: 'runtime resolveConnection (GraphQL)',
@@ -149,6 +154,15 @@ async function throughput(ds: Dataset) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-api-'));
   writeFileSync(path.join(dir, 'answers.json'), JSON.stringify(answers));
   servers.set('yoga', await start('yoga', ds, { BENCH_ANSWERS: path.join(dir, 'answers.json') }));
+  const withPostgraphile = flag('postgraphile');
+  if (withPostgraphile) {
+    servers.set('postgraphile', await start('postgraphile', ds));
+    for (const w of WORKLOADS.filter((x) => x.postgraphile)) {
+      w.systems.push('postgraphile');
+      const r = await once(servers.get('postgraphile')!.url, { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) });
+      if (r.status !== 200 || r.body.includes('"errors"')) throw new Error(`${w.name}: PostGraphile answered ${r.body.slice(0, 300)}`);
+    }
+  }
   for (const w of WORKLOADS.filter((x) => x.systems.includes('yoga') && x.request(ds).method === 'POST')) {
     const y = await once(servers.get('yoga')!.url, w.request(ds));
     const g = await once(servers.get('gateway')!.url, w.request(ds));
@@ -160,7 +174,8 @@ async function throughput(ds: Dataset) {
   for (let round = 1; round <= rounds; round++) {
     for (const w of WORKLOADS) {
       for (const system of w.systems) {
-        const r = await cannon(servers.get(system)!.url, w.request(ds));
+        const request = system === 'postgraphile' ? { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) } : w.request(ds);
+        const r = await cannon(servers.get(system)!.url, request);
         const key = `${w.name}|${system}`;
         const acc = results.get(key) ?? { rps: [], p50: [], p99: [], errors: 0 };
         acc.rps.push(r.rps);
@@ -246,7 +261,11 @@ const loadAfter = load();
 const lines: string[] = [];
 lines.push(`### Results — ${startedAt.toISOString().slice(0, 10)}`, '');
 lines.push(`Machine: ${await machine()}. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`, '');
-lines.push('| workload | gateway | SQL / request | baseline (raw SQL) | bare Yoga (static) | gateway ÷ baseline | gateway ÷ Yoga |', '|---|---|---|---|---|---|---|');
+const pgl = flag('postgraphile');
+lines.push(
+  `| workload | gateway | SQL / request | baseline (raw SQL) | bare Yoga (static) |${pgl ? ' PostGraphile v4 (no authz) |' : ''} gateway ÷ baseline | gateway ÷ Yoga |${pgl ? ' gateway ÷ PostGraphile |' : ''}`,
+  `|---|---|---|---|---|---|---|${pgl ? '---|---|' : ''}`,
+);
 for (const w of WORKLOADS) {
   const cell = (s: System) => {
     const r = results.get(`${w.name}|${s}`);
@@ -254,7 +273,9 @@ for (const w of WORKLOADS) {
   };
   const rps = (s: System) => (results.get(`${w.name}|${s}`) ? median(results.get(`${w.name}|${s}`)!.rps) : NaN);
   const ratio = (s: System) => (Number.isNaN(rps(s)) ? '–' : `${((rps('gateway') / rps(s)) * 100).toFixed(0)} %`);
-  lines.push(`| ${w.name} | ${cell('gateway')} | ${sql[w.name]} | ${cell('baseline')} | ${cell('yoga')} | ${ratio('baseline')} | ${ratio('yoga')} |`);
+  lines.push(
+    `| ${w.name} | ${cell('gateway')} | ${sql[w.name]} | ${cell('baseline')} | ${cell('yoga')} |${pgl ? ` ${cell('postgraphile')} |` : ''} ${ratio('baseline')} | ${ratio('yoga')} |${pgl ? ` ${ratio('postgraphile')} |` : ''}`,
+  );
 }
 lines.push('', '| filter (sequential requests) | p50 at 30k values | p99 at 30k | p50 at 1M values | p99 at 1M | 1M ÷ 30k (p50) |', '|---|---|---|---|---|---|');
 for (const name of Object.keys(FILTERS)) {
