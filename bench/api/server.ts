@@ -58,6 +58,8 @@ if (system === 'gateway') {
   throw new Error(`BENCH_SYSTEM must be gateway, baseline or yoga, not ${system}`);
 }
 process.stdout.write(JSON.stringify({ url }) + '\n');
+// A normal exit on a signal, so `--cpu-prof` can write its profile.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(0));
 
 /**
  * The hand-written server: what the same answers cost with nothing between
