@@ -135,9 +135,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Reads a secret kept in the embedded data directory, creating it on first use. */
 export function localSecret(dataDir: string, name: string, make: () => string): string {
   const file = path.join(dataDir, name);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const value = make();
-  writeFileSync(file, value + '\n', { mode: 0o600 });
-  return value;
+  try {
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    mkdirSync(dataDir, { recursive: true });
+    const value = make();
+    writeFileSync(file, value + '\n', { mode: 0o600 });
+    return value;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`Invalid configuration:\n  DATA_DIR: cannot keep ${name} in ${dataDir} (${code ?? (err as Error).message}; is DATA_DIR a writable directory?)`);
+  }
 }

@@ -6,12 +6,14 @@ import { CALLBACK_PATH } from '../modules/oauth/service.js';
 import { mountRestApi } from '../rest/index.js';
 import { oauthCallback } from '../rest/oauth-callback.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { GRAPHIQL_PATH, graphiqlAsset } from './graphiql.js';
 import type { GraphQLServer } from './graphql.js';
 
 /**
  * Every HTTP route of the gateway, in one place (WebSocket: http/websocket.ts):
  *
  *   /graphql               GraphQL (and GraphiQL in a browser), graphql-yoga
+ *   /graphiql/…            GraphiQL's assets, served from the npm package (no CDN)
  *   /health                liveness
  *   /ready                 readiness: a database round-trip
  *   /oauth/callback        where OAuth2 providers send the browser back
@@ -29,6 +31,7 @@ export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
       return c.json({ status: 'error' }, 503);
     }
   });
+  edge.get(`${GRAPHIQL_PATH}/:version/:name`, (c) => graphiqlAsset(c.req.param('version'), c.req.param('name')));
   edge.get(CALLBACK_PATH, (c) => oauthCallback(app, c));
   edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));

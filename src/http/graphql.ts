@@ -6,6 +6,7 @@ import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
 import { schema } from '../schema/index.js';
+import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
 
@@ -24,7 +25,8 @@ export function createGraphQLServer(app: App): GraphQLServer {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { subscriptionsProtocol: 'WS', title: 'Connections gateway' },
+    graphiql: graphiqlOptions,
+    renderGraphiQL,
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),

@@ -5,7 +5,7 @@ import { write } from '../op.js';
 import { createApiKey, registerEmbedSigningKey } from '../modules/access/service.js';
 import { createConnection, findConnection } from '../modules/connections/service.js';
 import { createConnector } from '../modules/connectors/service.js';
-import { createCustomer } from '../modules/tenancy/service.js';
+import { createCustomer, createOrganization } from '../modules/tenancy/service.js';
 import { setValue } from '../modules/values/service.js';
 import { newEmbedKeyPair, signEmbedToken, type EmbedSigner } from './embed.js';
 
@@ -32,12 +32,14 @@ export async function adminOf(app: App, orgId: string): Promise<OrgPrincipal> {
  * as that admin.
  */
 export async function seedOrg(app: App, opts: { name?: string; slug?: string; customers?: string[] } = {}): Promise<SeededOrg> {
-  const prisma = app.db.prisma;
   const slug = opts.slug ?? `org-${randomBytes(4).toString('hex')}`;
-  const org = await prisma.organization.create({ data: { name: opts.name ?? slug, slug } });
-  const admin = await prisma.orgUser.create({ data: { orgId: org.id, email: `admin@${slug}.example`, name: 'Admin' } });
+  const { organization: org, admin, principal } = await createOrganization(app, {
+    name: opts.name ?? slug,
+    slug,
+    admin: { email: `admin@${slug}.example`, name: 'Admin' },
+  });
   const pair = await newEmbedKeyPair();
-  const { apiKey, signer, customers } = await write(app, { kind: 'ORG_USER', id: admin.id, orgId: org.id, email: admin.email }, 'system', async (op) => {
+  const { apiKey, signer, customers } = await write(app, principal, 'system', async (op) => {
     const key = await createApiKey(op, { name: 'seed' });
     const signing = await registerEmbedSigningKey(op, { publicKey: pair.publicKeyPem, alg: 'ES256' });
     const created = [];
