@@ -23,16 +23,21 @@ export interface Cli<O extends Options> {
 
 type ParsedValues<O extends Options> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: true }>>['values'];
 
+/** `--help` / `-h` anywhere: prints the usage and exits 0 (for tools with their own argument handling). */
+export function helpIfAsked(usage: string, argv = process.argv.slice(2)): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage.trim());
+    process.exit(0);
+  }
+}
+
 export function runCli<O extends Options>(name: string, cli: Cli<O>, argv = process.argv.slice(2)): void {
   const fail = (message: string, code: number) => {
     console.error(`${name}: ${message}`);
     if (code === 2 && !(message.includes('DATABASE_URL') || message.includes('DATA_DIR'))) console.error(`Run with --help for usage.`);
     process.exit(code);
   };
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(cli.usage.trim());
-    process.exit(0);
-  }
+  helpIfAsked(cli.usage, argv);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: cli.options, strict: true, allowPositionals: cli.allowPositionals ?? false });
