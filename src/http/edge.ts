@@ -3,7 +3,9 @@ import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
 import type { App } from '../app.js';
 import { CALLBACK_PATH } from '../modules/oauth/service.js';
+import { SIGN_IN_CALLBACK_PATH, SIGN_IN_PATH } from '../auth/oidc.js';
 import { mountRestApi } from '../rest/index.js';
+import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { oauthCallback } from '../rest/oauth-callback.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
 import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type RequestContext } from '../observability/request.js';
@@ -20,6 +22,7 @@ import type { GraphQLServer } from './graphql.js';
  *   /ready                 readiness: a database round-trip
  *   /metrics               Prometheus metrics (observability/metrics.ts)
  *   /oauth/callback        where OAuth2 providers send the browser back
+ *   /auth/oidc/…           org users' sign-in with OpenID Connect (login, callback)
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
  */
@@ -37,6 +40,8 @@ export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   });
   edge.get('/metrics', async () => new Response(await app.metrics.registry.metrics(), { headers: { 'content-type': app.metrics.registry.contentType } }));
   edge.get(`${GRAPHIQL_PATH}/:version/:name`, (c) => graphiqlAsset(c.req.param('version'), c.req.param('name')));
+  edge.get(SIGN_IN_PATH, (c) => signInStart(app, c));
+  edge.get(SIGN_IN_CALLBACK_PATH, (c) => signInCallback(app, c));
   edge.get(CALLBACK_PATH, (c) => oauthCallback(app, c));
   edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
