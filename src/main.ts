@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config.js';
 import { DatabaseError, openDatabase } from './db/database.js';
 import { credentialsOf, demoBanner, reissueDemoCredentials, saveDemoSigner, seedDemoContent, seedOrg } from './seed/demo.js';
@@ -29,9 +30,10 @@ async function main(): Promise<void> {
   await welcome(app);
   const gateway = createGateway(app);
   await new Promise<void>((resolve) => gateway.http.listen(config.port, config.host, resolve));
+  const { port } = gateway.http.address() as AddressInfo;
   log.info(
-    { database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
-    `connections gateway listening on http://localhost:${config.port}/graphql`,
+    { port, database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
+    `connections gateway listening on http://localhost:${port}/graphql`,
   );
 
   let stopping = false;

@@ -61,7 +61,7 @@ const Viewer = graphql(`
 `);
 
 describe('npm run admin', () => {
-  it('has --help, and bad usage exits 2 naming what is wrong', async () => {
+  it('has --help, and bad usage exits 2 naming what is wrong', { timeout: 120_000 }, async () => {
     const help = await admin('--help');
     expect(help.code).toBe(0);
     for (const cmd of ['org create', 'token', 'apikey create', 'apikey list', 'apikey revoke', 'embedkey register']) expect(help.stdout).toContain(cmd);
@@ -73,7 +73,7 @@ describe('npm run admin', () => {
     expect(missing.stderr).toContain('missing --org');
   });
 
-  it('an empty database: the gateway says how to create the first organization', async () => {
+  it('an empty database: the gateway says how to create the first organization', { timeout: 120_000 }, async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: { ...process.env, ...env, PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...(process.env.DATABASE_URL ? {} : { DATABASE_URL: '' }) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -154,5 +154,50 @@ describe('npm run admin', () => {
       await gateway.close();
       await db.close();
     }
-  });
+    // Each command is a process of its own (tsx, the database opened and migrated): slow on a busy machine.
+  }, 300_000);
+});
+
+describe.skipIf(!!process.env.DATABASE_URL)('the embedded demo', () => {
+  /** Starts the gateway on a demo data directory until it listens; returns what it printed to the terminal and its port. */
+  async function start(dir: string): Promise<{ terminal: string; port: number }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, DATABASE_URL: '', AUTH_SECRET: '', ENCRYPTION_KEYS: '', DATA_DIR: dir, PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    await expect.poll(() => out, { timeout: 90_000, interval: 200 }).toContain('listening');
+    const port = Number(/"port":(\d+)/.exec(out)?.[1] ?? NaN);
+    stops.push(async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    });
+    return { terminal: err, port };
+  }
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0)) await stop();
+  };
+  afterAll(stopAll);
+
+  it('prints tokens at the first start and fresh ones at every later start, that work', async () => {
+    const dir = path.join(dataDir, 'demo');
+    const first = await start(dir);
+    expect(first.terminal).toContain('Demo organization "demo" created');
+    expect(first.terminal).toMatch(/^export API_KEY=cgk_/m);
+    await stopAll();
+
+    const second = await start(dir);
+    expect(second.terminal).toContain('new tokens, valid for 24 hours');
+    const exported = Object.fromEntries([...second.terminal.matchAll(/^export (\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(Object.keys(exported).sort()).toEqual(['ADMIN_TOKEN', 'GATEWAY', 'RUNTIME_TOKEN', 'USER_TOKEN']);
+    const url = `http://127.0.0.1:${second.port}`;
+    expect((await gql(url, Viewer, {}, exported.ADMIN_TOKEN)).data?.viewer.organization?.slug).toBe('demo');
+    expect((await gql(url, Viewer, {}, exported.USER_TOKEN)).data?.viewer.kind).toBe('CUSTOMER_USER');
+    expect((await gql(url, Viewer, {}, exported.RUNTIME_TOKEN)).data?.viewer.kind).toBe('RUNTIME');
+    await stopAll();
+  }, 300_000);
 });
