@@ -175,7 +175,20 @@ export function localSecret(dataDir: string, name: string, make: () => string): 
     writeFileSync(file, value + '\n', { mode: 0o600 });
     return value;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`Invalid configuration:\n  DATA_DIR: cannot keep ${name} in ${dataDir} (${code ?? (err as Error).message}; is DATA_DIR a writable directory?)`);
+    throw new ConfigError(`Invalid configuration:\n  DATA_DIR: cannot keep ${name} in ${dataDir}: ${describeFsError(err)}`);
   }
+}
+
+/** A file-system error as a person reads it (not `ENOTDIR`). */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const what: Record<string, string> = {
+    ENOTDIR: 'a part of the path is a file, not a directory',
+    EEXIST: 'a file is in the way of the directory',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+  };
+  return (e.code && what[e.code]) ?? (e instanceof Error ? e.message : String(err));
 }

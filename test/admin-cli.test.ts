@@ -158,6 +158,51 @@ describe('npm run admin', () => {
   }, 300_000);
 });
 
+describe('configuration and database errors name what to fix, without a stack trace', () => {
+  async function cli(script: string, vars: Record<string, string>, args = script.endsWith('admin.ts') ? ['org', 'list'] : []): Promise<{ code: number; stderr: string }> {
+    const childEnv: Record<string, string | undefined> = { ...process.env, DATABASE_URL: undefined, AUTH_SECRET: undefined, ENCRYPTION_KEYS: undefined, ...vars };
+    try {
+      await run(process.execPath, ['--import', 'tsx', script, ...args], { env: childEnv as NodeJS.ProcessEnv });
+      return { code: 0, stderr: '' };
+    } catch (err) {
+      const e = err as { code: number; stderr: string };
+      return { code: e.code, stderr: e.stderr };
+    }
+  }
+  const secrets = { AUTH_SECRET: randomBytes(32).toString('base64url'), ENCRYPTION_KEYS: newKeySpec('e1') };
+  const server = process.env.DATABASE_URL ? new URL(process.env.DATABASE_URL) : new URL('postgres://postgres@127.0.0.1:5432/postgres');
+
+  it('DATABASE_URL: a missing database, an unreachable server; AUTH_SECRET missing', { timeout: 120_000 }, async () => {
+    const missing = new URL(server);
+    missing.pathname = '/cg_no_such_db';
+    const noDb = await cli('scripts/admin.ts', { ...secrets, DATABASE_URL: missing.toString() });
+    expect(noDb.code).toBe(1);
+    expect(noDb.stderr).toContain(`DATABASE_URL: cannot connect to PostgreSQL at ${missing.hostname}:${missing.port || 5432}, database "cg_no_such_db"`);
+    expect(noDb.stderr).toContain('does not exist');
+
+    const noServer = await cli('scripts/admin.ts', { ...secrets, DATABASE_URL: 'postgres://postgres:pw-not-shown@127.0.0.1:1/gateway' });
+    expect(noServer.stderr).toContain('DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:1, database "gateway"');
+    expect(noServer.stderr).toContain('connection refused');
+    expect(noServer.stderr).not.toContain('pw-not-shown');
+
+    const noSecret = await cli('scripts/seed.ts', { DATABASE_URL: missing.toString() });
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toContain('AUTH_SECRET: required when DATABASE_URL is set');
+    for (const r of [noDb, noServer, noSecret]) expect(r.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('DATA_DIR: a file where the directory should be', { timeout: 120_000 }, async () => {
+    const file = path.join(dataDir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    for (const dir of [file, path.join(file, 'below')]) {
+      const r = await cli('scripts/admin.ts', { DATA_DIR: dir });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`DATA_DIR: cannot keep auth-secret in ${dir}`);
+      expect(r.stderr).not.toMatch(/EEXIST|ENOTDIR|^\s+at /m);
+    }
+  });
+});
+
 describe.skipIf(!!process.env.DATABASE_URL)('the embedded demo', () => {
   /** Starts the gateway on a demo data directory until it listens; returns what it printed to the terminal and its port. */
   async function start(dir: string): Promise<{ terminal: string; port: number }> {

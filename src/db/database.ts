@@ -7,7 +7,7 @@ import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
-import type { Config } from '../config.js';
+import { describeFsError, type Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
 
 export const MIGRATIONS_DIR = path.resolve(
@@ -53,23 +53,12 @@ async function probe(pool: pg.Pool, url: string): Promise<void> {
       : code === '28P01' || code === '28000' ? 'authentication failed (check the user and password)'
       : code === 'ECONNREFUSED' ? 'connection refused (is PostgreSQL running, on this host and port?)'
       : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'unknown host'
-      : describeError(err);
+      : err instanceof Error ? err.message : String(err);
     await pool.end().catch(() => {});
     throw new DatabaseError(`DATABASE_URL: cannot connect to PostgreSQL at ${where}: ${reason}`);
   }
 }
 
-function describeError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  const what: Record<string, string> = {
-    ENOTDIR: 'a part of the path is a file, not a directory',
-    EEXIST: 'a file is in the way of the directory',
-    EACCES: 'permission denied',
-    EROFS: 'read-only file system',
-    ENOSPC: 'no space left on the device',
-  };
-  return (e.code && what[e.code]) ?? (e instanceof Error ? e.message : String(err));
-}
 
 /** Observer of every SQL statement the client sends (tests count them). */
 export type QueryListener = (sql: string) => void;
@@ -100,7 +89,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
       pglite = await PGlite.create(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
     } catch (err) {
       unlock();
-      throw new DatabaseError(`DATA_DIR: cannot open the embedded database in ${database.dataDir}: ${describeError(err)}`);
+      throw new DatabaseError(`DATA_DIR: cannot open the embedded database in ${database.dataDir}: ${describeFsError(err)}`);
     }
     adapterFactory = new PrismaPGlite(pglite);
     const instance = pglite;
@@ -163,7 +152,7 @@ function lockDataDir(dataDir: string): () => void {
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (err) {
-    throw new DatabaseError(`DATA_DIR: cannot create the embedded database directory ${dataDir}: ${describeError(err)}`);
+    throw new DatabaseError(`DATA_DIR: cannot create the embedded database directory ${dataDir}: ${describeFsError(err)}`);
   }
   const lockFile = `${dataDir}.lock`;
   let holder: number | undefined;
