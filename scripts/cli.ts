@@ -32,9 +32,9 @@ export function helpIfAsked(usage: string, argv = process.argv.slice(2)): void {
 }
 
 export function runCli<O extends Options>(name: string, cli: Cli<O>, argv = process.argv.slice(2)): void {
-  const fail = (message: string, code: number) => {
+  const fail = (message: string, code: number, usage = false) => {
     console.error(`${name}: ${message}`);
-    if (code === 2 && !(message.includes('DATABASE_URL') || message.includes('DATA_DIR'))) console.error(`Run with --help for usage.`);
+    if (usage) console.error('Run with --help for usage.');
     process.exit(code);
   };
   helpIfAsked(cli.usage, argv);
@@ -42,12 +42,13 @@ export function runCli<O extends Options>(name: string, cli: Cli<O>, argv = proc
   try {
     parsed = parseArgs({ args: argv, options: cli.options, strict: true, allowPositionals: cli.allowPositionals ?? false });
   } catch (err) {
-    return fail(err instanceof Error ? err.message : String(err), 2);
+    return fail(err instanceof Error ? err.message : String(err), 2, true);
   }
   cli.run(parsed as { values: ParsedValues<O>; positionals: string[] }).then(
     (code) => process.exit(code ?? 0),
     (err: unknown) => {
-      if (err instanceof UsageError || err instanceof ConfigError) return fail(err.message, 2);
+      if (err instanceof UsageError) return fail(err.message, 2, true);
+      if (err instanceof ConfigError) return fail(err.message, 2);
       if (err instanceof DatabaseError) return fail(err.message, 1);
       if (err instanceof ValidationError) {
         return fail([`${err.code}: the input was refused`, ...err.problems.map((p) => `  ${p.path}: ${p.message}`)].join('\n'), 1);
