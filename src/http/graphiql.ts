@@ -53,8 +53,9 @@ const DEFAULT_QUERY = `# Connections gateway
 #
 # 1. In "Headers" (below), paste
 #      {"Authorization": "Bearer <token>"}
-#    The demo prints tokens at its
-#    first start; for an org user:
+#    The embedded demo prints tokens
+#    when the gateway starts; for an
+#    org user on any database:
 #    npm run admin -- token --org <slug>
 # 2. Run it (▶ or Ctrl-Enter):
 
