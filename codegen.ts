@@ -6,7 +6,7 @@ import type { CodegenConfig } from '@graphql-codegen/cli';
  */
 const config: CodegenConfig = {
   schema: 'schema.graphql',
-  documents: ['test/**/*.ts', 'bench/**/*.ts', '!test/gql/**'],
+  documents: ['test/**/*.ts', 'bench/**/*.ts', '!test/gql/**', '!**/node_modules/**'],
   ignoreNoDocuments: true,
   emitLegacyCommonJSImports: false,
   generates: {

@@ -15,6 +15,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { DEFAULT_LOCKFILE, diffSchemaToSql } from '../src/db/migrate.js';
+import { helpIfAsked } from './cli.js';
+
+helpIfAsked(`
+Usage: npm run migration:new -- <name> | --check [--schema <file>] [--migrations <dir>]
+
+Writes prisma/migrations/<UTC timestamp>_<name>/migration.sql from the changes
+to prisma/schema.prisma (offline, through the Wasm schema engine). With
+--check, exits 1 when the schema has changes no migration covers (CI).
+`);
 
 const USAGE = 'usage: tsx scripts/migration-new.ts <name> | --check [--schema <file>] [--migrations <dir>]';
 

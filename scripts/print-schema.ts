@@ -5,6 +5,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { printSchema } from 'graphql';
 import { schema } from '../src/schema/index.js';
+import { helpIfAsked } from './cli.js';
+
+helpIfAsked(`
+Usage: npm run schema:print [-- --check]
+
+Prints the GraphQL schema to schema.graphql (committed). With --check, writes
+nothing and exits 1 when the committed file is stale (CI).
+`);
 
 const file = new URL('../schema.graphql', import.meta.url);
 const printed = printSchema(schema) + '\n';

@@ -13,6 +13,15 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { CryptoError } from '../src/crypto/keyring.js';
 import { rotateSecrets } from '../src/crypto/rotation.js';
 import { openDatabase } from '../src/db/database.js';
+import { helpIfAsked } from './cli.js';
+
+helpIfAsked(`
+Usage: ENCRYPTION_KEYS="k2:<new>,k1:<old>" DATABASE_URL=… npm run keys:rotate [-- --batch=200]
+
+Re-encrypts every stored secret under the primary (first) key of
+ENCRYPTION_KEYS, in batches, while gateways keep running; prints counts per
+table. Exit 1 when a ciphertext cannot be read or old key ids remain.
+`);
 
 const batchArg = process.argv.find((a) => a.startsWith('--batch='));
 const batchSize = batchArg ? Number(batchArg.slice('--batch='.length)) : 200;

@@ -7,16 +7,34 @@
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
-import { demoBanner, seedDemoContent, seedOrg } from '../src/seed/demo.js';
+import { credentialsOf, demoBanner, seedDemoContent, seedOrg } from '../src/seed/demo.js';
+import { runCli } from './cli.js';
 
-const config = loadConfig();
-const db = await openDatabase(config.database).catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
+runCli('seed', {
+  usage: `
+Usage: npm run seed [-- --slug <slug>]
+
+Creates a demo organization (customers acme-corp and globex, a global Twilio
+connection, a customer-activated Acme API connection) and prints a token for
+each kind of principal, valid 24 hours, and the same as shell variables for
+the README's examples. Without --slug the organization gets a random one.
+
+Configuration comes from the environment, as for the gateway: DATABASE_URL
+(with AUTH_SECRET and ENCRYPTION_KEYS) for PostgreSQL, else the embedded
+database in DATA_DIR (stop the gateway first: one process per data directory).
+`,
+  options: { slug: { type: 'string' } },
+  async run({ values }) {
+    const config = loadConfig();
+    const db = await openDatabase(config.database);
+    try {
+      await db.migrate();
+      const app = createApp(config, db);
+      const seeded = await seedOrg(app, { name: 'Demo Org', ...(values.slug ? { slug: values.slug } : {}), customers: ['acme-corp', 'globex'] });
+      await seedDemoContent(app, seeded);
+      console.log(demoBanner(credentialsOf(seeded), config.publicUrl, `Demo organization "${seeded.slug}" created. Tokens are valid for 24 hours.`));
+    } finally {
+      await db.close();
+    }
+  },
 });
-await db.migrate();
-const app = createApp(config, db);
-const seeded = await seedOrg(app, { name: 'Demo Org', customers: ['acme-corp', 'globex'] });
-await seedDemoContent(app, seeded);
-console.log(demoBanner(seeded, config.port));
-await db.close();

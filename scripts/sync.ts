@@ -11,6 +11,22 @@
  * Exit status: 0 done, 1 the target refused the manifest, 2 bad usage or unreachable.
  */
 import { parseArgs } from 'node:util';
+import { helpIfAsked } from './cli.js';
+
+helpIfAsked(`
+Usage: SYNC_FROM_KEY=cgk_… SYNC_TO_KEY=cgk_… npm run sync -- --from <url> --to <url> [--dry-run] [--prune] [--json]
+
+Copies one organization's configuration (connectors, connections,
+integrations; never secrets) from one gateway to another by stable keys and
+prints the plan. --dry-run changes nothing; --prune deletes in the target what
+the source does not have; --json prints the plan as JSON. URLs are gateway
+base URLs (http://host:4000) or GraphQL endpoints.
+
+Keys (org API keys) come from SYNC_FROM_KEY / SYNC_TO_KEY. --from-key and
+--to-key also work but show the key in \`ps\` and in npm's echo of the command.
+
+Exit status: 0 done, 1 the target refused the manifest, 2 bad usage or unreachable.
+`);
 
 const EXPORT = 'query SyncExport { exportManifest }';
 const IMPORT = `mutation SyncImport($manifest: JSON!, $dryRun: Boolean!, $prune: Boolean) {
@@ -94,6 +110,9 @@ async function main(): Promise<number> {
   });
   const from = values.from;
   const to = values.to;
+  if (values['from-key'] || values['to-key']) {
+    console.error('sync: warning: a key given as an argument is visible in `ps` and in npm\'s echo; prefer SYNC_FROM_KEY / SYNC_TO_KEY');
+  }
   const fromKey = values['from-key'] ?? process.env.SYNC_FROM_KEY;
   const toKey = values['to-key'] ?? process.env.SYNC_TO_KEY;
   const missing = [!from && '--from', !fromKey && '--from-key', !to && '--to', !toKey && '--to-key'].filter(Boolean);

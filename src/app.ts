@@ -1,8 +1,12 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { FeedHub } from './modules/feed/hub.js';
+import { Metrics } from './observability/metrics.js';
+import { currentRequest } from './observability/request.js';
+import { startTracing, type Tracing } from './observability/tracing.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -15,17 +19,28 @@ export interface App {
   tokens: TokenService;
   /** The live feed of this process (started by the HTTP edge). */
   feed: FeedHub;
+  /** Prometheus metrics (`/metrics`). */
+  metrics: Metrics;
+  /** OpenTelemetry tracing (a no-op unless configured). */
+  tracing: Tracing;
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
-  return pino({
+export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
+  const options: pino.LoggerOptions = {
     level: config.logLevel,
+    // Every line written while serving a request names it (the id is also the response's x-request-id).
+    mixin: () => {
+      const request = currentRequest();
+      return request ? { requestId: request.id } : {};
+    },
     // Defence in depth: whatever a caller passes, these never reach a log line.
     redact: {
       paths: ['authorization', '*.authorization', 'headers.authorization', 'secret', '*.secret', 'token', '*.token', 'password', '*.password', 'value', '*.value'],
       censor: '[redacted]',
     },
-  });
+  };
+  // Readable lines for a person at a terminal; JSON, one object per line, for log collectors.
+  return config.logFormat === 'pretty' ? pino(options, pretty({ sync: true, ignore: 'pid,hostname' })) : pino(options);
 }
 
 export function createApp(config: Config, db: Database, log: Logger = createLogger(config)): App {
@@ -36,5 +51,11 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     retentionHours: config.feedRetentionHours,
     pollMs: config.feedPollMs,
   });
-  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma), feed };
+  const pool = db.pool;
+  const metrics = new Metrics({
+    feedSubscribers: () => feed.subscriberCount,
+    ...(pool ? { pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) } : {}),
+  });
+  feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
+  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma), feed, metrics, tracing: startTracing(config.otel) };
 }

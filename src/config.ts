@@ -40,6 +40,20 @@ const EnvSchema = z.object({
   MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
+  /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  /** OpenTelemetry's standard variables: tracing is on when an OTLP endpoint is set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http://', 'https://']).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http://', 'https://']).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('connections-gateway'),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).optional(),
+  /** OpenID Connect sign-in of org users (all three, or none). */
+  OIDC_ISSUER: url(['http://', 'https://']).optional(),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Where the browser goes after signing in, with the token in the URL fragment. Unset: a page shows the token. */
+  ADMIN_UI_URL: url(['http://', 'https://']).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -61,6 +75,11 @@ export interface Config {
   maxDepth: number;
   maxComplexity: number;
   seedDemo: boolean;
+  logFormat: 'json' | 'pretty';
+  /** OpenTelemetry tracing, when configured. */
+  otel: { tracesEndpoint: string; serviceName: string } | null;
+  /** OpenID Connect sign-in of org users, when configured. */
+  oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null } | null;
   /** Notes for the start-up log (e.g. "generated a local secret"). */
   notices: string[];
 }
@@ -113,6 +132,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw err;
   }
 
+  const oidcVars = [e.OIDC_ISSUER, e.OIDC_CLIENT_ID, e.OIDC_CLIENT_SECRET];
+  if (oidcVars.some(Boolean) && !oidcVars.every(Boolean)) {
+    throw new ConfigError('Invalid configuration:\n  OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET: set all three (OpenID Connect sign-in), or none');
+  }
+  const tracesEndpoint =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (e.OTEL_EXPORTER_OTLP_ENDPOINT && `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`);
+  const tracing = tracesEndpoint && e.OTEL_SDK_DISABLED !== 'true' && e.OTEL_TRACES_EXPORTER !== 'none';
+
   return {
     port: e.PORT,
     host: e.HOST,
@@ -128,6 +155,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
+    logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+    otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
+    oidc:
+      e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
+        ? { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, adminUiUrl: e.ADMIN_UI_URL ?? null }
+        : null,
     notices,
   };
 }
@@ -135,9 +168,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 /** Reads a secret kept in the embedded data directory, creating it on first use. */
 export function localSecret(dataDir: string, name: string, make: () => string): string {
   const file = path.join(dataDir, name);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const value = make();
-  writeFileSync(file, value + '\n', { mode: 0o600 });
-  return value;
+  try {
+    if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+    mkdirSync(dataDir, { recursive: true });
+    const value = make();
+    writeFileSync(file, value + '\n', { mode: 0o600 });
+    return value;
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  DATA_DIR: cannot keep ${name} in ${dataDir}: ${describeFsError(err)}`);
+  }
+}
+
+/** A file-system error as a person reads it (not `ENOTDIR`). */
+export function describeFsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const what: Record<string, string> = {
+    ENOTDIR: 'a part of the path is a file, not a directory',
+    EEXIST: 'a file is in the way of the directory',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EROFS: 'read-only file system',
+    ENOSPC: 'no space left on the device',
+  };
+  return (e.code && what[e.code]) ?? (e instanceof Error ? e.message : String(err));
 }

@@ -1,8 +1,11 @@
+import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig } from './config.js';
-import { openDatabase } from './db/database.js';
-import { demoBanner, seedDemoContent, seedOrg } from './seed/demo.js';
+import { DatabaseError, openDatabase } from './db/database.js';
+import { credentialsOf, demoBanner, reissueDemoCredentials, saveDemoSigner, seedDemoContent, seedOrg } from './seed/demo.js';
 import { createGateway } from './server.js';
-import { createApp, createLogger } from './app.js';
+import { createApp, createLogger, type App } from './app.js';
+
+const DEMO_SLUG = 'demo';
 
 /** Entry point: validate config, open and migrate the database, listen. */
 async function main(): Promise<void> {
@@ -24,17 +27,13 @@ async function main(): Promise<void> {
   if (applied.length) log.info({ applied }, 'applied migrations');
 
   const app = createApp(config, db, log);
-  // First start of a new embedded data directory: make it usable at once.
-  if (db.kind === 'pglite' && config.seedDemo && (await db.prisma.organization.count()) === 0) {
-    const seeded = await seedOrg(app, { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] });
-    await seedDemoContent(app, seeded);
-    console.log('\n' + demoBanner(seeded, config.port) + '\n');
-  }
+  await welcome(app);
   const gateway = createGateway(app);
   await new Promise<void>((resolve) => gateway.http.listen(config.port, config.host, resolve));
+  const { port } = gateway.http.address() as AddressInfo;
   log.info(
-    { database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
-    `connections gateway listening on http://localhost:${config.port}/graphql`,
+    { port, database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
+    `connections gateway listening on http://localhost:${port}/graphql`,
   );
 
   let stopping = false;
@@ -50,7 +49,40 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/**
+ * What the person starting the gateway needs next. The embedded default seeds
+ * a demo organization on its first start and prints fresh demo tokens on
+ * every later one (they last 24 hours); an empty database otherwise says how
+ * to create the first organization. Tokens go to the terminal (stderr), never
+ * to the log.
+ */
+async function welcome(app: App): Promise<void> {
+  const { config, db, log } = app;
+  const demo = db.kind === 'pglite' && config.seedDemo;
+  if ((await db.prisma.organization.count()) === 0) {
+    if (!demo) {
+      log.warn(
+        'No organization yet. Create the first one and its admin (prints a token): ' +
+          'npm run admin -- org create --name "<name>" --slug <slug> --admin-email <email>' +
+          (db.kind === 'pglite' ? ' (stop the gateway first: one process per data directory)' : '') +
+          '; or the demo organization: npm run seed',
+      );
+      return;
+    }
+    const seeded = await seedOrg(app, { name: 'Demo Org', slug: DEMO_SLUG, customers: ['acme-corp', 'globex'] });
+    await seedDemoContent(app, seeded);
+    await saveDemoSigner(config.dataDir, seeded.signer);
+    process.stderr.write(`\n${demoBanner(credentialsOf(seeded), config.publicUrl, `Demo organization "${DEMO_SLUG}" created. Tokens are valid for 24 hours.`)}\n\n`);
+    return;
+  }
+  const existing = demo ? await reissueDemoCredentials(app, DEMO_SLUG, config.dataDir) : null;
+  if (existing) {
+    process.stderr.write(`\n${demoBanner(existing, config.publicUrl, `Demo organization "${DEMO_SLUG}" (from ${config.dataDir}): new tokens, valid for 24 hours.`)}\n\n`);
+  }
+}
+
 void main().catch((err: unknown) => {
-  console.error('fatal:', err instanceof Error ? err.message : err);
+  // Expected failures (configuration, database) name what to fix; anything else keeps its stack.
+  console.error(err instanceof DatabaseError ? err.message : err);
   process.exit(1);
 });

@@ -36,6 +36,7 @@ export function createGateway(app: App): Gateway {
       await app.feed.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      await app.tracing.shutdown();
     },
   };
 }

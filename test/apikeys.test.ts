@@ -129,6 +129,18 @@ describe('API keys', () => {
     expect(active.data!.apiKeys.some((k) => k.keyId === apiKey.keyId)).toBe(false);
   });
 
+  it('revokes by the keyId the listing shows as well as by the global id', async () => {
+    const res = await createKey(acme.adminToken, { name: 'by keyId' });
+    if (res.__typename !== 'MutationCreateApiKeySuccess') throw new Error(res.__typename);
+    const listed = (await gql(gw.url, ApiKeys, { includeRevoked: false }, acme.adminToken)).data!.apiKeys.find((k) => k.name === 'by keyId')!;
+    const foreign = await gql(gw.url, RevokeApiKey, { id: listed.keyId }, other.adminToken);
+    expect(foreign.data?.revokeApiKey).toMatchObject({ __typename: 'NotFoundError', code: 'NOT_FOUND' });
+    const revoked = await gql(gw.url, RevokeApiKey, { id: listed.keyId }, acme.adminToken);
+    expect(revoked.errors).toBeUndefined();
+    expect(revoked.data?.revokeApiKey).toMatchObject({ __typename: 'MutationRevokeApiKeySuccess', data: { id: listed.id } });
+    expect((await gql(gw.url, ViewerKind, {}, res.data.secret)).status).toBe(401);
+  });
+
   it('a read-only key reads but cannot change anything', async () => {
     const res = await createKey(acme.adminToken, { name: 'reader', readOnly: true });
     if (res.__typename !== 'MutationCreateApiKeySuccess') throw new Error(res.__typename);

@@ -3,10 +3,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
-import type { Config } from '../config.js';
+import { describeFsError, type Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
 
 export const MIGRATIONS_DIR = path.resolve(
@@ -20,9 +21,42 @@ export interface Database {
   adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   /** The in-process database, when embedded (tests dump a migrated one as their template). */
   pglite?: PGlite;
+  /** The connection pool, on PostgreSQL (its use is a metric). */
+  pool?: pg.Pool;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
   close(): Promise<void>;
+}
+
+/** The database cannot be opened; the message names the variable to fix (DATABASE_URL, DATA_DIR) and where it points. */
+export class DatabaseError extends Error {
+  override name = 'DatabaseError';
+}
+
+/** Where a PostgreSQL URL points, without its password: `host:port, database "name", user "u"`. */
+export function describeDatabaseUrl(url: string): string {
+  const u = new URL(url);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, '')) || decodeURIComponent(u.username) || 'postgres';
+  return `${u.hostname || 'localhost'}:${u.port || 5432}, database "${database}"${u.username ? `, user "${decodeURIComponent(u.username)}"` : ''}`;
+}
+
+/** One round-trip at start, so an unreachable or missing database is reported by name rather than at the first query. */
+async function probe(pool: pg.Pool, url: string): Promise<void> {
+  try {
+    const client = await pool.connect();
+    client.release();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const where = describeDatabaseUrl(url);
+    const reason =
+      code === '3D000' ? 'the database does not exist (create it, e.g. `createdb`, or fix the name)'
+      : code === '28P01' || code === '28000' ? 'authentication failed (check the user and password)'
+      : code === 'ECONNREFUSED' ? 'connection refused (is PostgreSQL running, on this host and port?)'
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'unknown host'
+      : err instanceof Error ? err.message : String(err);
+    await pool.end().catch(() => {});
+    throw new DatabaseError(`DATABASE_URL: cannot connect to PostgreSQL at ${where}: ${reason}`);
+  }
 }
 
 /** Observer of every SQL statement the client sends, with its parameters as JSON (tests count them; benchmarks EXPLAIN them). */
@@ -38,14 +72,24 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
   let adapterFactory: SqlMigrationAwareDriverAdapterFactory;
   let closeDriver: () => Promise<void>;
   let pglite: PGlite | undefined;
+  let pool: pg.Pool | undefined;
   if (database.kind === 'postgres') {
-    adapterFactory = new PrismaPg({ connectionString: database.url, max: 10 });
-    closeDriver = async () => {};
+    const pgPool = (pool = new pg.Pool({ connectionString: database.url, max: 10 }));
+    // Idle clients whose server went away emit 'error'; queries report it, the process must not crash.
+    pgPool.on('error', () => {});
+    await probe(pgPool, database.url);
+    adapterFactory = new PrismaPg(pgPool);
+    closeDriver = () => pgPool.end();
   } else {
     // ':memory:' gives a throwaway in-process database (tests, benchmarks).
     const inMemory = database.dataDir === ':memory:';
     const unlock = inMemory ? () => {} : lockDataDir(database.dataDir);
-    pglite = await PGlite.create(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
+    try {
+      pglite = await PGlite.create(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
+    } catch (err) {
+      unlock();
+      throw new DatabaseError(`DATA_DIR: cannot open the embedded database in ${database.dataDir}: ${describeFsError(err)}`);
+    }
     adapterFactory = new PrismaPGlite(pglite);
     const instance = pglite;
     closeDriver = async () => {
@@ -70,6 +114,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     kind: database.kind,
     adapterFactory,
     ...(pglite ? { pglite } : {}),
+    ...(pool ? { pool } : {}),
     migrate: () => applyMigrations(adapterFactory, MIGRATIONS_DIR),
     async close() {
       await prisma.$disconnect();
@@ -103,7 +148,11 @@ function withoutEmptySelects(client: PrismaClient): PrismaClient {
  * would not see the first one's writes and could corrupt it. Refuse clearly.
  */
 function lockDataDir(dataDir: string): () => void {
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new DatabaseError(`DATA_DIR: cannot create the embedded database directory ${dataDir}: ${describeFsError(err)}`);
+  }
   const lockFile = `${dataDir}.lock`;
   let holder: number | undefined;
   try {

@@ -1,11 +1,13 @@
-import { GraphQLError } from 'graphql';
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError, getOperationAST, type DocumentNode } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { App } from '../app.js';
 import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
+import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
+import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
 
@@ -18,13 +20,38 @@ export type SocketExtra = { principal?: Principal | null };
  * anything else is an opaque INTERNAL_SERVER_ERROR, logged without values)
  * and the per-operation context with the caller's principal.
  */
+/** `query viewer`: the operation's type and first root field — from the schema, so the label set stays small (never the client's operation name). */
+function nameOperation(document: DocumentNode, operationName: string | null | undefined): void {
+  const request = currentRequest();
+  const op = getOperationAST(document, operationName);
+  if (!request || !op) return;
+  const first = op.selectionSet.selections.find((s) => s.kind === 'Field');
+  request.operation = `${op.operation} ${first?.name.value ?? '…'}`;
+}
+
+function markFailed(): void {
+  const request = currentRequest();
+  if (request) request.failed = true;
+}
+
 export function createGraphQLServer(app: App): GraphQLServer {
   const { log } = app;
   return createYoga<Record<string, unknown>, AppContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { subscriptionsProtocol: 'WS', title: 'Connections gateway' },
+    graphiql: graphiqlOptions,
+    renderGraphiQL,
+    plugins: [
+      <Plugin>{
+        // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
+        onExecute: ({ args }) => {
+          nameOperation(args.document, args.operationName);
+          return { onExecuteDone: ({ result }) => void ('errors' in result && result.errors?.length && markFailed()) };
+        },
+        onSubscribe: ({ args }) => void nameOperation(args.document, args.operationName),
+      },
+    ],
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),

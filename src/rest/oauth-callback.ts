@@ -7,7 +7,7 @@ import { completeAuthorization } from '../modules/oauth/service.js';
  * (register `PUBLIC_URL/oauth/callback` as the redirect URI). Redirects to the
  * flow's success/failure URL, or shows a minimal page when none was given.
  */
-const NO_STORE = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' };
+export const NO_STORE = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' };
 
 export async function oauthCallback(app: App, c: HonoContext): Promise<Response> {
   let outcome;
@@ -26,7 +26,7 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function page(status: number, title: string, text: string): Response {
+export function page(status: number, title: string, text: string): Response {
   const html = `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>`;
   return new Response(html, { status, headers: { 'content-type': 'text/html; charset=utf-8', ...NO_STORE } });
 }

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { App } from '../app.js';
 import type { OrgPrincipal } from '../auth/principal.js';
 import { write } from '../op.js';
 import { createApiKey, registerEmbedSigningKey } from '../modules/access/service.js';
 import { createConnection, findConnection } from '../modules/connections/service.js';
 import { createConnector } from '../modules/connectors/service.js';
-import { createCustomer } from '../modules/tenancy/service.js';
+import { createCustomer, createOrganization } from '../modules/tenancy/service.js';
 import { setValue } from '../modules/values/service.js';
 import { newEmbedKeyPair, signEmbedToken, type EmbedSigner } from './embed.js';
 
@@ -32,12 +35,14 @@ export async function adminOf(app: App, orgId: string): Promise<OrgPrincipal> {
  * as that admin.
  */
 export async function seedOrg(app: App, opts: { name?: string; slug?: string; customers?: string[] } = {}): Promise<SeededOrg> {
-  const prisma = app.db.prisma;
   const slug = opts.slug ?? `org-${randomBytes(4).toString('hex')}`;
-  const org = await prisma.organization.create({ data: { name: opts.name ?? slug, slug } });
-  const admin = await prisma.orgUser.create({ data: { orgId: org.id, email: `admin@${slug}.example`, name: 'Admin' } });
+  const { organization: org, admin, principal } = await createOrganization(app, {
+    name: opts.name ?? slug,
+    slug,
+    admin: { email: `admin@${slug}.example`, name: 'Admin' },
+  });
   const pair = await newEmbedKeyPair();
-  const { apiKey, signer, customers } = await write(app, { kind: 'ORG_USER', id: admin.id, orgId: org.id, email: admin.email }, 'system', async (op) => {
+  const { apiKey, signer, customers } = await write(app, principal, 'system', async (op) => {
     const key = await createApiKey(op, { name: 'seed' });
     const signing = await registerEmbedSigningKey(op, { publicKey: pair.publicKeyPem, alg: 'ES256' });
     const created = [];
@@ -64,26 +69,86 @@ export async function seedOrg(app: App, opts: { name?: string; slug?: string; cu
   };
 }
 
-/** What a newcomer needs to make a first query with each kind of principal. */
-export function demoBanner(seeded: SeededOrg, port: number): string {
+/** The demo's credentials as printed: `apiKey` only when just created (only its hash is kept), user tokens only with the demo's signing key. */
+export interface DemoCredentials {
+  slug: string;
+  adminToken: string;
+  apiKey?: string;
+  customers: { externalId: string; userToken?: string; runtimeToken: string }[];
+}
+
+/**
+ * What a newcomer needs to make a first query with each kind of principal:
+ * a token per principal for GraphiQL's headers pane, and the same as shell
+ * variables for the README's curl examples.
+ */
+export function demoBanner(demo: DemoCredentials, publicUrl: string, heading: string): string {
+  const first = demo.customers[0];
   const rows: [string, string][] = [
-    ['org admin (user)', seeded.adminToken],
-    ['org API key', seeded.apiKey],
-    ...seeded.customers.flatMap((c): [string, string][] => [
-      [`customer user of ${c.externalId}`, c.userToken],
+    ['org admin (user)', demo.adminToken],
+    ...(demo.apiKey ? [['org API key', demo.apiKey] as [string, string]] : []),
+    ...demo.customers.flatMap((c): [string, string][] => [
+      ...(c.userToken ? [[`customer user of ${c.externalId}`, c.userToken] as [string, string]] : []),
       [`runtime of ${c.externalId}`, c.runtimeToken],
     ]),
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
+  const exports: [string, string | undefined][] = [
+    ['GATEWAY', publicUrl],
+    ['ADMIN_TOKEN', demo.adminToken],
+    ['API_KEY', demo.apiKey],
+    ['USER_TOKEN', first?.userToken],
+    ['RUNTIME_TOKEN', first?.runtimeToken],
+  ];
   return [
-    `Demo organization "${seeded.slug}" created. Tokens are valid for 24 hours.`,
-    `Open http://localhost:${port}/graphql and set the header {"Authorization": "Bearer <token>"}.`,
+    heading,
+    `Open ${publicUrl}/graphql and paste into its "Headers" pane: {"Authorization": "Bearer <token>"}`,
     '',
     ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`),
     '',
+    `For the README's shell examples (${first ? `user and runtime tokens of ${first.externalId}` : 'no customer'}):`,
+    ...exports.filter(([, v]) => v).map(([k, v]) => `export ${k}=${v}`),
+    ...(demo.apiKey ? [] : ['(API key: the one printed at the first start, or a new one: mutation { createApiKey(input: { name: "me" }) { ... } } as the admin)']),
+    '',
     'First query:  { viewer { kind organization { name } customer { externalId } } }',
-    'Then:         { connections { edges { node { stableKey type connector { key } } } } }',
   ].join('\n');
+}
+
+export function credentialsOf(seeded: SeededOrg): DemoCredentials {
+  return { slug: seeded.slug, adminToken: seeded.adminToken, apiKey: seeded.apiKey, customers: seeded.customers };
+}
+
+const DEMO_KEY_FILE = 'demo-embed-key.json';
+
+/** Keeps the demo's embed signing key (the vendor backend's, in real life) beside the embedded database, so a restart can issue customer-user tokens again. */
+export async function saveDemoSigner(dataDir: string, signer: EmbedSigner): Promise<void> {
+  mkdirSync(dataDir, { recursive: true });
+  writeFileSync(path.join(dataDir, DEMO_KEY_FILE), JSON.stringify({ keyId: signer.keyId, jwk: await exportJWK(signer.privateKey) }), { mode: 0o600 });
+}
+
+/** Fresh tokens for an existing demo organization (tokens last 24 hours; the data stays). Null when there is no such organization. */
+export async function reissueDemoCredentials(app: App, slug: string, dataDir: string): Promise<DemoCredentials | null> {
+  const org = await app.db.prisma.organization.findUnique({ where: { slug }, include: { customers: { orderBy: { createdAt: 'asc' } } } });
+  if (!org) return null;
+  const admin = await adminOf(app, org.id);
+  let signer: EmbedSigner | null = null;
+  try {
+    const saved = JSON.parse(readFileSync(path.join(dataDir, DEMO_KEY_FILE), 'utf8')) as { keyId: string; jwk: JWK };
+    signer = { keyId: saved.keyId, privateKey: (await importJWK(saved.jwk, 'ES256')) as CryptoKey };
+  } catch {
+    // No saved key (a demo seeded elsewhere): runtime and admin tokens only.
+  }
+  return {
+    slug,
+    adminToken: await app.tokens.signOrgUser(admin, 24 * 3600),
+    customers: await Promise.all(
+      org.customers.map(async (c) => ({
+        externalId: c.externalId,
+        ...(signer ? { userToken: await signEmbedToken(signer, { userId: `user-of-${c.externalId}`, customerExternalId: c.externalId }, 24 * 3600) } : {}),
+        runtimeToken: await app.tokens.signRuntime({ orgId: org.id, customerId: c.id }, 24 * 3600),
+      })),
+    ),
+  };
 }
 
 /**

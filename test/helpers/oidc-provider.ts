@@ -36,7 +36,13 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
-export async function startProvider(opts: { redirectUris: string[]; rotateRefreshToken?: boolean; accessTokenTtl?: number }): Promise<TestProvider> {
+export async function startProvider(opts: {
+  redirectUris: string[];
+  rotateRefreshToken?: boolean;
+  accessTokenTtl?: number;
+  /** The signed-in account's claims besides `sub` (e.g. email, email_verified); read at each sign-in, so a test may change them. */
+  account?: Record<string, unknown>;
+}): Promise<TestProvider> {
   let server: Server = createServer();
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -61,7 +67,8 @@ export async function startProvider(opts: { redirectUris: string[]; rotateRefres
         token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
-    scopes: ['openid', 'offline_access'],
+    scopes: ['openid', 'offline_access', 'email'],
+    claims: { email: ['email', 'email_verified'] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -80,7 +87,7 @@ export async function startProvider(opts: { redirectUris: string[]; rotateRefres
       Session: 86_400,
       Interaction: 600,
     },
-    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub, ...opts.account }) }),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: { keys: ['provider-cookie-key-for-tests-only'] },
   });

@@ -1,5 +1,5 @@
 import type { Principal } from '../../auth/principal.js';
-import { decodeId, rawId } from '../../ids.js';
+import { decodeId, decodeIdOrRaw, rawId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
@@ -165,11 +165,11 @@ builder.mutationFields((t) => ({
   }),
   revokeApiKey: t.prismaField({
     type: 'ApiKey',
-    description: 'Revokes an API key: it stops working at once, on every instance. Idempotent.',
+    description: 'Revokes an API key (by its global `id` or its `keyId`): it stops working at once, on every instance. Idempotent.',
     authScopes: { orgWrite: true },
     errors: { types: mutationErrors },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, args, ctx) => mutateAndLoad(ctx, query, 'ApiKey', (op) => revokeApiKey(op, decodeId('ApiKey', args.id))),
+    resolve: (query, _root, args, ctx) => mutateAndLoad(ctx, query, 'ApiKey', (op) => revokeApiKey(op, decodeIdOrRaw('ApiKey', args.id))),
   }),
   issueRuntimeToken: t.field({
     type: RuntimeToken,

@@ -1,10 +1,12 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { newApiKeySecret } from '../../auth/tokens.js';
-import { NotFoundError, ValidationError } from '../../errors.js';
+import type { App } from '../../app.js';
+import type { OrgPrincipal } from '../../auth/principal.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { ApiKey, EmbedSigningKey } from '../../generated/prisma/client.js';
 import { decodeIdOrRaw } from '../../ids.js';
-import type { Op } from '../../op.js';
+import { audit, type Op } from '../../op.js';
 import { parseInput } from '../../validation.js';
 import { orgOwned } from '../tenancy/scope.js';
 import { apiKeyWhere, assertMayMintKey, embedKeyWhere } from './scope.js';
@@ -85,4 +87,31 @@ export async function issueRuntimeToken(
   );
   await op.audit('runtimeToken.issue', 'Customer', customer.id);
   return { token, expiresAt: new Date(Date.now() + ttl * 1000) };
+}
+
+/** How long a signed-in org user's token lasts. */
+export const SIGN_IN_TTL_S = 12 * 3600;
+
+/**
+ * An org user who proved an email (OpenID Connect) gets the gateway's
+ * org-user token. The email must belong to exactly one org user — of the
+ * organization named by `orgSlug` when it belongs to several. Audited as
+ * that user, through `oidc`.
+ */
+export async function signInOrgUser(
+  app: App,
+  input: { email: string; subject: string; orgSlug: string | null },
+): Promise<{ token: string; expiresAt: Date; email: string; organization: string }> {
+  const users = await app.db.prisma.orgUser.findMany({
+    where: { email: input.email.toLowerCase(), ...(input.orgSlug ? { org: { slug: input.orgSlug } } : {}) },
+    include: { org: { select: { slug: true } } },
+    take: 2,
+  });
+  if (!users.length) throw new NotFoundError(`Org user ${input.email}`);
+  if (users.length > 1) throw new ConflictError(`${input.email} is a user of several organizations; sign in naming one (?org=<slug>)`);
+  const user = users[0]!;
+  const token = await app.tokens.signOrgUser(user, SIGN_IN_TTL_S);
+  const principal: OrgPrincipal = { kind: 'ORG_USER', id: user.id, orgId: user.orgId, email: user.email };
+  await audit(app.db.prisma, principal, 'oidc', 'orgUser.signIn', 'OrgUser', user.id, { subject: input.subject });
+  return { token, expiresAt: new Date(Date.now() + SIGN_IN_TTL_S * 1000), email: user.email, organization: user.org.slug };
 }

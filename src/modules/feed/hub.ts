@@ -45,6 +45,11 @@ export class FeedHub {
     this.readers = new FeedReaders(opts.prisma, this.bus, opts.log);
   }
 
+  /** Reports, for each event delivered live, the seconds since it committed (a metric). */
+  observeLag(observer: (seconds: number) => void): void {
+    this.readers.lagObserver = observer;
+  }
+
   /** Number of live subscribers in this process. */
   get subscriberCount(): number {
     return this.streams.size;

@@ -30,6 +30,8 @@ export interface FeedItem {
   connectorId: string | null;
   /** Null for RESYNC and for a connection that no longer exists. */
   option: FeedOption | null;
+  /** When the event was written (with the change); absent for RESYNC. */
+  createdAt?: Date;
 }
 
 /** Rows per read of one subscriber's replay. */
@@ -70,7 +72,7 @@ export async function readEvents(
     },
     orderBy: { id: 'asc' },
     take,
-    select: { id: true, kind: true, customerId: true, connectionId: true, connectorId: true },
+    select: { id: true, kind: true, customerId: true, connectionId: true, connectorId: true, createdAt: true },
   });
   if (!rows.length) return [];
   const connections = await prisma.connection.findMany({
@@ -86,6 +88,7 @@ export async function readEvents(
       kind: r.kind as FeedKind,
       connectionId: r.connectionId,
       connectorId: r.connectorId,
+      createdAt: r.createdAt,
       option: c ? { connectionId: c.id, name: c.name, connectorKey: c.connector.key, connectorName: c.connector.name } : null,
     };
   });
@@ -133,6 +136,8 @@ export class FeedReaders {
   private readonly dirty = new Set<CustomerReader>();
   private reading = false;
   private readScheduled = false;
+  /** Seconds from an event's commit to its live delivery here (metrics). */
+  lagObserver: ((seconds: number) => void) | null = null;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -220,6 +225,8 @@ export class FeedReaders {
           if (!mine.length) continue;
           r.tail = mine[mine.length - 1]!.cursor;
           for (const l of r.listeners) l.offer(mine);
+          const now = Date.now();
+          if (this.lagObserver) for (const it of mine) if (it.createdAt) this.lagObserver((now - it.createdAt.getTime()) / 1000);
         }
         // A full page: there may be more for any of them.
         if (items.length === BATCH_PAGE) for (const r of readers) this.dirty.add(r);

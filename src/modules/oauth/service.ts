@@ -224,6 +224,8 @@ export async function refreshValue(
   opts: TokenRequestOptions & { force?: boolean } = {},
 ): Promise<RefreshOutcome> {
   const ring = app.config.keyRing;
+  // Counted where the provider answered: a value still fresh, or refreshed meanwhile by another, is no refresh.
+  const countRefresh = (outcome: 'refreshed' | 'expired' | 'rejected' | 'failed_transient') => app.metrics.refreshes.inc({ outcome });
   return write(
     app,
     actor,
@@ -260,6 +262,7 @@ export async function refreshValue(
 
       try {
         const tokens = await tokenRequest(settings, connectorClientSecret(ring, connection.connector), params, opts);
+        countRefresh('refreshed');
         const merged = mergeTokens({ refreshToken: secrets.refreshToken }, tokens);
         const hints: Hints = { ...(value.secretHints as unknown as Hints) };
         for (const [k, v] of Object.entries(merged.secrets)) hints[k] = hintFor(v);
@@ -288,6 +291,7 @@ export async function refreshValue(
         return { kind: 'FRESH', value: updated, refreshed: true };
       } catch (err) {
         if (!(err instanceof OAuthGrantError)) throw err;
+        countRefresh(err.error === 'invalid_grant' ? 'expired' : err.transient ? 'failed_transient' : 'rejected');
         if (err.error === 'invalid_grant') {
           const message = `Authorization expired: ${err.message}`;
           await setValueStatus(op, value.id, 'EXPIRED', message);

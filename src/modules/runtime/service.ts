@@ -35,6 +35,7 @@ export type Resolution =
 
 export async function resolveConnection(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
   const result = await resolveUnaudited(app, principal, by);
+  app.metrics.resolutions.inc({ outcome: result.kind });
   // A failed resolution is recorded too; a resolution changes nothing, so the row stands alone.
   await audit(app.db.prisma, principal, 'runtime', 'connection.resolve', 'Connection', 'connection' in result && result.connection ? result.connection.id : null, {
     ...by,

@@ -1,9 +1,12 @@
 import { z } from 'zod';
+import type { App } from '../../app.js';
+import type { OrgPrincipal } from '../../auth/principal.js';
 import { lockKey } from '../../db/locks.js';
+import { transaction } from '../../db/transaction.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
-import type { Customer } from '../../generated/prisma/client.js';
-import type { Op } from '../../op.js';
-import { parseInput } from '../../validation.js';
+import type { Customer, Organization, OrgUser } from '../../generated/prisma/client.js';
+import { audit, type Op, type Surface } from '../../op.js';
+import { displayName, parseInput } from '../../validation.js';
 import { refreshCustomerAvailability } from '../feed/service.js';
 import { orgOwned } from './scope.js';
 
@@ -87,4 +90,55 @@ export async function deleteCustomer(op: Op, id: string): Promise<void> {
   // The materialized picker set has no foreign keys; its rows go with the customer.
   await op.tx.availableSelection.deleteMany({ where: { customerId: found.id } });
   await op.audit('customer.delete', 'Customer', found.id);
+}
+
+/**
+ * Organizations and their users. An organization has no principal before it
+ * exists: it is created by an operator (the admin CLI, the demo seed) together
+ * with its first admin, and the creation is audited as that admin's.
+ */
+const OrgUserFields = z.object({
+  email: z.string().trim().toLowerCase().email('must be an email address').max(320),
+  name: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
+});
+
+const OrganizationFields = z.object({
+  name: displayName,
+  slug: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and -; ≤ 63 chars; starts with a letter or digit'),
+  admin: OrgUserFields,
+});
+export type OrganizationInput = z.input<typeof OrganizationFields>;
+
+export async function createOrganization(
+  app: App,
+  raw: unknown,
+  via: Surface = 'system',
+): Promise<{ organization: Organization; admin: OrgUser; principal: OrgPrincipal }> {
+  const input = parseInput(OrganizationFields, raw);
+  return transaction(app.db.prisma, async (unit) => {
+    if (await unit.tx.organization.findUnique({ where: { slug: input.slug }, select: { id: true } })) {
+      throw new ConflictError(`An organization with slug "${input.slug}" already exists`);
+    }
+    const organization = await unit.tx.organization.create({ data: { name: input.name, slug: input.slug } });
+    const admin = await unit.tx.orgUser.create({ data: { orgId: organization.id, ...input.admin } });
+    const principal: OrgPrincipal = { kind: 'ORG_USER', id: admin.id, orgId: organization.id, email: admin.email };
+    await audit(unit.tx, principal, via, 'organization.create', 'Organization', organization.id);
+    await audit(unit.tx, principal, via, 'orgUser.create', 'OrgUser', admin.id);
+    return { organization, admin, principal };
+  });
+}
+
+/** Adds a user to the acting principal's organization (they sign in with OpenID Connect by this email). */
+export async function addOrgUser(op: Op, raw: unknown): Promise<OrgUser> {
+  const input = parseInput(OrgUserFields, raw);
+  const { orgId } = orgOwned(op.actor);
+  if (await op.tx.orgUser.findUnique({ where: { orgId_email: { orgId, email: input.email } }, select: { id: true } })) {
+    throw new ConflictError(`A user with email "${input.email}" already exists`);
+  }
+  const user = await op.tx.orgUser.create({ data: { orgId, ...input } });
+  await op.audit('orgUser.create', 'OrgUser', user.id);
+  return user;
 }

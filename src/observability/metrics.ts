@@ -1,0 +1,82 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics of one gateway process (prom-client), served at
+ * `/metrics`. One registry per app, so several gateways in one process (the
+ * tests) keep their own. Labels are bounded: an operation is named by its
+ * type and first root field (from the schema, never from the client's
+ * operation name), a REST route by its pattern; no ids, no tenants.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'gateway_requests_total',
+    help: 'Requests by surface, operation and outcome (ok, error: a 4xx/5xx or a GraphQL error).',
+    labelNames: ['surface', 'operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: 'gateway_request_duration_seconds',
+    help: 'Request latency by surface and operation (subscriptions over SSE: the life of the stream).',
+    labelNames: ['surface', 'operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly resolutions = new Counter({
+    name: 'gateway_resolutions_total',
+    help: 'Runtime credential resolutions by outcome (RESOLVED, NOT_FOUND, NOT_PERMITTED, EXPIRED, ERROR).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshes = new Counter({
+    name: 'gateway_oauth_refreshes_total',
+    help: 'OAuth2 token refreshes by outcome (refreshed, expired, rejected, failed_transient).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly feedLag = new Histogram({
+    name: 'gateway_feed_lag_seconds',
+    help: 'Live feed: time from an event committing to its delivery to this process\'s subscribers.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor(sources: { feedSubscribers: () => number; pool?: () => { total: number; idle: number; waiting: number } | null }) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
+    new Gauge({
+      name: 'gateway_feed_subscribers',
+      help: 'Live feed subscribers connected to this process.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.feedSubscribers());
+      },
+    });
+    const pool = sources.pool;
+    if (pool) {
+      new Gauge({
+        name: 'gateway_db_pool_connections',
+        help: 'PostgreSQL pool: connections by state (total, idle, waiting: requests queued for a connection).',
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        collect() {
+          const p = pool();
+          if (!p) return;
+          this.set({ state: 'total' }, p.total);
+          this.set({ state: 'idle' }, p.idle);
+          this.set({ state: 'waiting' }, p.waiting);
+        },
+      });
+    }
+  }
+
+  /** One finished request. */
+  observe(surface: string, operation: string, ok: boolean, seconds: number): void {
+    this.requests.inc({ surface, operation, outcome: ok ? 'ok' : 'error' });
+    this.duration.observe({ surface, operation }, seconds);
+  }
+}

@@ -1,0 +1,91 @@
+import type { Context as HonoContext } from 'hono';
+import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
+import type { App } from '../app.js';
+import { FLOW_COOKIE, OidcSignIn, SIGN_IN_CALLBACK_PATH, SignInError } from '../auth/oidc.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { signInOrgUser } from '../modules/access/service.js';
+import { NO_STORE, page } from './oauth-callback.js';
+
+/**
+ * Org users sign in to the admin UI with OpenID Connect (`OIDC_ISSUER`,
+ * `OIDC_CLIENT_ID`, `OIDC_CLIENT_SECRET`; register `PUBLIC_URL/auth/oidc/callback`
+ * as the redirect URI):
+ *
+ *   GET /auth/oidc/login[?org=<slug>]  → the provider
+ *   GET /auth/oidc/callback            → the gateway's org-user token: to
+ *       ADMIN_UI_URL#token=…&expiresAt=… (a fragment: never sent to a server,
+ *       never logged), or, without ADMIN_UI_URL, a page that shows it.
+ *
+ * Without OIDC configuration both answer 404.
+ */
+const clients = new WeakMap<App, OidcSignIn>();
+
+function client(app: App): OidcSignIn | null {
+  const settings = app.config.oidc;
+  if (!settings) return null;
+  let c = clients.get(app);
+  if (!c) clients.set(app, (c = new OidcSignIn(settings, app.config.authSecret, app.config.publicUrl + SIGN_IN_CALLBACK_PATH)));
+  return c;
+}
+
+const notConfigured = () => page(404, 'Not found', 'OpenID Connect sign-in is not configured on this gateway.');
+
+export async function signInStart(app: App, c: HonoContext): Promise<Response> {
+  const oidc = client(app);
+  if (!oidc) return notConfigured();
+  const org = c.req.query('org');
+  if (org !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(org)) return page(400, 'Sign-in failed', 'org: not an organization slug');
+  try {
+    const { url, cookie } = await oidc.start(org ?? null);
+    setCookie(c, FLOW_COOKIE, cookie, {
+      httpOnly: true,
+      sameSite: 'Lax',
+      secure: app.config.publicUrl.startsWith('https:'),
+      path: SIGN_IN_CALLBACK_PATH,
+      maxAge: 600,
+    });
+    c.header('cache-control', 'no-store');
+    return c.redirect(url, 302);
+  } catch (err) {
+    return failed(app, err);
+  }
+}
+
+export async function signInCallback(app: App, c: HonoContext): Promise<Response> {
+  const oidc = client(app);
+  if (!oidc) return notConfigured();
+  const cookie = getCookie(c, FLOW_COOKIE);
+  // One flow, one answer: whatever happens, the cookie is spent.
+  deleteCookie(c, FLOW_COOKIE, { path: SIGN_IN_CALLBACK_PATH });
+  try {
+    const { account, org } = await oidc.finish(new URL(c.req.url), cookie);
+    const signedIn = await signInOrgUser(app, { email: account.email, subject: account.subject, orgSlug: org });
+    const adminUi = app.config.oidc?.adminUiUrl;
+    if (adminUi) {
+      const fragment = new URLSearchParams({ token: signedIn.token, expiresAt: signedIn.expiresAt.toISOString() });
+      return withCookies(c, new Response(null, { status: 303, headers: { ...NO_STORE, location: `${adminUi}#${fragment}` } }));
+    }
+    return withCookies(
+      c,
+      page(200, 'Signed in', `${signedIn.email} (${signedIn.organization}). Your token, valid until ${signedIn.expiresAt.toISOString()}: ${signedIn.token}`),
+    );
+  } catch (err) {
+    return withCookies(c, failed(app, err));
+  }
+}
+
+function failed(app: App, err: unknown): Response {
+  if (err instanceof SignInError) return page(err.status, 'Sign-in failed', err.message);
+  if (err instanceof NotFoundError) {
+    return page(403, 'Sign-in failed', 'No org user has this email. An admin can add you: npm run admin -- user add --org <slug> --email <your email>');
+  }
+  if (err instanceof ConflictError) return page(409, 'Sign-in failed', err.message);
+  app.log.error({ err: err instanceof Error ? err.name : 'unknown' }, 'oidc sign-in crashed');
+  return page(500, 'Sign-in failed', 'Something went wrong; please try again.');
+}
+
+/** Hono keeps cookies set on the context in its own headers; a Response built by hand gets them here. */
+function withCookies(c: HonoContext, res: Response): Response {
+  for (const v of c.res.headers.getSetCookie()) res.headers.append('set-cookie', v);
+  return res;
+}
