@@ -3,6 +3,7 @@ import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { FeedHub } from './modules/feed/hub.js';
+import { createOutbound, type Outbound } from './outbound.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -15,6 +16,8 @@ export interface App {
   tokens: TokenService;
   /** The live feed of this process (started by the HTTP edge). */
   feed: FeedHub;
+  /** Every request the gateway sends out goes through its policy. */
+  outbound: Outbound;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -29,12 +32,14 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
 }
 
 export function createApp(config: Config, db: Database, log: Logger = createLogger(config)): App {
+  const tokens = new TokenService(config.authSecret, db.prisma);
   const feed = new FeedHub({
     prisma: db.prisma,
     log,
     redisUrl: config.redisUrl,
     retentionHours: config.feedRetentionHours,
     pollMs: config.feedPollMs,
+    revoked: (principals) => tokens.revokedAmong(principals),
   });
-  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma), feed };
+  return { config, db, log, tokens, feed, outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }) };
 }

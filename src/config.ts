@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { CryptoError, KeyRing, newKeySpec, parseKeyRing } from './crypto/keyring.js';
+import { parseNetworks, type Network } from './outbound.js';
 
 /**
  * Environment, validated once at start. A bad variable stops the process with
@@ -17,7 +18,36 @@ const url = (protocols: string[]) =>
       message: `must start with ${protocols.join(' or ')}`,
     });
 
+/** A switch: true/false/1/0; unset takes the mode's default. */
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional();
+const list = (item: z.ZodType<string>, name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      for (const i of items) if (!item.safeParse(i).success) ctx.addIssue({ code: 'custom', message: `"${i}" is not ${name}` });
+      return items;
+    });
+const origin = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v;
+  } catch {
+    return false;
+  }
+});
+const network = z.string().refine((v) => {
+  try {
+    return parseNetworks(v).length === 1;
+  } catch {
+    return false;
+  }
+});
+
 const EnvSchema = z.object({
+  /** `production` turns off what helps a developer and helps an attacker as much (GraphiQL, anonymous introspection, suggestions). */
+  NODE_ENV: z.string().optional(),
   PORT: port.default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: url(['postgres://', 'postgresql://']).optional(),
@@ -40,6 +70,16 @@ const EnvSchema = z.object({
   MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
+  /** Browser origins allowed to call the gateway cross-origin (`https://app.example.com,…`); none by default. */
+  CORS_ORIGINS: list(origin, 'an origin (scheme://host[:port])'),
+  /** GraphiQL on GET /graphql from a browser. Default: on, off in production. */
+  GRAPHIQL: flag,
+  /** Introspection without a credential. Default: allowed, refused in production. */
+  ANONYMOUS_INTROSPECTION: flag,
+  /** "Did you mean …?" in validation errors. Default: on, off in production. */
+  FIELD_SUGGESTIONS: flag,
+  /** Networks the gateway may send requests to although they are not public (on-premise targets): CIDRs or addresses, comma-separated. */
+  OUTBOUND_ALLOWED_NETWORKS: list(network, 'a CIDR range or an IP address'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -61,6 +101,13 @@ export interface Config {
   maxDepth: number;
   maxComplexity: number;
   seedDemo: boolean;
+  /** NODE_ENV=production. */
+  production: boolean;
+  corsOrigins: string[];
+  graphiql: boolean;
+  anonymousIntrospection: boolean;
+  fieldSuggestions: boolean;
+  outboundAllowedNetworks: Network[];
   /** Notes for the start-up log (e.g. "generated a local secret"). */
   notices: string[];
 }
@@ -80,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   const notices: string[] = [];
   const dataDir = path.resolve(e.DATA_DIR);
 
@@ -128,6 +176,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
+    production,
+    corsOrigins: e.CORS_ORIGINS,
+    graphiql: e.GRAPHIQL ?? !production,
+    anonymousIntrospection: e.ANONYMOUS_INTROSPECTION ?? !production,
+    fieldSuggestions: e.FIELD_SUGGESTIONS ?? !production,
+    outboundAllowedNetworks: parseNetworks(e.OUTBOUND_ALLOWED_NETWORKS.join(',')),
     notices,
   };
 }

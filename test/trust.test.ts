@@ -530,7 +530,7 @@ describe('9. test connection cannot probe internal addresses', () => {
     const conn = await makeConnection(gw.app, org.orgId, { stableKey: 'ssrf', name: 'ssrf', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
     const user = org.customers[0]!.userToken;
     const port = new URL(probe.url).port;
-    const targets = [probe.url, `http://localhost:${port}`, `http://[::ffff:127.0.0.1]:${port}`, `http://2130706433:${port}`, 'http://169.254.169.254', 'http://10.0.0.1', 'http://[::1]:9'];
+    const targets = [probe.url, `http://localhost:${port}`, `http://[::ffff:127.0.0.1]:${port}`, `http://2130706433:${port}`, 'http://169.254.169.254', 'http://10.0.0.1', `http://[::1]:${port}`];
     for (const baseUrl of targets) {
       const set = await gql(gw.url, SetMyValue, { connectionId: gid('Connection', conn.id), values: { baseUrl, apiKey: secret('ssrf') } }, user);
       expect(set.data?.setMyConnectionValue.__typename, baseUrl).toBe('MutationSetMyConnectionValueSuccess');

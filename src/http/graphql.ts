@@ -5,7 +5,9 @@ import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
+import { errorSummary, yogaLogger } from '../logging.js';
 import { schema } from '../schema/index.js';
+import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
 
@@ -24,21 +26,23 @@ export function createGraphQLServer(app: App): GraphQLServer {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: { subscriptionsProtocol: 'WS', title: 'Connections gateway' },
-    logging: {
-      debug: (...args) => log.debug(args.map(String).join(' ')),
-      info: (...args) => log.info(args.map(String).join(' ')),
-      warn: (...args) => log.warn(args.map(String).join(' ')),
-      error: (...args) => log.error(args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')),
+    graphiql: app.config.graphiql ? { subscriptionsProtocol: 'WS', title: 'Connections gateway' } : false,
+    // Browsers of the configured origins only (exposure.ts); credentials travel in headers, never cookies.
+    cors: (request) => {
+      const origin = allowedOrigin(app.config, request.headers.get('origin'));
+      return origin ? { origin: [origin], credentials: false, allowedHeaders: CORS_HEADERS, methods: ['GET', 'POST'] } : false;
     },
+    // Never request variables, bodies or error messages that quote them (logging.ts).
+    logging: yogaLogger(log),
+    plugins: [exposurePlugin(app.config)],
     maskedErrors: {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof DomainError) return toGraphQLError(original);
         const prismaMapped = fromPrismaError(original);
         if (prismaMapped) return toGraphQLError(prismaMapped);
-        if (error instanceof GraphQLError && !error.originalError) return error;
-        log.error({ err: original instanceof Error ? { name: original.name, message: original.message } : 'unknown' }, 'unexpected error');
+        if (error instanceof GraphQLError && !error.originalError) return exposable(error, app.config);
+        log.error({ err: errorSummary(original) }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },

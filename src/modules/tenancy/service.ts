@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { lockKey } from '../../db/locks.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
-import type { Customer } from '../../generated/prisma/client.js';
+import type { Customer, Organization } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { parseInput } from '../../validation.js';
 import { refreshCustomerAvailability } from '../feed/service.js';
@@ -87,4 +87,35 @@ export async function deleteCustomer(op: Op, id: string): Promise<void> {
   // The materialized picker set has no foreign keys; its rows go with the customer.
   await op.tx.availableSelection.deleteMany({ where: { customerId: found.id } });
   await op.audit('customer.delete', 'Customer', found.id);
+}
+
+// ───────────────────────────── organization settings ─────────────────────────────
+
+const origin = z
+  .string()
+  .max(300)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === v;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin: scheme://host[:port], nothing after it');
+
+/** The organization's settings; absent ones are kept, null clears a list. */
+const OrganizationSettings = z.object({
+  /** Origins an OAuth2 flow may send the browser back to (successUrl / failureUrl). */
+  oauthRedirectOrigins: z.array(origin).max(50, 'at most 50 origins').nullish(),
+});
+
+export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<Organization> {
+  const input = parseInput(OrganizationSettings, raw);
+  const { orgId } = orgOwned(op.actor);
+  const org = await op.tx.organization.update({
+    where: { id: orgId },
+    data: { ...(input.oauthRedirectOrigins !== undefined ? { oauthRedirectOrigins: [...new Set(input.oauthRedirectOrigins ?? [])] } : {}) },
+  });
+  await op.audit('organization.settings', 'Organization', orgId, { changed: Object.keys(input) });
+  return org;
 }
