@@ -7,6 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
+import { Agent, fetch as fetchOnce } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
 import { createWorkflow } from '../src/modules/workflows/service.js';
@@ -541,6 +542,16 @@ describe('9. test connection cannot probe internal addresses', () => {
   });
 });
 
+/**
+ * Requests on a connection of their own: after a gateway start (seconds on a busy machine) a pooled
+ * keep-alive socket may already be closed by the server, and the request would fail with ECONNRESET.
+ */
+const fresh = new Agent({ pipelining: 0 });
+const request = async (url: string, method: string, headers: Record<string, string> = {}, body?: string) => {
+  const res = await fetchOnce(url, { method, headers, body, redirect: 'manual', dispatcher: fresh });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+};
+
 describe('10. CORS answers configured origins only', () => {
   it('by default no route reflects an origin; with CORS_ORIGINS only those are allowed, without credentials', async () => {
     const evil = { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' };
@@ -548,12 +559,12 @@ describe('10. CORS answers configured origins only', () => {
     closers.push(() => withCors.close());
     for (const path of ['/graphql', '/api/v1/projects', '/runtime/v1/connection', '/health']) {
       for (const method of ['OPTIONS', 'GET']) {
-        const d = await http(`${gw.url}${path}`, { method, headers: evil });
+        const d = await request(`${gw.url}${path}`, method, evil);
         expect(d.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();
         expect(d.headers.get('access-control-allow-credentials'), `${method} ${path}`).toBeNull();
-        const e = await http(`${withCors.url}${path}`, { method, headers: evil });
+        const e = await request(`${withCors.url}${path}`, method, evil);
         expect(e.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();
-        const ok = await http(`${withCors.url}${path}`, { method, headers: { ...evil, origin: 'https://app.example' } });
+        const ok = await request(`${withCors.url}${path}`, method, { ...evil, origin: 'https://app.example' });
         expect(ok.headers.get('access-control-allow-origin'), `${method} ${path}`).toBe('https://app.example');
         expect(ok.headers.get('access-control-allow-credentials'), `${method} ${path}`).toBeNull();
       }
@@ -571,22 +582,23 @@ describe('11. production mode', () => {
   });
 
   it('serves no GraphiQL, no anonymous introspection and no field suggestions', async () => {
-    const page = await http(`${prod.url}/graphql`, { headers: { accept: 'text/html' } });
+    const page = await request(`${prod.url}/graphql`, 'GET', { accept: 'text/html' });
     expect(page.body.toLowerCase()).not.toContain('graphiql');
     const introspect = JSON.stringify({ query: '{ __schema { queryType { name } } }' });
-    const anon = JSON.parse((await rawPost(prod.url, introspect)).body);
+    const post = (url: string, body: string, headers: Record<string, string> = {}) => request(`${url}/graphql`, 'POST', { 'content-type': 'application/json', accept: 'application/graphql-response+json', ...headers }, body);
+    const anon = JSON.parse((await post(prod.url, introspect)).body);
     expect(anon.data?.__schema ?? null).toBeNull();
     expect(anon.errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const authed = JSON.parse((await rawPost(prod.url, introspect, { authorization: `Bearer ${porg.adminToken}` })).body);
+    const authed = JSON.parse((await post(prod.url, introspect, { authorization: `Bearer ${porg.adminToken}` })).body);
     expect(authed.data.__schema.queryType.name).toBe('Query');
-    const typo = (await rawPost(prod.url, JSON.stringify({ query: '{ viewr { kind } customrs { edges { cursor } } }' }))).body;
+    const typo = (await post(prod.url, JSON.stringify({ query: '{ viewr { kind } customrs { edges { cursor } } }' }))).body;
     expect(typo).not.toMatch(/Did you mean/);
   });
 
   it('a malformed body is never echoed back (no originalError)', async () => {
     for (const url of [prod.url, gw.url]) {
       const body = `{"query": "{ viewer { kind } }", "variables": {"x": "${secret('echo')}"}`;
-      const r = await rawPost(url, body);
+      const r = await request(`${url}/graphql`, 'POST', { 'content-type': 'application/json', accept: 'application/graphql-response+json' }, body);
       expect(r.status).toBe(400);
       expect(r.body).not.toContain('originalError');
       expect(findLeaks(SECRETS, [r.body])).toEqual([]);

@@ -27,12 +27,10 @@ const ISSUER = 'connections-gateway';
 export const MAX_LIFETIME_S = { embed: 24 * 3600, org: 24 * 3600, runtime: 24 * 3600 } as const;
 const CLOCK_SKEW_S = 60;
 
-/** `iat` present, not in the future, and `exp` at most `cap` after it (jose checks exp and the age of iat). */
-function lifetimeChecks(cap: number) {
-  return { maxTokenAge: cap, clockTolerance: CLOCK_SKEW_S, requiredClaims: ['exp', 'iat', 'sub'] };
-}
+/** After jose checked the signature and `exp`: `iat` not in the future, `exp` at most `cap` after it — so at most `cap` from now. */
 function assertLifetime(payload: { iat?: number; exp?: number }, cap: number, what: string): void {
-  if (!payload.exp || !payload.iat || payload.exp - payload.iat > cap) throw new AuthError(`${what} lifetime exceeds ${cap / 3600} hours`);
+  if (!payload.exp || !payload.iat || payload.iat > Date.now() / 1000 + CLOCK_SKEW_S) throw new AuthError(`${what} issued in the future`);
+  if (payload.exp - payload.iat > cap) throw new AuthError(`${what} lifetime exceeds ${cap / 3600} hours`);
 }
 
 export class AuthError extends Error {
@@ -120,7 +118,7 @@ export class TokenService {
     const { payload } = await jwtVerify(token, this.key, {
       issuer: ISSUER,
       algorithms: ['HS256'],
-      ...lifetimeChecks(Math.max(MAX_LIFETIME_S.org, MAX_LIFETIME_S.runtime)),
+      requiredClaims: ['exp', 'iat', 'sub', 'aud'],
     }).catch(rethrow);
     const org = typeof payload.org === 'string' ? payload.org : undefined;
     if (!org || !payload.sub || !payload.exp) throw new AuthError('invalid token claims');
@@ -153,7 +151,7 @@ export class TokenService {
     const signingKey = await this.prisma.embedSigningKey.findUnique({ where: { id: kid } });
     if (!signingKey || signingKey.revokedAt || signingKey.alg !== alg) throw new AuthError('unknown signing key');
     const key = await importSPKI(signingKey.publicKey, alg);
-    const { payload } = await jwtVerify(token, key, { algorithms: [alg], ...lifetimeChecks(MAX_LIFETIME_S.embed) }).catch(rethrow);
+    const { payload } = await jwtVerify(token, key, { algorithms: [alg], requiredClaims: ['exp', 'iat', 'sub'] }).catch(rethrow);
     assertLifetime(payload, MAX_LIFETIME_S.embed, 'embed token');
     const externalId = typeof payload.customer === 'string' ? payload.customer : undefined;
     if (!externalId || !payload.sub) throw new AuthError('embed token needs sub and customer claims');
@@ -203,7 +201,6 @@ export class TokenService {
 }
 
 function rethrow(err: unknown): never {
-  if (err instanceof joseErrors.JWTExpired && err.claim === 'iat') throw new AuthError('token lifetime exceeds its cap');
   if (err instanceof joseErrors.JWTExpired) throw new AuthError('token expired');
   if (err instanceof joseErrors.JOSEError) throw new AuthError('invalid token');
   throw err;
