@@ -282,6 +282,39 @@ describe('2. manifest import holds the key’s limits; the OAuth client secret f
   });
 });
 
+describe('2b. a kept secret does not follow a changed test-request host', () => {
+  it('a customer user who moves the test request elsewhere must enter the secret again', async () => {
+    const connector = await makeConnector(gw.app, org.orgId, {
+      key: 'moving-app',
+      name: 'Self-hosted app',
+      authType: 'CUSTOM_AUTH',
+      fields: [
+        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
+        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+      ],
+      testRequest: { method: 'GET', url: '{{baseUrl}}/me', headers: { 'x-api-key': '{{apiKey}}' } },
+    });
+    const conn = await makeConnection(gw.app, org.orgId, { stableKey: 'moving', name: 'moving', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const [first, colleague] = [org.customers[0]!.userToken, await signEmbedToken(org.signer, { userId: 'colleague', customerExternalId: 'acme' })];
+    const id = gid('Connection', conn.id);
+    const entered = secret('colleague-cannot-read');
+    expect((await gql(gw.url, SetMyValue, { connectionId: id, values: { baseUrl: 'https://api.acme.example', apiKey: entered } }, first)).data?.setMyConnectionValue.__typename).toBe(
+      'MutationSetMyConnectionValueSuccess',
+    );
+    // Another host, the secret kept: refused, nothing changes.
+    const moved = await gql(gw.url, SetMyValue, { connectionId: id, values: { baseUrl: 'https://collector.evil.example' } }, colleague);
+    expect(moved.data?.setMyConnectionValue).toMatchObject({ __typename: 'ValidationError', code: 'VALIDATION_FAILED' });
+    expect(moved.data?.setMyConnectionValue.__typename === 'ValidationError' && moved.data.setMyConnectionValue.message).toMatch(/values\.apiKey/);
+    expect((await valueOf(gw.app, conn.id, org.customers[0]!.id)).fields).toEqual({ baseUrl: 'https://api.acme.example' });
+    // Same host, another path: fine. Another host with the secret entered again: fine.
+    expect((await gql(gw.url, SetMyValue, { connectionId: id, values: { baseUrl: 'https://api.acme.example/v2' } }, colleague)).data?.setMyConnectionValue.__typename).toBe(
+      'MutationSetMyConnectionValueSuccess',
+    );
+    const again = await gql(gw.url, SetMyValue, { connectionId: id, values: { baseUrl: 'https://eu.acme.example', apiKey: secret('re-entered') } }, colleague);
+    expect(again.data?.setMyConnectionValue.__typename).toBe('MutationSetMyConnectionValueSuccess');
+  });
+});
+
 describe('3. token lifetimes are enforced at verification', () => {
   const now = () => Math.floor(Date.now() / 1000);
   it('an embed token issued in the future, or valid for longer than 24 h from now, is refused', async () => {
@@ -466,7 +499,14 @@ describe('7. subscriptions end when their credential is revoked', () => {
       await revoke();
       const t0 = Date.now();
       await c.until((x) => x.completed || x.errors.length > 0, 8_000, 'the end of the subscription');
-      return Date.now() - t0;
+      const ms = Date.now() - t0;
+      // Nothing new starts on that socket either: it is closed as forbidden.
+      const next = new Collector(client, Feed, { ...args, after: '0' });
+      await next.until((x) => x.completed || x.errors.length > 0, 8_000, 'a refusal');
+      expect(next.events).toEqual([]);
+      expect(client.closeCode()).toBe(4403);
+      next.close();
+      return ms;
     } finally {
       c.close();
       await client.dispose();
