@@ -660,6 +660,7 @@ describe('authorization matrix', () => {
  * the vendor's notes on a customer, OAuth2 settings and test requests of
  * connectors, and the organization's settings are organization-only.
  */
+const connectorSettings: Expect = { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'hidden' };
 const FIELD_RULES: { field: string; query: string; vars: () => Args; expect: Expect }[] = [
   {
     field: 'Customer.metadata',
@@ -671,13 +672,13 @@ const FIELD_RULES: { field: string; query: string; vars: () => Args; expect: Exp
     field: 'Connector.oauth2',
     query: 'query F($id: ID!) { result: connector(id: $id) { oauth2 { clientId tokenUrl } } }',
     vars: () => ({ id: t.oauthConnector }),
-    expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'hidden' },
+    expect: connectorSettings,
   },
   {
     field: 'Connector.testRequest',
     query: 'query F($id: ID!) { result: connector(id: $id) { testRequest { url } } }',
     vars: () => ({ id: t.oauthConnector }),
-    expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'hidden' },
+    expect: connectorSettings,
   },
   {
     field: 'Organization.settings',

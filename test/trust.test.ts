@@ -177,6 +177,21 @@ async function probeServer(status = 200, body = '{"access_token":"probe-token","
 }
 
 
+/** A customer-activated connection of a self-hosted app: the customer gives its base URL, which the test request goes to. */
+async function selfHosted(key: string) {
+  const connector = await makeConnector(gw.app, org.orgId, {
+    key: `${key}-app`,
+    name: 'Self-hosted app',
+    authType: 'CUSTOM_AUTH',
+    fields: [
+      { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
+      { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+    ],
+    testRequest: { method: 'GET', url: '{{baseUrl}}/me', headers: { 'x-api-key': '{{apiKey}}' } },
+  });
+  return makeConnection(gw.app, org.orgId, { stableKey: key, name: key, connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+}
+
 /** Every secret this file stores or sends, for the scans. */
 const SECRETS = new Set<string>();
 const secret = (name: string) => {
@@ -284,17 +299,7 @@ describe('2. manifest import holds the key’s limits; the OAuth client secret f
 
 describe('2b. a kept secret does not follow a changed test-request host', () => {
   it('a customer user who moves the test request elsewhere must enter the secret again', async () => {
-    const connector = await makeConnector(gw.app, org.orgId, {
-      key: 'moving-app',
-      name: 'Self-hosted app',
-      authType: 'CUSTOM_AUTH',
-      fields: [
-        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
-        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
-      ],
-      testRequest: { method: 'GET', url: '{{baseUrl}}/me', headers: { 'x-api-key': '{{apiKey}}' } },
-    });
-    const conn = await makeConnection(gw.app, org.orgId, { stableKey: 'moving', name: 'moving', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const conn = await selfHosted('moving');
     const [first, colleague] = [org.customers[0]!.userToken, await signEmbedToken(org.signer, { userId: 'colleague', customerExternalId: 'acme' })];
     const id = gid('Connection', conn.id);
     const entered = secret('colleague-cannot-read');
@@ -558,17 +563,7 @@ describe('8. runtime tokens are bound only to instances and workflows of their c
 
 describe('9. test connection cannot probe internal addresses', () => {
   it('a customer user’s test request to a local address is refused before anything is sent', async () => {
-    const connector = await makeConnector(gw.app, org.orgId, {
-      key: 'ssrf-app',
-      name: 'Self-hosted app',
-      authType: 'CUSTOM_AUTH',
-      fields: [
-        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
-        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
-      ],
-      testRequest: { method: 'GET', url: '{{baseUrl}}/ping', headers: { 'x-api-key': '{{apiKey}}' } },
-    });
-    const conn = await makeConnection(gw.app, org.orgId, { stableKey: 'ssrf', name: 'ssrf', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const conn = await selfHosted('ssrf');
     const user = org.customers[0]!.userToken;
     const port = new URL(probe.url).port;
     const targets = [probe.url, `http://localhost:${port}`, `http://[::ffff:127.0.0.1]:${port}`, `http://2130706433:${port}`, 'http://169.254.169.254', 'http://10.0.0.1', `http://[::1]:${port}`];
