@@ -7,6 +7,7 @@ import { FeedHub } from './modules/feed/hub.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
+import { createOutbound, type Outbound } from './outbound.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -23,6 +24,8 @@ export interface App {
   metrics: Metrics;
   /** OpenTelemetry tracing (a no-op unless configured). */
   tracing: Tracing;
+  /** Every request the gateway sends out goes through its policy. */
+  outbound: Outbound;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -44,12 +47,14 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
 }
 
 export function createApp(config: Config, db: Database, log: Logger = createLogger(config)): App {
+  const tokens = new TokenService(config.authSecret, db.prisma);
   const feed = new FeedHub({
     prisma: db.prisma,
     log,
     redisUrl: config.redisUrl,
     retentionHours: config.feedRetentionHours,
     pollMs: config.feedPollMs,
+    revoked: (principals) => tokens.revokedAmong(principals),
   });
   const pool = db.pool;
   const metrics = new Metrics({
@@ -57,5 +62,6 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     ...(pool ? { pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) } : {}),
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
-  return { config, db, log, tokens: new TokenService(config.authSecret, db.prisma), feed, metrics, tracing: startTracing(config.otel) };
+  const outbound = createOutbound({ allowedNetworks: config.outboundAllowedNetworks });
+  return { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound };
 }

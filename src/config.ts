@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import { CryptoError, KeyRing, newKeySpec, parseKeyRing } from './crypto/keyring.js';
+import { parseNetworks, type Network } from './outbound.js';
 
 /**
  * Environment, validated once at start. A bad variable stops the process with
@@ -17,7 +18,36 @@ const url = (protocols: string[]) =>
       message: `must start with ${protocols.join(' or ')}`,
     });
 
+/** A switch: true/false/1/0; unset takes the mode's default. */
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').optional();
+const list = (item: z.ZodType<string>, name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const items = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      for (const i of items) if (!item.safeParse(i).success) ctx.addIssue({ code: 'custom', message: `"${i}" is not ${name}` });
+      return items;
+    });
+const origin = z.string().refine((v) => {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v;
+  } catch {
+    return false;
+  }
+});
+const network = z.string().refine((v) => {
+  try {
+    return parseNetworks(v).length === 1;
+  } catch {
+    return false;
+  }
+});
+
 const EnvSchema = z.object({
+  /** `production` turns off what helps a developer and helps an attacker as much (GraphiQL, anonymous introspection, suggestions). */
+  NODE_ENV: z.string().optional(),
   PORT: port.default(4000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: url(['postgres://', 'postgresql://']).optional(),
@@ -54,6 +84,16 @@ const EnvSchema = z.object({
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   /** Where the browser goes after signing in, with the token in the URL fragment. Unset: a page shows the token. */
   ADMIN_UI_URL: url(['http://', 'https://']).optional(),
+  /** Browser origins allowed to call the gateway cross-origin (`https://app.example.com,…`); none by default. */
+  CORS_ORIGINS: list(origin, 'an origin (scheme://host[:port])'),
+  /** GraphiQL on GET /graphql from a browser. Default: on, off in production. */
+  GRAPHIQL: flag,
+  /** Introspection without a credential. Default: allowed, refused in production. */
+  ANONYMOUS_INTROSPECTION: flag,
+  /** "Did you mean …?" in validation errors. Default: on, off in production. */
+  FIELD_SUGGESTIONS: flag,
+  /** Networks the gateway may send requests to although they are not public (on-premise targets): CIDRs or addresses, comma-separated. */
+  OUTBOUND_ALLOWED_NETWORKS: list(network, 'a CIDR range or an IP address'),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -80,6 +120,13 @@ export interface Config {
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
   oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null } | null;
+  /** NODE_ENV=production. */
+  production: boolean;
+  corsOrigins: string[];
+  graphiql: boolean;
+  anonymousIntrospection: boolean;
+  fieldSuggestions: boolean;
+  outboundAllowedNetworks: Network[];
   /** Notes for the start-up log (e.g. "generated a local secret"). */
   notices: string[];
 }
@@ -99,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   const notices: string[] = [];
   const dataDir = path.resolve(e.DATA_DIR);
 
@@ -161,6 +209,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
         ? { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, adminUiUrl: e.ADMIN_UI_URL ?? null }
         : null,
+    production,
+    corsOrigins: e.CORS_ORIGINS,
+    graphiql: e.GRAPHIQL ?? !production,
+    anonymousIntrospection: e.ANONYMOUS_INTROSPECTION ?? !production,
+    fieldSuggestions: e.FIELD_SUGGESTIONS ?? !production,
+    outboundAllowedNetworks: parseNetworks(e.OUTBOUND_ALLOWED_NETWORKS.join(',')),
     notices,
   };
 }

@@ -1,3 +1,4 @@
+import { assertWithinLimits } from './auth/limits.js';
 import type { Actor } from './auth/principal.js';
 import type { App } from './app.js';
 import { transaction, type TransactionOptions, type Tx, type Unit } from './db/transaction.js';
@@ -27,6 +28,8 @@ function makeOp(unit: Unit, app: App, actor: Actor, via: Surface): Op {
     actor,
     via,
     async audit(action, targetType, targetId, detail = {}) {
+      // Every change is audited, so this is where a read-only key's change is stopped whatever its door (auth/limits.ts).
+      assertWithinLimits(actor, 'change');
       await audit(unit.tx, actor, via, action, targetType, targetId, detail);
     },
     through: (other) => makeOp(unit, app, actor, other),

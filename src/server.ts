@@ -34,6 +34,7 @@ export function createGateway(app: App): Gateway {
       // Sockets close first (clients reconnect elsewhere with their cursor), then the feed stops.
       await ws.close();
       await app.feed.close();
+      await app.outbound.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await app.tracing.shutdown();

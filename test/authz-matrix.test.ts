@@ -1,8 +1,10 @@
 /**
  * The authorization matrix: every query, mutation and subscription of the
  * schema × every kind of principal (org admin, API key, read-only API key,
- * customer users of customers A and B, runtime token of A, anonymous, the
- * other org's admin), through real HTTP / graphql-ws.
+ * API key without credential writes, customer users of customers A and B,
+ * runtime token of A, anonymous, the other org's admin), through real HTTP /
+ * graphql-ws; then every key limit × every path that reaches the same
+ * effect (GraphQL, REST, manifest import, a credential the key minted).
  *
  * - The schema is introspected: a Query/Mutation field without an entry here
  *   fails the test, so a new field cannot ship unclassified.
@@ -39,21 +41,26 @@ import { createCustomer } from '../src/modules/tenancy/service.js';
 import { createStep, createWorkflow } from '../src/modules/workflows/service.js';
 import { schema } from '../src/schema/index.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { newEmbedKeyPair, signEmbedToken } from '../src/seed/embed.js';
 import { gql } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
 import { asOrg, makeConnection, makeConnector, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
 
-const PRINCIPALS = ['ADMIN', 'KEY', 'KEY_RO', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
+const PRINCIPALS = ['ADMIN', 'KEY', 'KEY_RO', 'KEY_NCW', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
 type P = (typeof PRINCIPALS)[number];
 type Outcome = 'ok' | 'hidden' | 'invalid' | 'forbidden' | 'unauth';
 /**
  * KEY_RO, a read-only API key, may be left out: it then reads like KEY and is
- * FORBIDDEN on every mutation.
+ * FORBIDDEN on every mutation. KEY_NCW, a key without credential writes, may
+ * be left out too: it then does what KEY does (credential mutations say
+ * `KEY_NCW: 'forbidden'`, see `credentialWrite`).
  */
-type Expect = Record<Exclude<P, 'KEY_RO'>, Outcome> & { KEY_RO?: Outcome };
+type Expect = Record<Exclude<P, 'KEY_RO' | 'KEY_NCW'>, Outcome> & { KEY_RO?: Outcome; KEY_NCW?: Outcome };
 const expected = (kind: string, e: Expect, p: P): Outcome =>
-  p === 'KEY_RO' ? (e.KEY_RO ?? (kind === 'Mutation' ? 'forbidden' : e.KEY)) : e[p];
+  p === 'KEY_RO' ? (e.KEY_RO ?? (kind === 'Mutation' ? 'forbidden' : e.KEY)) : p === 'KEY_NCW' ? (e.KEY_NCW ?? e.KEY) : e[p];
+/** A credential effect (auth/limits.ts): refused to keys without credential writes. */
+const credentialWrite = (e: Expect): Expect => ({ ...e, KEY_NCW: 'forbidden' });
 type Args = Record<string, unknown>;
 
 interface Case {
@@ -116,6 +123,7 @@ const t = {} as {
   valueA: string;
   valueB: string;
   oauthConnection: string;
+  oauthConnector: string;
   otherCustomer: string;
   otherConnection: string;
 };
@@ -238,8 +246,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
         expect: orgWriteTarget,
       },
     ],
-    issueRuntimeToken: [{ args: () => ({ customerId: t.custA }), expect: orgWriteTarget }],
-    registerEmbedSigningKey: [{ args: () => ({ alg: 'ES256', publicKey: publicKeyPem() }), expect: orgWriteOwn }],
+    issueRuntimeToken: [{ args: () => ({ customerId: t.custA }), expect: credentialWrite(orgWriteTarget) }],
+    registerEmbedSigningKey: [{ args: () => ({ alg: 'ES256', publicKey: publicKeyPem() }), expect: credentialWrite(orgWriteOwn) }],
     revokeEmbedSigningKey: [
       {
         args: async () => ({
@@ -248,7 +256,9 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
         expect: orgWriteTarget,
       },
     ],
-    createApiKey: [{ args: () => ({ input: { name: uniq('k') } }), expect: orgWriteOwn }],
+    // Without limits asked for: a limited key may not mint a key with fewer limits than its own.
+    createApiKey: [{ args: () => ({ input: { name: uniq('k') } }), expect: credentialWrite(orgWriteOwn) }],
+    updateOrganizationSettings: [{ args: () => ({ input: { oauthRedirectOrigins: ['https://app.example'] } }), expect: orgWriteOwn }],
     revokeApiKey: [
       {
         args: async () => {
@@ -259,9 +269,9 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
       },
     ],
     // connectors & connections
-    createConnector: [{ args: () => ({ input: { key: uniq('k'), name: 'K', authType: 'SECRET_TEXT' } }), expect: orgWriteOwn }],
-    upsertConnector: [{ args: () => ({ input: { key: 'slack', name: 'Slack', authType: 'SECRET_TEXT' } }), expect: orgWriteOwn }],
-    updateConnector: [{ args: () => ({ id: fx.connectorGid.slack, patch: { description: 'd' } }), expect: orgWriteTarget }],
+    createConnector: [{ args: () => ({ input: { key: uniq('k'), name: 'K', authType: 'SECRET_TEXT' } }), expect: credentialWrite(orgWriteOwn) }],
+    upsertConnector: [{ args: () => ({ input: { key: 'slack', name: 'Slack', authType: 'SECRET_TEXT' } }), expect: credentialWrite(orgWriteOwn) }],
+    updateConnector: [{ args: () => ({ id: fx.connectorGid.slack, patch: { description: 'd' } }), expect: credentialWrite(orgWriteTarget) }],
     deleteConnector: [
       {
         args: async () => ({
@@ -289,7 +299,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     setConnectionValue: [
       {
         args: () => ({ target: { connectionId: fx.gid.orgCust, slot: 'CUSTOMER', customerId: t.custB }, values: secretValues }),
-        expect: orgWriteTarget,
+        expect: credentialWrite(orgWriteTarget),
       },
     ],
     clearConnectionValue: [
@@ -298,7 +308,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
           const c = await freshConnection('ORG_ACTIVATED_CUSTOMER', acme.customers[0]!.id);
           return { target: { connectionId: g('Connection', c.id), slot: 'CUSTOMER', customerId: t.custA } };
         },
-        expect: orgWriteTarget,
+        expect: credentialWrite(orgWriteTarget),
       },
     ],
     setMyConnectionValue: [
@@ -316,21 +326,21 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     startOAuthAuthorization: [
       {
         args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: t.oauthConnection } : { connectionId: t.oauthConnection, customerId: t.custA }),
-        expect: builderRead('ok', 'ok', 'hidden'),
+        expect: credentialWrite(builderRead('ok', 'ok', 'hidden')),
       },
     ],
     connectOAuthClientCredentials: [
       {
         // An authorization-code connector: every caller that gets past authorization is refused on the grant type.
         args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: t.oauthConnection } : { connectionId: t.oauthConnection, customerId: t.custA }),
-        expect: { ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' },
+        expect: credentialWrite({ ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' }),
       },
     ],
     testConnection: [
       {
         // The connector has no test request: allowed callers get a typed refusal, others not-found.
         args: (p) => (p === 'CUST_A' || p === 'CUST_B' ? { connectionId: fx.gid.cust } : { connectionId: fx.gid.cust, customerId: t.custA }),
-        expect: { ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' },
+        expect: credentialWrite({ ...builderRead('invalid', 'invalid', 'hidden'), ADMIN: 'invalid', KEY: 'invalid' }),
       },
     ],
     // integrations & instances
@@ -528,7 +538,9 @@ beforeAll(async () => {
     name: 'OAuth app',
     authType: 'OAUTH2',
     oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://auth.example/authorize', tokenUrl: 'https://auth.example/token', scopes: ['read'], clientId: 'client', pkce: true },
+    testRequest: { method: 'GET', url: 'https://api.example/me', headers: { authorization: 'Bearer {{accessToken}}' } },
   });
+  t.oauthConnector = g('Connector', oauth.id);
   t.oauthConnection = g(
     'Connection',
     (await makeConnection(gw.app, acme.orgId, { stableKey: 'oauth', name: 'OAuth', connectorId: oauth.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true })).id,
@@ -537,6 +549,7 @@ beforeAll(async () => {
   tokens.ADMIN = acme.adminToken;
   tokens.KEY = acme.apiKey;
   tokens.KEY_RO = (await asAcme((op) => createApiKey(op, { name: 'read-only', readOnly: true }))).secret;
+  tokens.KEY_NCW = (await asAcme((op) => createApiKey(op, { name: 'no credential writes', noCredentialWrites: true }))).secret;
   tokens.CUST_A = a!.userToken;
   tokens.CUST_B = b!.userToken;
   tokens.RUNTIME = a!.runtimeToken;
@@ -549,6 +562,7 @@ beforeAll(async () => {
   forbiddenIds.ADMIN = otherIds;
   forbiddenIds.KEY = otherIds;
   forbiddenIds.KEY_RO = otherIds;
+  forbiddenIds.KEY_NCW = otherIds;
   forbiddenIds.CUST_A = [...otherIds, t.custB, t.workflowB, t.valueB, fx.gid.hidden];
   forbiddenIds.CUST_B = [...otherIds, t.custA, t.instanceA, t.workflowA, t.stepA, t.valueA, t.integration, fx.gid.hidden, fx.gid.orgCust, fx.gid.global];
   forbiddenIds.RUNTIME = [...otherIds, t.custB, t.workflowB, t.valueB];
@@ -593,7 +607,7 @@ describe('authorization matrix', () => {
     ];
     for (const q of deep) {
       expect(validate(schema, parse(q)).map((e) => e.message)).toEqual([]);
-      for (const p of ['ADMIN', 'KEY', 'KEY_RO', 'CUST_A', 'CUST_B', 'OTHER'] as const) {
+      for (const p of ['ADMIN', 'KEY', 'KEY_RO', 'KEY_NCW', 'CUST_A', 'CUST_B', 'OTHER'] as const) {
         const vars = q.includes('$a') ? { a: p === 'CUST_A' || p === 'CUST_B' ? undefined : t.custA } : {};
         const r = await gql(gw.url, parse(q) as never, vars as never, tokens[p]);
         expect(r.errors, `${p}: ${q.slice(0, 40)}`).toBeUndefined();
@@ -636,5 +650,297 @@ describe('authorization matrix', () => {
         });
       }
     }
+  }
+});
+
+// ───────────────────────────── field rules ─────────────────────────────
+
+/**
+ * Fields narrower than their type (docs/security.md, "Who reads what"):
+ * the vendor's notes on a customer, OAuth2 settings and test requests of
+ * connectors, and the organization's settings are organization-only.
+ */
+const connectorSettings: Expect = { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'hidden' };
+const FIELD_RULES: { field: string; query: string; vars: () => Args; expect: Expect }[] = [
+  {
+    field: 'Customer.metadata',
+    query: 'query F($id: ID!) { result: customer(id: $id) { metadata } }',
+    vars: () => ({ id: t.custA }),
+    expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'hidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'hidden' },
+  },
+  {
+    field: 'Connector.oauth2',
+    query: 'query F($id: ID!) { result: connector(id: $id) { oauth2 { clientId tokenUrl } } }',
+    vars: () => ({ id: t.oauthConnector }),
+    expect: connectorSettings,
+  },
+  {
+    field: 'Connector.testRequest',
+    query: 'query F($id: ID!) { result: connector(id: $id) { testRequest { url } } }',
+    vars: () => ({ id: t.oauthConnector }),
+    expect: connectorSettings,
+  },
+  {
+    field: 'Organization.settings',
+    query: 'query F { result: viewer { organization { settings { oauthRedirectOrigins } } } }',
+    vars: () => ({}),
+    expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'forbidden', CUST_B: 'forbidden', RUNTIME: 'forbidden', ANON: 'unauth', OTHER: 'ok' },
+  },
+];
+
+describe('field rules', () => {
+  for (const rule of FIELD_RULES) {
+    it(rule.field, async () => {
+      const got: string[] = [];
+      for (const p of PRINCIPALS) {
+        const r = await gql(gw.url, parse(rule.query) as never, rule.vars() as never, tokens[p]);
+        const outcome = classify('Query', r as never);
+        if (outcome !== expected('Query', rule.expect, p)) got.push(`${p}: expected ${expected('Query', rule.expect, p)}, got ${outcome} ← ${JSON.stringify(r).slice(0, 300)}`);
+      }
+      expect(got).toEqual([]);
+    });
+  }
+});
+
+// ───────────────────────────── key limits × paths ─────────────────────────────
+
+/**
+ * A limit holds whatever door the operation comes through (auth/limits.ts):
+ * every path to an effect, tried with an unlimited key, a key without
+ * credential writes and a read-only key. Whether it took effect is read back
+ * from the database (or from what the path obtained), not from the answer.
+ */
+type Key = 'KEY' | 'KEY_NCW' | 'KEY_RO';
+const KEYS: Key[] = ['KEY', 'KEY_NCW', 'KEY_RO'];
+const ADMITS: Record<'change' | 'credentials', Key[]> = { change: ['KEY', 'KEY_NCW'], credentials: ['KEY'] };
+
+interface LimitPath {
+  name: string;
+  effect: 'change' | 'credentials';
+  /** Tries the path with this key; answers whether the effect happened. */
+  attempt(token: string): Promise<boolean>;
+}
+
+const call = async (source: string, vars: Args, token: string | undefined) => {
+  const r = await gql(gw.url, parse(source) as never, vars as never, token);
+  return r.data as Record<string, { __typename?: string; data?: Record<string, unknown> } | null> | null;
+};
+const rest = (path: string, token: string, init: { method?: string; body?: unknown } = {}) =>
+  fetch(`${gw.url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+const valueFor = (connectionId: string, slot: string) =>
+  gw.db.prisma.connectionValue.findUnique({ where: { connectionId_slot: { connectionId, slot } } });
+const notRefused = (r: Record<string, { __typename?: string } | null> | null) => !!r && !Object.values(r).some((v) => v?.__typename === 'ForbiddenError');
+
+const limitsFx = {} as { connector: string; oauthConnector: string; ccConnection: string; tested: string; globalId: string; renamed: string };
+
+const LIMIT_PATHS: LimitPath[] = [
+  {
+    name: 'setConnectionValue (GraphQL)',
+    effect: 'credentials',
+    async attempt(token) {
+      const c = await freshConnection('ORG_ACTIVATED_CUSTOMER');
+      await call('mutation($t: ConnectionValueTarget!, $v: JSON!) { setConnectionValue(target: $t, values: $v) { __typename } }', { t: { connectionId: g('Connection', c.id), slot: 'CUSTOMER', customerId: t.custA }, v: secretValues }, token);
+      return !!(await valueFor(c.id, acme.customers[0]!.id));
+    },
+  },
+  {
+    name: 'clearConnectionValue (GraphQL)',
+    effect: 'credentials',
+    async attempt(token) {
+      const c = await freshConnection('ORG_ACTIVATED_CUSTOMER', acme.customers[0]!.id);
+      await call('mutation($t: ConnectionValueTarget!) { clearConnectionValue(target: $t) { __typename } }', { t: { connectionId: g('Connection', c.id), slot: 'CUSTOMER', customerId: t.custA } }, token);
+      return !(await valueFor(c.id, acme.customers[0]!.id));
+    },
+  },
+  {
+    name: 'POST /api/v1/global-connections (REST, with its value)',
+    effect: 'credentials',
+    async attempt(token) {
+      const externalId = uniq('gc');
+      await rest('/api/v1/global-connections', token, {
+        method: 'POST',
+        body: { displayName: 'G', pieceName: 'limits-piece', type: 'SECRET_TEXT', value: { type: 'SECRET_TEXT', props: { secret_text: 'limit-secret-000001' } }, projectIds: [acme.customers[0]!.id], externalId },
+      });
+      return (await gw.db.prisma.connection.count({ where: { orgId: acme.orgId, externalId } })) > 0;
+    },
+  },
+  {
+    name: 'POST /api/v1/global-connections/:id (REST, a new value)',
+    effect: 'credentials',
+    async attempt(token) {
+      const before = (await valueFor(limitsFx.globalId, 'GLOBAL'))!.version;
+      await rest(`/api/v1/global-connections/${limitsFx.globalId}`, token, { method: 'POST', body: { value: { type: 'SECRET_TEXT', props: { secret_text: uniq('new-secret-value') } } } });
+      return (await valueFor(limitsFx.globalId, 'GLOBAL'))!.version !== before;
+    },
+  },
+  {
+    name: 'registerEmbedSigningKey, then setMyConnectionValue as any customer user it signs for',
+    effect: 'credentials',
+    async attempt(token) {
+      const pair = await newEmbedKeyPair();
+      const r = await call('mutation($k: String!) { registerEmbedSigningKey(publicKey: $k, alg: "ES256") { __typename ... on MutationRegisterEmbedSigningKeySuccess { data { keyId } } } }', { k: pair.publicKeyPem }, token);
+      const keyId = (r?.registerEmbedSigningKey?.data as { keyId?: string } | undefined)?.keyId;
+      if (!keyId) return false;
+      const c = await freshConnection('CUSTOMER_ACTIVATED');
+      const user = await signEmbedToken({ keyId, privateKey: pair.privateKey }, { userId: uniq('u'), customerExternalId: 'customer-a' });
+      await call('mutation($c: ID!, $v: JSON!) { setMyConnectionValue(connectionId: $c, values: $v) { __typename } }', { c: g('Connection', c.id), v: secretValues }, user);
+      return !!(await valueFor(c.id, acme.customers[0]!.id));
+    },
+  },
+  {
+    name: 'issueRuntimeToken, then resolveConnection (credentials in plaintext)',
+    effect: 'credentials',
+    async attempt(token) {
+      const r = await call('mutation($c: ID!) { issueRuntimeToken(customerId: $c) { __typename ... on MutationIssueRuntimeTokenSuccess { data { token } } } }', { c: t.custA }, token);
+      const runtime = (r?.issueRuntimeToken?.data as { token?: string } | undefined)?.token;
+      if (!runtime) return false;
+      const resolved = await call('query { resolveConnection(stableKey: "cust") { __typename } }', {}, runtime);
+      return resolved?.resolveConnection?.__typename === 'ResolvedCredential';
+    },
+  },
+  {
+    name: 'updateConnector: where a test request sends credentials',
+    effect: 'credentials',
+    async attempt(token) {
+      const url = `https://${uniq('api')}.example/me`;
+      await call('mutation($id: ID!, $p: ConnectorPatch!) { updateConnector(id: $id, patch: $p) { __typename } }', { id: g('Connector', limitsFx.connector), p: { testRequest: { url, headers: { 'x-key': '{{secret_text}}' } } } }, token);
+      return ((await gw.db.prisma.connector.findUniqueOrThrow({ where: { id: limitsFx.connector } })).testRequest as { url?: string } | null)?.url === url;
+    },
+  },
+  {
+    name: 'importManifest: the same change to a connector',
+    effect: 'credentials',
+    async attempt(token) {
+      const url = `https://${uniq('api')}.example/me`;
+      const exported = await call('query { exportManifest }', {}, token);
+      const manifest = exported!.exportManifest as unknown as { connectors: { key: string; testRequest: unknown }[] };
+      manifest.connectors.find((c) => c.key === 'limits-app')!.testRequest = { method: 'GET', url, headers: { 'x-key': '{{secret_text}}' } };
+      await call('mutation($m: JSON!) { importManifest(manifest: $m, dryRun: false) { __typename } }', { m: manifest }, token);
+      return ((await gw.db.prisma.connector.findUniqueOrThrow({ where: { id: limitsFx.connector } })).testRequest as { url?: string } | null)?.url === url;
+    },
+  },
+  {
+    name: 'updateConnector: the OAuth2 token URL (client secret entered again)',
+    effect: 'credentials',
+    async attempt(token) {
+      const tokenUrl = `https://${uniq('idp')}.example/token`;
+      await call(
+        'mutation($id: ID!, $p: ConnectorPatch!) { updateConnector(id: $id, patch: $p) { __typename } }',
+        { id: g('Connector', limitsFx.oauthConnector), p: { oauth2: { grantType: 'client_credentials', tokenUrl, clientId: 'cid', scopes: [] }, oauthClientSecret: uniq('client-secret') } },
+        token,
+      );
+      return ((await gw.db.prisma.connector.findUniqueOrThrow({ where: { id: limitsFx.oauthConnector } })).oauth2 as { tokenUrl: string }).tokenUrl === tokenUrl;
+    },
+  },
+  {
+    name: 'startOAuthAuthorization',
+    effect: 'credentials',
+    async attempt(token) {
+      const before = await gw.db.prisma.oAuthState.count();
+      await call('mutation($c: ID!, $cu: ID) { startOAuthAuthorization(connectionId: $c, customerId: $cu) { __typename } }', { c: t.oauthConnection, cu: t.custA }, token);
+      return (await gw.db.prisma.oAuthState.count()) > before;
+    },
+  },
+  {
+    name: 'connectOAuthClientCredentials (the provider is asked)',
+    effect: 'credentials',
+    async attempt(token) {
+      return notRefused(await call('mutation($c: ID!) { connectOAuthClientCredentials(connectionId: $c) { __typename } }', { c: g('Connection', limitsFx.ccConnection) }, token));
+    },
+  },
+  {
+    name: 'testConnection (credentials sent to the test host)',
+    effect: 'credentials',
+    async attempt(token) {
+      const before = await gw.db.prisma.auditEvent.count({ where: { action: 'connection.test' } });
+      await call('mutation($c: ID!, $cu: ID) { testConnection(connectionId: $c, customerId: $cu) { __typename } }', { c: g('Connection', limitsFx.tested), cu: t.custA }, token);
+      return (await gw.db.prisma.auditEvent.count({ where: { action: 'connection.test' } })) > before;
+    },
+  },
+  {
+    name: 'createApiKey without limits',
+    effect: 'credentials',
+    async attempt(token) {
+      const name = uniq('minted');
+      await call('mutation($n: String!) { createApiKey(input: { name: $n }) { __typename } }', { n: name }, token);
+      return (await gw.db.prisma.apiKey.count({ where: { name, readOnly: false, noCredentialWrites: false } })) > 0;
+    },
+  },
+  {
+    name: 'importManifest: a connection renamed',
+    effect: 'change',
+    async attempt(token) {
+      const name = uniq('renamed');
+      const exported = await call('query { exportManifest }', {}, token);
+      const manifest = exported!.exportManifest as unknown as { connections: { stableKey: string; name: string }[] };
+      manifest.connections.find((c) => c.stableKey === limitsFx.renamed)!.name = name;
+      await call('mutation($m: JSON!) { importManifest(manifest: $m, dryRun: false) { __typename } }', { m: manifest }, token);
+      return (await gw.db.prisma.connection.findFirstOrThrow({ where: { orgId: acme.orgId, stableKey: limitsFx.renamed } })).name === name;
+    },
+  },
+  {
+    name: 'POST /api/v1/projects (REST, a customer)',
+    effect: 'change',
+    async attempt(token) {
+      const externalId = uniq('project');
+      await rest('/api/v1/projects', token, { method: 'POST', body: { displayName: externalId, externalId, metadata: {} } });
+      return (await gw.db.prisma.customer.count({ where: { orgId: acme.orgId, externalId } })) > 0;
+    },
+  },
+  {
+    name: 'createCustomer (GraphQL)',
+    effect: 'change',
+    async attempt(token) {
+      const externalId = uniq('customer');
+      await call('mutation($e: String!) { createCustomer(input: { externalId: $e, name: "c" }) { __typename } }', { e: externalId }, token);
+      return (await gw.db.prisma.customer.count({ where: { orgId: acme.orgId, externalId } })) > 0;
+    },
+  },
+];
+
+describe('key limits × every path to the same effect', () => {
+  beforeAll(async () => {
+    limitsFx.connector = (await makeConnector(gw.app, acme.orgId, { key: 'limits-app', name: 'Limits app', authType: 'SECRET_TEXT' })).id;
+    limitsFx.oauthConnector = (
+      await makeConnector(gw.app, acme.orgId, {
+        key: 'limits-oauth',
+        name: 'Limits OAuth',
+        authType: 'OAUTH2',
+        oauth2: { grantType: 'client_credentials', tokenUrl: 'https://idp.example/token', clientId: 'cid', scopes: [] },
+        oauthClientSecret: 'limits-client-secret-01',
+      })
+    ).id;
+    limitsFx.ccConnection = (await makeConnection(gw.app, acme.orgId, { stableKey: 'limits-cc', name: 'cc', connectorId: limitsFx.oauthConnector, type: 'ORG_ACTIVATED_GLOBAL' })).id;
+    const tested = await makeConnector(gw.app, acme.orgId, {
+      key: 'limits-tested',
+      name: 'Tested',
+      authType: 'SECRET_TEXT',
+      // An address the outbound policy refuses: the test runs and fails without leaving the machine.
+      testRequest: { method: 'GET', url: 'http://10.255.255.1/me', headers: { 'x-key': '{{secret_text}}' } },
+    });
+    limitsFx.tested = (await makeConnection(gw.app, acme.orgId, { stableKey: 'limits-tested', name: 't', connectorId: tested.id, type: 'ORG_ACTIVATED_CUSTOMER' })).id;
+    await setStatus(gw.app, limitsFx.tested, acme.customers[0]!.id, 'ACTIVE');
+    const created = await rest('/api/v1/global-connections', acme.apiKey, {
+      method: 'POST',
+      body: { displayName: 'Limits', pieceName: 'limits-piece', type: 'SECRET_TEXT', value: { type: 'SECRET_TEXT', props: { secret_text: 'limit-secret-000000' } }, projectIds: [acme.customers[0]!.id], externalId: 'limits-global' },
+    });
+    limitsFx.globalId = created.body.id as string;
+    limitsFx.renamed = (await freshConnection()).stableKey;
+  });
+
+  for (const path of LIMIT_PATHS) {
+    it(`${path.effect}: ${path.name}`, async () => {
+      const got = {} as Record<Key, boolean>;
+      const want = {} as Record<Key, boolean>;
+      for (const k of KEYS) {
+        got[k] = await path.attempt(tokens[k]!);
+        want[k] = ADMITS[path.effect].includes(k);
+      }
+      expect(got).toEqual(want);
+    });
   }
 });

@@ -14,6 +14,7 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   browseToCallback,
+  cookieHeader,
   startProvider,
   type TestProvider,
 } from './helpers/oidc-provider.js';
@@ -30,6 +31,16 @@ const StartOAuth = graphql(`
       __typename
       ... on MutationStartOAuthAuthorizationSuccess { data { authorizeUrl expiresAt redirectUri } }
       ... on Error { code message }
+    }
+  }
+`);
+
+const SetRedirectOrigins = graphql(`
+  mutation OAuthSetRedirectOrigins($origins: [String!]) {
+    updateOrganizationSettings(input: { oauthRedirectOrigins: $origins }) {
+      __typename
+      ... on MutationUpdateOrganizationSettingsSuccess { data { settings { oauthRedirectOrigins } } }
+      ... on ValidationError { problems { path message } }
     }
   }
 `);
@@ -85,7 +96,8 @@ const FAILURE = 'https://app.example/failed';
 
 beforeAll(async () => {
   // Every log line, debug included, is scanned for secrets at the end.
-  gw = await startGateway({ LOG_LEVEL: 'debug' });
+  // The provider runs on this machine: loopback is allowed explicitly (the default refuses it).
+  gw = await startGateway({ LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
   gw2 = await startGateway({}, { on: gw });
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`, `${gw2.url}/oauth/callback`] });
   org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
@@ -126,6 +138,9 @@ beforeAll(async () => {
     connectorId: machine.id,
     type: 'ORG_ACTIVATED_GLOBAL',
   });
+  // The app's pages the flows return to.
+  const settings = await gql(gw.url, SetRedirectOrigins, { origins: ['https://app.example'] }, org.adminToken);
+  expect(settings.data?.updateOrganizationSettings).toMatchObject({ data: { settings: { oauthRedirectOrigins: ['https://app.example'] } } });
 });
 
 afterAll(async () => {
@@ -143,8 +158,15 @@ async function runCodeFlow(userToken: string, opts: { successUrl?: string; failu
   );
   const r = started.data?.startOAuthAuthorization;
   if (r?.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error(`start failed: ${JSON.stringify(started)}`);
-  const callbackUrl = await browseToCallback(r.data.authorizeUrl, `${gw.url}/oauth/callback`);
-  return { authorizeUrl: new URL(r.data.authorizeUrl), redirectUri: r.data.redirectUri, callbackUrl };
+  return { ...(await browse(r.data.authorizeUrl)), link: r.data.authorizeUrl, redirectUri: r.data.redirectUri };
+}
+
+/** One browser through a flow's link: the provider's URL it was sent to, the callback it came back with, its cookies. */
+async function browse(link: string) {
+  const jar = new Map<string, string>();
+  const providerUrl = await browseToCallback(link, idp.issuer, jar);
+  const callbackUrl = await browseToCallback(providerUrl, `${gw.url}/oauth/callback`, jar);
+  return { authorizeUrl: new URL(providerUrl), callbackUrl, cookie: { cookie: cookieHeader(jar) } };
 }
 
 async function resolve(token: string, url = gw.url) {
@@ -154,10 +176,14 @@ async function resolve(token: string, url = gw.url) {
 
 describe('authorization-code flow with PKCE', () => {
   let callbackUrl: string;
+  let cookie: { cookie: string };
 
   it('a customer user starts the flow; the callback stores the tokens sealed and marks the value ACTIVE', async () => {
     const flow = await runCodeFlow(acme.userToken);
     callbackUrl = flow.callbackUrl;
+    cookie = flow.cookie;
+    // The link is the gateway's: it binds the browser, then sends it on to the provider.
+    expect(new URL(flow.link).origin).toBe(gw.url);
     expect(flow.redirectUri).toBe(`${gw.url}/oauth/callback`);
     const q = flow.authorizeUrl.searchParams;
     expect(q.get('client_id')).toBe(CLIENT_ID);
@@ -173,7 +199,7 @@ describe('authorization-code flow with PKCE', () => {
     expect(q.get('code_challenge')).toBe(createHash('sha256').update(verifier).digest('base64url'));
     expect(idp.authorizations.at(-1)?.get('code_challenge')).toBe(q.get('code_challenge'));
 
-    const cb = await http(callbackUrl);
+    const cb = await http(callbackUrl, { headers: cookie });
     expect(cb.status).toBe(303);
     const to = new URL(cb.location!);
     expect(to.origin + to.pathname).toBe(SUCCESS);
@@ -213,9 +239,9 @@ describe('authorization-code flow with PKCE', () => {
     expect(idp.grants.refresh_token ?? 0).toBe(0);
   });
 
-  it('a replayed callback (same state and code) is refused and never reaches the provider', async () => {
+  it('a replayed callback (same state and code, even with the browser cookie) is refused and never reaches the provider', async () => {
     const before = { ...idp.grants };
-    const again = await http(callbackUrl);
+    const again = await http(callbackUrl, { headers: cookie });
     expect(again.status).toBe(303);
     const to = new URL(again.location!);
     expect(to.origin + to.pathname).toBe(FAILURE);
@@ -250,7 +276,7 @@ describe('authorization-code flow with PKCE', () => {
     const flow = await runCodeFlow(acme.userToken);
     const stateId = flow.authorizeUrl.searchParams.get('state')!.split('.')[0]!;
     await gw.db.prisma.oAuthState.update({ where: { id: stateId }, data: { expiresAt: new Date(Date.now() - 1000) } });
-    const res = await http(flow.callbackUrl);
+    const res = await http(flow.callbackUrl, { headers: flow.cookie });
     expect(new URL(res.location!).searchParams.get('error')).toBe('state_expired');
     expect(idp.grants.authorization_code).toBe(1);
   });
@@ -264,8 +290,9 @@ describe('authorization-code flow with PKCE', () => {
     );
     const r = started.data!.startOAuthAuthorization;
     if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
-    const state = new URL(r.data.authorizeUrl).searchParams.get('state')!;
-    const res = await http(`${gw.url}/oauth/callback?error=access_denied&state=${encodeURIComponent(state)}`);
+    const jar = new Map<string, string>();
+    const state = new URL(await browseToCallback(r.data.authorizeUrl, idp.issuer, jar)).searchParams.get('state')!;
+    const res = await http(`${gw.url}/oauth/callback?error=access_denied&state=${encodeURIComponent(state)}`, { headers: { cookie: cookieHeader(jar) } });
     expect(new URL(res.location!).searchParams.get('error')).toBe('access_denied');
     expect((await valueOf(gw.app, codeConn.id, acme.id)).status).toBe('ACTIVE');
   });
@@ -302,7 +329,8 @@ describe('authorization-code flow with PKCE', () => {
     const started = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id), slot: 'TEST' }, org.adminToken);
     const r = started.data!.startOAuthAuthorization;
     if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
-    const cb = await http(await browseToCallback(r.data.authorizeUrl, `${gw.url}/oauth/callback`));
+    const flow = await browse(r.data.authorizeUrl);
+    const cb = await http(flow.callbackUrl, { headers: flow.cookie });
     expect(cb.status).toBe(200);
     expect(cb.body).toContain('Connected');
     expect((await valueOf(gw.app, codeConn.id, 'TEST')).status).toBe('ACTIVE');
@@ -321,13 +349,13 @@ describe('authorization-code flow with PKCE', () => {
     const flow = await runCodeFlow(globex.userToken);
     // Behind a load balancer, the provider's redirect reaches any instance.
     const onSecond = flow.callbackUrl.replace(gw.url, gw2.url);
-    const res = await http(onSecond);
+    const res = await http(onSecond, { headers: flow.cookie });
     expect(res.status).toBe(303);
     expect(new URL(res.location!).searchParams.get('status')).toBe('connected');
     expect((await valueOf(gw.app, codeConn.id, globex.id)).status).toBe('ACTIVE');
     expect(await resolve(globex.runtimeToken, gw2.url)).toMatchObject({ __typename: 'ResolvedCredential', valueKind: 'CUSTOMER' });
     // Replaying it on the first instance is refused as well.
-    expect(new URL((await http(flow.callbackUrl)).location!).searchParams.get('error')).toBe('state_used');
+    expect(new URL((await http(flow.callbackUrl, { headers: flow.cookie })).location!).searchParams.get('error')).toBe('state_used');
   });
 });
 
@@ -437,7 +465,7 @@ describe('refresh at resolve time', () => {
     const mine = await gql(gw.url, MyValue, { id: gid('Connection', codeConn.id) }, acme.userToken);
     expect((mine.data?.node as { myValue: { status: string } }).myValue.status).toBe('EXPIRED');
     const flow = await runCodeFlow(acme.userToken);
-    expect((await http(flow.callbackUrl)).status).toBe(303);
+    expect((await http(flow.callbackUrl, { headers: flow.cookie })).status).toBe(303);
     expect((await resolve(acme.runtimeToken)).__typename).toBe('ResolvedCredential');
   });
   it('a refused client (invalid_client) marks the value ERROR, not retryable', async () => {

@@ -81,8 +81,9 @@ async function listen(server: Server): Promise<string> {
 }
 
 beforeAll(async () => {
-  // Every log line, debug included, is scanned for secrets at the end.
-  gw = await startGateway({ LOG_LEVEL: 'debug' });
+  // Every log line, debug included, is scanned for secrets at the end. The test APIs run on this
+  // machine: loopback is allowed explicitly (the outbound policy refuses it by default).
+  gw = await startGateway({ LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
   org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
   other = await seedOrg(gw.app, { customers: ['acme'] });
   [acme, globex] = org.customers as [typeof acme, typeof globex];

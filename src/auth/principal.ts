@@ -11,7 +11,15 @@ export type Principal =
       readOnly: boolean;
       noCredentialWrites: boolean;
     }
-  | { kind: 'CUSTOMER_USER'; id: string; orgId: string; customerId: string; expiresAt: Date }
+  | {
+      kind: 'CUSTOMER_USER';
+      id: string;
+      orgId: string;
+      customerId: string;
+      /** The embed signing key its token was verified with: revoking it ends what the user has open. */
+      signingKeyId: string;
+      expiresAt: Date;
+    }
   | {
       kind: 'RUNTIME';
       id: string;

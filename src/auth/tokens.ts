@@ -15,10 +15,23 @@ import type { Principal } from './principal.js';
  *                      (`kid` = the EmbedSigningKey id). Claims: `sub` = the
  *                      vendor's user id, `customer` = the customer's externalId,
  *                      `exp` ≤ 24 h after `iat`. The user is created on first use.
+ *
+ * Lifetimes are enforced when a token is verified, not only when it is
+ * signed: `iat` may not lie in the future (beyond a minute of clock skew) and
+ * `exp` may be at most the cap after `iat` — so no token is valid for longer
+ * than its cap from now, whoever signed it.
  */
 export const API_KEY_PREFIX = 'cgk_';
 const ISSUER = 'connections-gateway';
-const EMBED_MAX_LIFETIME_S = 24 * 3600;
+/** The longest a token of each kind may be valid (seconds). */
+export const MAX_LIFETIME_S = { embed: 24 * 3600, org: 24 * 3600, runtime: 24 * 3600 } as const;
+const CLOCK_SKEW_S = 60;
+
+/** After jose checked the signature and `exp`: `iat` not in the future, `exp` at most `cap` after it — so at most `cap` from now. */
+function assertLifetime(payload: { iat?: number; exp?: number }, cap: number, what: string): void {
+  if (!payload.exp || !payload.iat || payload.iat > Date.now() / 1000 + CLOCK_SKEW_S) throw new AuthError(`${what} issued in the future`);
+  if (payload.exp - payload.iat > cap) throw new AuthError(`${what} lifetime exceeds ${cap / 3600} hours`);
+}
 
 export class AuthError extends Error {
   override name = 'AuthError';
@@ -105,10 +118,11 @@ export class TokenService {
     const { payload } = await jwtVerify(token, this.key, {
       issuer: ISSUER,
       algorithms: ['HS256'],
-      requiredClaims: ['exp', 'sub', 'aud'],
+      requiredClaims: ['exp', 'iat', 'sub', 'aud'],
     }).catch(rethrow);
     const org = typeof payload.org === 'string' ? payload.org : undefined;
     if (!org || !payload.sub || !payload.exp) throw new AuthError('invalid token claims');
+    if (payload.aud === 'org' || payload.aud === 'runtime') assertLifetime(payload, MAX_LIFETIME_S[payload.aud], 'token');
     if (payload.aud === 'org') {
       const user = await this.prisma.orgUser.findFirst({ where: { id: payload.sub, orgId: org } });
       if (!user) throw new AuthError('unknown user');
@@ -137,13 +151,8 @@ export class TokenService {
     const signingKey = await this.prisma.embedSigningKey.findUnique({ where: { id: kid } });
     if (!signingKey || signingKey.revokedAt || signingKey.alg !== alg) throw new AuthError('unknown signing key');
     const key = await importSPKI(signingKey.publicKey, alg);
-    const { payload } = await jwtVerify(token, key, {
-      algorithms: [alg],
-      requiredClaims: ['exp', 'iat', 'sub'],
-    }).catch(rethrow);
-    if (!payload.exp || !payload.iat || payload.exp - payload.iat > EMBED_MAX_LIFETIME_S) {
-      throw new AuthError('embed token lifetime exceeds 24 hours');
-    }
+    const { payload } = await jwtVerify(token, key, { algorithms: [alg], requiredClaims: ['exp', 'iat', 'sub'] }).catch(rethrow);
+    assertLifetime(payload, MAX_LIFETIME_S.embed, 'embed token');
     const externalId = typeof payload.customer === 'string' ? payload.customer : undefined;
     if (!externalId || !payload.sub) throw new AuthError('embed token needs sub and customer claims');
     const customer = await this.prisma.customer.findUnique({
@@ -164,8 +173,30 @@ export class TokenService {
       id: user.id,
       orgId: customer.orgId,
       customerId: customer.id,
-      expiresAt: new Date(payload.exp * 1000),
+      signingKeyId: signingKey.id,
+      expiresAt: new Date(payload.exp! * 1000),
     };
+  }
+
+  /**
+   * Which of these principals' credentials no longer stand: a revoked (or
+   * deleted) API key, or a customer user whose embed signing key was revoked.
+   * Long-lived uses — subscriptions, OAuth flows — ask again; two statements
+   * whatever the number of principals.
+   */
+  async revokedAmong<P extends Pick<Principal, 'kind' | 'id'> & { signingKeyId?: string | null }>(principals: P[]): Promise<Set<P>> {
+    const keyIds = [...new Set(principals.filter((p) => p.kind === 'API_KEY').map((p) => p.id))];
+    const signingKeyIds = [...new Set(principals.flatMap((p) => (p.kind === 'CUSTOMER_USER' && p.signingKeyId ? [p.signingKeyId] : [])))];
+    const [keys, signingKeys] = await Promise.all([
+      keyIds.length ? this.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } }) : [],
+      signingKeyIds.length ? this.prisma.embedSigningKey.findMany({ where: { id: { in: signingKeyIds }, revokedAt: null }, select: { id: true } }) : [],
+    ]);
+    const standing = new Set([...keys, ...signingKeys].map((k) => k.id));
+    return new Set(
+      principals.filter((p) =>
+        p.kind === 'API_KEY' ? !standing.has(p.id) : p.kind === 'CUSTOMER_USER' ? !p.signingKeyId || !standing.has(p.signingKeyId) : false,
+      ),
+    );
   }
 }
 

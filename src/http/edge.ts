@@ -1,15 +1,17 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { Hono, type Context, type Next } from 'hono';
+import { cors } from 'hono/cors';
 import type { App } from '../app.js';
-import { CALLBACK_PATH } from '../modules/oauth/service.js';
 import { SIGN_IN_CALLBACK_PATH, SIGN_IN_PATH } from '../auth/oidc.js';
-import { mountRestApi } from '../rest/index.js';
-import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
-import { oauthCallback } from '../rest/oauth-callback.js';
-import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { CALLBACK_PATH, START_PATH } from '../modules/oauth/service.js';
 import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type RequestContext } from '../observability/request.js';
 import { endServerSpan } from '../observability/tracing.js';
+import { mountRestApi } from '../rest/index.js';
+import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
+import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
+import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { CORS_HEADERS, allowedOrigin } from './exposure.js';
 import { GRAPHIQL_PATH, graphiqlAsset } from './graphiql.js';
 import type { GraphQLServer } from './graphql.js';
 
@@ -21,6 +23,7 @@ import type { GraphQLServer } from './graphql.js';
  *   /health                liveness
  *   /ready                 readiness: a database round-trip
  *   /metrics               Prometheus metrics (observability/metrics.ts)
+ *   /oauth/start           an OAuth2 flow's link: binds the browser, then on to the provider
  *   /oauth/callback        where OAuth2 providers send the browser back
  *   /auth/oidc/…           org users' sign-in with OpenID Connect (login, callback)
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
@@ -29,6 +32,10 @@ import type { GraphQLServer } from './graphql.js';
 export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   const edge = new Hono();
   edge.use('*', nameRoute);
+  // Cross-origin browsers: the configured origins only, on every route (GraphQL: http/graphql.ts).
+  if (app.config.corsOrigins.length) {
+    edge.use('*', cors({ origin: (origin) => allowedOrigin(app.config, origin), allowHeaders: CORS_HEADERS, credentials: false }));
+  }
   edge.get('/health', (c) => c.json({ message: 'alive' }));
   edge.get('/ready', async (c) => {
     try {
@@ -42,6 +49,7 @@ export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   edge.get(`${GRAPHIQL_PATH}/:version/:name`, (c) => graphiqlAsset(c.req.param('version'), c.req.param('name')));
   edge.get(SIGN_IN_PATH, (c) => signInStart(app, c));
   edge.get(SIGN_IN_CALLBACK_PATH, (c) => signInCallback(app, c));
+  edge.get(START_PATH, (c) => oauthStart(app, c));
   edge.get(CALLBACK_PATH, (c) => oauthCallback(app, c));
   edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));

@@ -5,8 +5,10 @@ import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
+import { errorSummary, yogaLogger } from '../logging.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
+import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
@@ -14,12 +16,6 @@ export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppConte
 /** What the WebSocket edge keeps per socket: the principal it authenticated once, at connection_init. */
 export type SocketExtra = { principal?: Principal | null };
 
-/**
- * GraphQL over HTTP and WebSocket (graphql-yoga): error masking (domain
- * errors keep their code; Prisma's known errors become domain errors;
- * anything else is an opaque INTERNAL_SERVER_ERROR, logged without values)
- * and the per-operation context with the caller's principal.
- */
 /** `query viewer`: the operation's type and first root field — from the schema, so the label set stays small (never the client's operation name). */
 function nameOperation(document: DocumentNode, operationName: string | null | undefined): void {
   const request = currentRequest();
@@ -34,15 +30,29 @@ function markFailed(): void {
   if (request) request.failed = true;
 }
 
+/**
+ * GraphQL over HTTP and WebSocket (graphql-yoga): error masking (domain
+ * errors keep their code; Prisma's known errors become domain errors;
+ * anything else is an opaque INTERNAL_SERVER_ERROR, logged without values)
+ * and the per-operation context with the caller's principal.
+ */
 export function createGraphQLServer(app: App): GraphQLServer {
   const { log } = app;
   return createYoga<Record<string, unknown>, AppContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    graphiql: graphiqlOptions,
+    graphiql: app.config.graphiql ? graphiqlOptions : false,
     renderGraphiQL,
+    // Browsers of the configured origins only (exposure.ts); credentials travel in headers, never cookies.
+    cors: (request) => {
+      const origin = allowedOrigin(app.config, request.headers.get('origin'));
+      return origin ? { origin: [origin], credentials: false, allowedHeaders: CORS_HEADERS, methods: ['GET', 'POST'] } : false;
+    },
+    // Never request variables, bodies or error messages that quote them (logging.ts).
+    logging: yogaLogger(log),
     plugins: [
+      exposurePlugin(app.config),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {
@@ -52,20 +62,14 @@ export function createGraphQLServer(app: App): GraphQLServer {
         onSubscribe: ({ args }) => void nameOperation(args.document, args.operationName),
       },
     ],
-    logging: {
-      debug: (...args) => log.debug(args.map(String).join(' ')),
-      info: (...args) => log.info(args.map(String).join(' ')),
-      warn: (...args) => log.warn(args.map(String).join(' ')),
-      error: (...args) => log.error(args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')),
-    },
     maskedErrors: {
       maskError(error, message) {
         const original = error instanceof GraphQLError ? error.originalError : error;
         if (original instanceof DomainError) return toGraphQLError(original);
         const prismaMapped = fromPrismaError(original);
         if (prismaMapped) return toGraphQLError(prismaMapped);
-        if (error instanceof GraphQLError && !error.originalError) return error;
-        log.error({ err: original instanceof Error ? { name: original.name, message: original.message } : 'unknown' }, 'unexpected error');
+        if (error instanceof GraphQLError && !error.originalError) return exposable(error, app.config);
+        log.error({ err: errorSummary(original) }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
     },

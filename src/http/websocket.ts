@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { App } from '../app.js';
@@ -18,6 +18,9 @@ type OperationResult = ReturnType<typeof import('graphql').execute> | ReturnType
  * once, at connection_init (a socket without a valid credential is closed
  * with 4403); every operation then runs through Yoga's envelop, so
  * subscriptions get the same plugins, context and scope checks as HTTP.
+ * Each new operation checks the credential again (expired, or its API key or
+ * embed signing key revoked: the socket is closed with 4403); subscriptions
+ * already running are ended by the feed (modules/feed/hub.ts).
  */
 export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer): { close(): Promise<void> } {
   const wss = new WebSocketServer({ server: http, path: graphql.graphqlEndpoint });
@@ -36,6 +39,12 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer):
         }
       },
       onSubscribe: async (ctx, _id, params) => {
+        const principal = ctx.extra.principal;
+        const expired = principal && 'expiresAt' in principal && principal.expiresAt.getTime() <= Date.now();
+        if (!principal || expired || (await app.tokens.revokedAmong([principal])).size) {
+          ctx.extra.socket.close(4403, 'Forbidden');
+          return [new GraphQLError('The credential expired or was revoked', { extensions: { code: 'UNAUTHENTICATED' } })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = graphql.getEnveloped({
           ...ctx,
           req: ctx.extra.request,

@@ -4,7 +4,7 @@ import type { App } from '../app.js';
 import { FLOW_COOKIE, OidcSignIn, SIGN_IN_CALLBACK_PATH, SignInError } from '../auth/oidc.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { signInOrgUser } from '../modules/access/service.js';
-import { NO_STORE, page } from './oauth-callback.js';
+import { NO_STORE, page, withCookies } from './oauth-callback.js';
 
 /**
  * Org users sign in to the admin UI with OpenID Connect (`OIDC_ISSUER`,
@@ -82,10 +82,4 @@ function failed(app: App, err: unknown): Response {
   if (err instanceof ConflictError) return page(409, 'Sign-in failed', err.message);
   app.log.error({ err: err instanceof Error ? err.name : 'unknown' }, 'oidc sign-in crashed');
   return page(500, 'Sign-in failed', 'Something went wrong; please try again.');
-}
-
-/** Hono keeps cookies set on the context in its own headers; a Response built by hand gets them here. */
-function withCookies(c: HonoContext, res: Response): Response {
-  for (const v of c.res.headers.getSetCookie()) res.headers.append('set-cookie', v);
-  return res;
 }

@@ -161,31 +161,36 @@ export async function startProvider(opts: {
 }
 
 /**
- * Plays the user's browser through an authorization URL: follows redirects
- * (keeping the provider's cookies) until the provider sends the browser to
- * `stopAt` (the gateway callback), and returns that URL without visiting it.
+ * Plays the user's browser through an authorization link: follows redirects
+ * (keeping cookies in `jar`, one jar per browser) until the next URL starts
+ * with `stopAt` (the gateway callback, or the provider), and returns that URL
+ * without visiting it. Cookies are shared across ports of one host, as in a
+ * browser.
  */
-export async function browseToCallback(authorizeUrl: string, stopAt: string): Promise<string> {
-  const cookies = new Map<string, string>();
+export async function browseToCallback(authorizeUrl: string, stopAt: string, jar = new Map<string, string>()): Promise<string> {
   let url = authorizeUrl;
   for (let hop = 0; hop < 10; hop++) {
-    const res = await fetch(url, {
-      redirect: 'manual',
-      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
-    });
+    if (url.startsWith(stopAt)) return url;
+    const res = await fetch(url, { redirect: 'manual', headers: { cookie: cookieHeader(jar) } });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const eq = pair!.indexOf('=');
-      cookies.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1));
+      const name = pair!.slice(0, eq).trim();
+      // Max-Age=0 deletes the cookie.
+      if (/;\s*max-age=0/i.test(c)) jar.delete(name);
+      else jar.set(name, pair!.slice(eq + 1));
     }
     const location = res.headers.get('location');
     if (res.status < 300 || res.status >= 400 || !location) {
       throw new Error(`authorization stopped at ${new URL(url).pathname} with HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
     }
     await res.body?.cancel();
-    const next = new URL(location, url).toString();
-    if (next.startsWith(stopAt)) return next;
-    url = next;
+    url = new URL(location, url).toString();
   }
   throw new Error('too many redirects');
+}
+
+/** The `Cookie` header a browser with this jar sends. */
+export function cookieHeader(jar: Map<string, string>): string {
+  return [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
 }

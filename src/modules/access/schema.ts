@@ -173,8 +173,10 @@ builder.mutationFields((t) => ({
   }),
   issueRuntimeToken: t.field({
     type: RuntimeToken,
-    description: 'Issues a runtime token for one customer (optionally bound to one instance or workflow).',
-    authScopes: { orgWrite: true },
+    description:
+      'Issues a runtime token for one customer (optionally bound to one of its instances or workflows). It reads credentials decrypted: ' +
+      'keys limited to noCredentialWrites may not issue one.',
+    authScopes: { credentialWrite: true },
     errors: { types: mutationErrors },
     args: {
       customerId: t.arg.id({ required: true }),
@@ -187,8 +189,10 @@ builder.mutationFields((t) => ({
   }),
   registerEmbedSigningKey: t.prismaField({
     type: 'EmbedSigningKey',
-    description: 'Registers a public key (SPKI PEM) for verifying embedded customer-user tokens.',
-    authScopes: { orgWrite: true },
+    description:
+      'Registers a public key (SPKI PEM) for verifying embedded customer-user tokens. Its users set their own credentials: ' +
+      'keys limited to noCredentialWrites may not register one.',
+    authScopes: { credentialWrite: true },
     errors: { types: mutationErrors },
     args: {
       publicKey: t.arg.string({ required: true }),

@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
+import { assertWithinLimits } from '../../auth/limits.js';
 import { newApiKeySecret } from '../../auth/tokens.js';
 import type { App } from '../../app.js';
 import type { OrgPrincipal } from '../../auth/principal.js';
@@ -42,7 +43,9 @@ export async function revokeApiKey(op: Op, id: string): Promise<ApiKey> {
   return key;
 }
 
+/** A key its customer users sign in with: they set their own credentials, so registering one is a credential write. */
 export async function registerEmbedSigningKey(op: Op, input: { publicKey: string; alg: string }): Promise<EmbedSigningKey> {
+  assertWithinLimits(op.actor, 'credentials');
   if (input.alg !== 'RS256' && input.alg !== 'ES256') throw ValidationError.field('alg', 'must be RS256 or ES256');
   let keyType: string | undefined;
   try {
@@ -68,23 +71,30 @@ export async function revokeEmbedSigningKey(op: Op, id: string): Promise<EmbedSi
 
 const Ttl = z.number().int().min(60).max(86_400).default(3600);
 
-/** A runtime token for one customer of the caller's org, optionally bound to one instance or workflow. */
+/**
+ * A runtime token for one customer of the caller's org, optionally bound to
+ * one of that customer's instances or workflows. It reads credentials
+ * decrypted (and refreshes OAuth2 tokens): issuing one is a credential write.
+ */
 export async function issueRuntimeToken(
   op: Op,
   input: { customerId: string; ttlSeconds?: number | null; instanceId?: unknown; workflowId?: unknown },
 ): Promise<{ token: string; expiresAt: Date }> {
+  assertWithinLimits(op.actor, 'credentials');
   const ttl = parseInput(Ttl, input.ttlSeconds ?? undefined, 'ttlSeconds');
   const customer = await op.tx.customer.findFirst({ where: { id: input.customerId, ...orgOwned(op.actor) }, select: { id: true, orgId: true } });
   if (!customer) throw new NotFoundError('Customer');
-  const token = await op.app.tokens.signRuntime(
-    {
-      orgId: customer.orgId,
-      customerId: customer.id,
-      instanceId: input.instanceId != null ? decodeIdOrRaw('Instance', input.instanceId) : null,
-      workflowId: input.workflowId != null ? decodeIdOrRaw('Workflow', input.workflowId) : null,
-    },
-    ttl,
-  );
+  // A binding to something this customer does not have is refused now, the same way whether it exists elsewhere or not.
+  const ofCustomer = { customerId: customer.id, orgId: customer.orgId };
+  const instanceId = input.instanceId != null ? decodeIdOrRaw('Instance', input.instanceId) : null;
+  if (instanceId && !(await op.tx.instance.findFirst({ where: { id: instanceId, ...ofCustomer }, select: { id: true } }))) {
+    throw ValidationError.field('instanceId', 'no such instance for this customer');
+  }
+  const workflowId = input.workflowId != null ? decodeIdOrRaw('Workflow', input.workflowId) : null;
+  if (workflowId && !(await op.tx.workflow.findFirst({ where: { id: workflowId, ...ofCustomer }, select: { id: true } }))) {
+    throw ValidationError.field('workflowId', 'no such workflow for this customer');
+  }
+  const token = await op.app.tokens.signRuntime({ orgId: customer.orgId, customerId: customer.id, instanceId, workflowId }, ttl);
   await op.audit('runtimeToken.issue', 'Customer', customer.id);
   return { token, expiresAt: new Date(Date.now() + ttl * 1000) };
 }

@@ -143,3 +143,24 @@ export function clearedKeys(values: unknown): string[] {
     .filter(([, v]) => v === null)
     .map(([k]) => k);
 }
+
+/** Fills `{{field}}` placeholders (test requests) from a value's fields and secrets; unknown ones become empty. */
+export function fillTemplate(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, k: string) => vars[k] ?? '');
+}
+
+/** Field values as the strings templates are filled with. */
+export function templateVars(fields: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+}
+
+/** Where a connector's test request goes for these field values (scheme, host, port), or null without a usable one. */
+export function testRequestOrigin(connector: Pick<Connector, 'testRequest'>, fields: Record<string, unknown>): string | null {
+  const url = (connector.testRequest as { url?: unknown } | null)?.url;
+  if (typeof url !== 'string') return null;
+  try {
+    return new URL(fillTemplate(url, templateVars(fields))).origin;
+  } catch {
+    return null;
+  }
+}

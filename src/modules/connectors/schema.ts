@@ -63,6 +63,8 @@ export const ConnectorRef = builder.prismaNode('Connector', {
     oauth2: t.field({
       type: OAuth2SettingsRef,
       nullable: true,
+      authScopes: { org: true },
+      description: 'OAuth2 settings: organization principals only (customer users start flows without them).',
       resolve: (c) => (c.oauth2 ? { ...(c.oauth2 as OAuth2Settings), hasClientSecret: !!c.oauthClientSecret } : null),
     }),
     testRequest: t.field({

@@ -1,5 +1,6 @@
-import { isOrgPrincipal, type Principal } from '../../auth/principal.js';
-import type { Prisma } from '../../generated/prisma/client.js';
+import { isOrgPrincipal, type Actor, type Principal } from '../../auth/principal.js';
+import type { Tx } from '../../db/transaction.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { NO_ROW } from '../../ids.js';
 import { customerVisibleConnection } from '../connections/scope.js';
 
@@ -13,4 +14,17 @@ export function connectorWhere(p: Principal | null): Prisma.ConnectorWhereInput 
   if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, connections: { some: customerVisibleConnection(p.orgId) } };
   return { id: NO_ROW };
+}
+
+/**
+ * The connectors a principal may name in the workflow builder (a step's
+ * connector, a feed filter): org principals any of their org's; customer
+ * users those they see (connectorWhere) and those of the options their
+ * picker offers them (which show the connector's key and name). Any other —
+ * an org-only connector — is, for them, one that does not exist.
+ */
+export async function builderConnectorWhere(db: PrismaClient | Tx, p: Actor, customerId: string): Promise<Prisma.ConnectorWhereInput> {
+  if (p.kind !== 'CUSTOMER_USER') return { orgId: p.orgId };
+  const offered = await db.availableSelection.findMany({ where: { customerId, orgId: p.orgId }, distinct: ['connectorId'], select: { connectorId: true } });
+  return { orgId: p.orgId, OR: [{ connections: { some: customerVisibleConnection(p.orgId) } }, { id: { in: offered.map((o) => o.connectorId) } }] };
 }

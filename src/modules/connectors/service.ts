@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { assertWithinLimits } from '../../auth/limits.js';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { connectorSecretAad } from '../../crypto/secrets.js';
 import { lockKey } from '../../db/locks.js';
@@ -14,6 +15,12 @@ import { FieldDefsSchema, defaultFields, parseFieldDefs, type FieldDef } from '.
  * Connectors: how a third-party app authenticates. Every write, for GraphQL,
  * REST, the manifest and the seed. The OAuth2 client secret is sealed at rest
  * and never read back except to call the provider.
+ *
+ * A connector decides where credentials are sent (its token URL receives the
+ * client secret and every refresh token; its test request the values it
+ * names), so changing one is a credential write (auth/limits.ts), and moving
+ * the token URL to another origin needs the client secret entered again —
+ * else whoever may edit connectors could collect the write-only secret.
  */
 const httpUrl = z
   .string()
@@ -72,6 +79,14 @@ function checkShape(c: { authType: AuthType; fields: FieldDef[]; oauth2: OAuth2S
   }
 }
 
+function originOf(url: string | undefined): string | null {
+  try {
+    return url ? new URL(url).origin : null;
+  } catch {
+    return null;
+  }
+}
+
 /** undefined: keep; null: clear (SQL NULL); object: set. */
 function jsonPatch(v: object | null | undefined): object | typeof Prisma.DbNull | undefined {
   return v === undefined ? undefined : v === null ? Prisma.DbNull : v;
@@ -82,6 +97,7 @@ function seal(ring: KeyRing, connectorId: string, secret: string): string {
 }
 
 async function insert(op: Op, input: z.output<typeof ConnectorFields>, action: string): Promise<Connector> {
+  assertWithinLimits(op.actor, 'credentials');
   const fields = input.fields?.length ? input.fields : defaultFields(input.authType);
   checkShape({ authType: input.authType, fields, oauth2: input.oauth2 });
   const id = randomUUID();
@@ -105,6 +121,7 @@ async function insert(op: Op, input: z.output<typeof ConnectorFields>, action: s
 
 /** Changes a connector; its key is its stable identity and never changes. */
 async function patch(op: Op, connector: Connector, raw: unknown, action: string): Promise<Connector> {
+  assertWithinLimits(op.actor, 'credentials');
   const p = parseInput(ConnectorPatch, raw);
   if (p.authType && p.authType !== connector.authType) {
     const values = await op.tx.connectionValue.count({ where: { connection: { connectorId: connector.id } } });
@@ -114,6 +131,10 @@ async function patch(op: Op, connector: Connector, raw: unknown, action: string)
   const fields = p.fields ?? parseFieldDefs(connector.fields);
   const oauth2 = p.oauth2 === undefined ? (connector.oauth2 as OAuth2Settings | null) : p.oauth2;
   checkShape({ authType, fields, oauth2 });
+  const keepsSecret = connector.oauthClientSecret !== null && p.oauthClientSecret === undefined;
+  if (keepsSecret && oauth2 && originOf((connector.oauth2 as OAuth2Settings | null)?.tokenUrl) !== originOf(oauth2.tokenUrl)) {
+    throw ValidationError.field('oauthClientSecret', 'enter the client secret again (or clear it): the token URL moves to another origin');
+  }
   const updated = await op.tx.connector.update({
     where: { id: connector.id },
     data: {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Principal } from '../../auth/principal.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { LocalWakeupBus, RedisWakeupBus, type WakeupBus } from '../../pubsub/wakeups.js';
 import { FeedReaders, maxCursor, type FeedItem } from './reader.js';
@@ -28,13 +29,20 @@ export interface FeedHubOptions {
   outagePollMs?: number;
   /** Redis channel prefix (tests isolate themselves with it). */
   channelPrefix?: string;
+  /** Which of these subscribers' credentials were revoked (auth/tokens.ts). */
+  revoked?: (principals: Principal[]) => Promise<Set<Principal>>;
 }
+
+/** How often open subscriptions' credentials are checked again: a revoked key ends its subscriptions within seconds. */
+export const CREDENTIAL_RECHECK_MS = 2000;
 
 export class FeedHub {
   readonly bus: WakeupBus;
   private readonly readers: FeedReaders;
-  private readonly streams = new Set<() => void>();
+  /** Each open subscription: how to end it, and whose it is. */
+  private readonly streams = new Map<() => void, Principal>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private recheckTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
   private sweepMark: bigint | null = null;
   private started = false;
@@ -71,13 +79,25 @@ export class FeedHub {
       );
     }, pruneEvery);
     this.pruneTimer.unref();
+    this.recheckTimer = setInterval(() => {
+      this.endRevoked().catch((err: unknown) => this.opts.log.warn({ err: errMessage(err) }, 'live feed: credential check failed'));
+    }, CREDENTIAL_RECHECK_MS);
+    this.recheckTimer.unref();
+  }
+
+  /** Ends the subscriptions whose API key or embed signing key was revoked (on any instance). */
+  private async endRevoked(): Promise<void> {
+    if (!this.opts.revoked || !this.streams.size) return;
+    const revoked = await this.opts.revoked([...new Set(this.streams.values())]);
+    for (const [stop, principal] of this.streams) if (revoked.has(principal)) stop();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
-    for (const stop of [...this.streams]) stop();
+    if (this.recheckTimer) clearInterval(this.recheckTimer);
+    for (const stop of [...this.streams.keys()]) stop();
     await this.bus.close();
   }
 
@@ -86,9 +106,12 @@ export class FeedHub {
     this.bus.publish(customerIds);
   }
 
-  /** A subscriber's stream: replay after `after`, then live; ends on `close` or when the credential expires. */
+  /** A subscriber's stream: replay after `after`, then live; ends on `close`, or when the credential expires or is revoked. */
   subscribe(opts: StreamOptions): AsyncIterableIterator<FeedItem> {
-    return feedStream(this.opts.prisma, this.readers, opts, this.streams);
+    return feedStream(this.opts.prisma, this.readers, opts, {
+      add: (stop) => this.streams.set(stop, opts.principal),
+      delete: (stop) => this.streams.delete(stop),
+    });
   }
 
   private scheduleSweep(): void {

@@ -1,6 +1,7 @@
 import type { Principal } from '../../auth/principal.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
+import { builderConnectorWhere } from '../connectors/scope.js';
 import { whichCustomer } from '../tenancy/scope.js';
 
 /**
@@ -17,7 +18,8 @@ export async function pickerCustomer(prisma: PrismaClient, p: Principal | null, 
 
 /**
  * What a live-feed subscription follows: a customer (as for the picker) and
- * optionally one connector of the org. Unknown or foreign ones are NOT_FOUND.
+ * optionally one connector the principal may name in the builder. Unknown,
+ * foreign or (for customer users) org-only ones are NOT_FOUND.
  */
 export async function feedTarget(
   prisma: PrismaClient,
@@ -27,7 +29,7 @@ export async function feedTarget(
   const customerId = await pickerCustomer(prisma, p, args.customerId);
   if (!customerId) throw new NotFoundError('Customer');
   if (args.connectorId === undefined) return { customerId, connectorId: null };
-  const connector = await prisma.connector.findFirst({ where: { id: args.connectorId, orgId: p.orgId }, select: { id: true } });
+  const connector = await prisma.connector.findFirst({ where: { id: args.connectorId, AND: [await builderConnectorWhere(prisma, p, customerId)] }, select: { id: true } });
   if (!connector) throw new NotFoundError('Connector');
   return { customerId, connectorId: connector.id };
 }

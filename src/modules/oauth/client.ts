@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { OutboundError, type Outbound } from '../../outbound.js';
 import type { OAuth2Settings } from '../connectors/service.js';
 
 /**
- * OAuth 2.0 client side (RFC 6749, PKCE RFC 7636) with plain fetch.
+ * OAuth 2.0 client side (RFC 6749, PKCE RFC 7636), its requests sent
+ * through the gateway's outbound policy (src/outbound.ts).
  *
  * Why not a client library: connectors point at arbitrary third-party
  * providers, many of them not OpenID Providers and some not strictly
@@ -25,7 +27,7 @@ export interface TokenSet {
 export class OAuthGrantError extends Error {
   override name = 'OAuthGrantError';
   constructor(
-    /** RFC 6749 error code (`invalid_grant`…), or `network_error` / `server_error` / `invalid_response`. */
+    /** RFC 6749 error code (`invalid_grant`…), or `network_error` / `server_error` / `invalid_response` / `destination_not_allowed`. */
     readonly error: string,
     message: string,
     /** Worth retrying (network, 5xx, 429). */
@@ -83,6 +85,7 @@ function basicAuth(clientId: string, secret: string): string {
 
 /** One token-endpoint call with retries for transient failures. */
 export async function tokenRequest(
+  outbound: Outbound,
   settings: OAuth2Settings,
   clientSecret: string | null,
   params: Record<string, string>,
@@ -92,7 +95,7 @@ export async function tokenRequest(
   const backoff = opts.backoffMs ?? 200;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await tokenRequestOnce(settings, clientSecret, params, opts.timeoutMs ?? 10_000);
+      return await tokenRequestOnce(outbound, settings, clientSecret, params, opts.timeoutMs ?? 10_000);
     } catch (err) {
       if (!(err instanceof OAuthGrantError) || !err.transient || attempt >= attempts) throw err;
       opts.onRetry?.(attempt, err);
@@ -102,7 +105,11 @@ export async function tokenRequest(
   }
 }
 
+/** Token responses are small; anything bigger is not one. */
+const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+
 async function tokenRequestOnce(
+  outbound: Outbound,
   settings: OAuth2Settings,
   clientSecret: string | null,
   params: Record<string, string>,
@@ -116,21 +123,18 @@ async function tokenRequestOnce(
   if (clientSecret) headers.authorization = basicAuth(settings.clientId, clientSecret);
   else body.set('client_id', settings.clientId);
 
-  let res: Response;
+  let res;
   try {
-    res = await fetch(settings.tokenUrl, {
-      method: 'POST',
-      headers,
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    res = await outbound.request(settings.tokenUrl, { method: 'POST', headers, body, timeoutMs, readBody: true, maxBytes: MAX_TOKEN_RESPONSE_BYTES });
   } catch (err) {
-    throw new OAuthGrantError('network_error', `token endpoint unreachable: ${networkReason(err, timeoutMs)}`, true);
+    if (!(err instanceof OutboundError)) throw err;
+    // Only the network may get better by itself; a refused destination or an oversized answer will not.
+    if (err.reason === 'not_allowed' || err.reason === 'invalid_url') throw new OAuthGrantError('destination_not_allowed', `token endpoint not allowed: ${err.message}`, false);
+    if (err.reason === 'too_large') throw new OAuthGrantError('invalid_response', `token endpoint answered too much: ${err.message}`, false);
+    throw new OAuthGrantError('network_error', `token endpoint unreachable: ${err.message}`, true);
   }
-  const text = await res.text().catch(() => '');
-  const payload = parsePayload(text, res.headers.get('content-type'));
-  if (!res.ok) {
+  const payload = parsePayload(res.body ?? '', res.headers.get('content-type'));
+  if (res.status < 200 || res.status >= 300) {
     const code = typeof payload?.error === 'string' ? payload.error : res.status >= 500 ? 'server_error' : 'invalid_response';
     const description = typeof payload?.error_description === 'string' ? payload.error_description : undefined;
     const transient = res.status >= 500 || res.status === 429 || code === 'temporarily_unavailable';
@@ -167,18 +171,6 @@ function parsePayload(text: string, contentType: string | null): Record<string, 
   } catch {
     return null;
   }
-}
-
-/** A short, secret-free reason for a failed fetch. */
-export function networkReason(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; cause?: { code?: string } } | null;
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `timed out after ${timeoutMs} ms`;
-  const code = e?.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'host not found';
-  if (code === 'ECONNRESET') return 'connection reset';
-  if (typeof code === 'string') return code;
-  return 'network error';
 }
 
 /** The stored token fields after a grant: a refresh token the provider did not send again is kept. */

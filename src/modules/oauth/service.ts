@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../app.js';
-import type { Actor } from '../../auth/principal.js';
+import type { Actor, Principal } from '../../auth/principal.js';
 import { CryptoError } from '../../crypto/keyring.js';
 import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
 import { lockValue } from '../../db/locks.js';
-import { ValidationError } from '../../errors.js';
+import { ValidationError, type FieldProblem } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
 import { write, type Op, type Surface } from '../../op.js';
 import { connectorClientSecret, oauthSettings, type OAuth2Settings } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
 import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../values/service.js';
 import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenRequestOptions, type TokenSet } from './client.js';
-import { signState, usableStateWhere, verifyState } from './scope.js';
+import { flowCookieName, newBrowserBinding, sameBrowser, signStartLink, signState, starterOf, usableStateWhere, verifyStartLink, verifyState } from './scope.js';
 
 /**
  * OAuth2 for connection values: the authorization-code flow (with PKCE) from
@@ -21,21 +21,38 @@ import { signState, usableStateWhere, verifyState } from './scope.js';
  */
 export const STATE_TTL_MS = 10 * 60_000;
 export const CALLBACK_PATH = '/oauth/callback';
+/** The link a flow's browser opens first: it is given the flow's cookie there, then sent to the provider. */
+export const START_PATH = '/oauth/start';
 
 export function callbackUrl(app: App): string {
   return app.config.publicUrl + CALLBACK_PATH;
 }
 
-const redirectTarget = (path: string, v: string | null | undefined): string | null => {
-  if (v == null) return null;
-  try {
-    const u = new URL(v);
-    if (u.protocol === 'http:' || u.protocol === 'https:') return u.toString();
-  } catch {}
-  throw ValidationError.field(path, 'must be an http(s) URL');
-};
+/** Success and failure URLs: http(s), on an origin of the organization's settings (`oauthRedirectOrigins`). */
+function redirectTargets(urls: { successUrl?: string | null; failureUrl?: string | null }, allowedOrigins: string[]): { successUrl: string | null; failureUrl: string | null } {
+  const problems: FieldProblem[] = [];
+  const check = (path: 'successUrl' | 'failureUrl'): string | null => {
+    const v = urls[path];
+    if (v == null) return null;
+    let u: URL | null = null;
+    try {
+      u = new URL(v);
+    } catch {}
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) problems.push({ path, message: 'must be an http(s) URL' });
+    else if (!allowedOrigins.includes(u.origin)) {
+      problems.push({ path, message: `${u.origin} is not one of the organization's OAuth redirect origins (updateOrganizationSettings)` });
+    } else return u.toString();
+    return null;
+  };
+  const out = { successUrl: check('successUrl'), failureUrl: check('failureUrl') };
+  if (problems.length) throw new ValidationError(problems);
+  return out;
+}
 
-/** Creates a pending flow for one value and returns the provider URL to send the user's browser to. */
+/**
+ * Creates a pending flow for one value and returns the gateway link to send
+ * the user's browser to (it goes on to the provider: openStartLink).
+ */
 export async function startAuthorization(
   op: Op,
   target: { connection: ConnectionWithConnector; slot: Slot },
@@ -45,12 +62,17 @@ export async function startAuthorization(
   if (settings.grantType !== 'authorization_code') {
     throw ValidationError.field('connectionId', 'the connector uses the client_credentials grant: use connectOAuthClientCredentials');
   }
-  const successUrl = redirectTarget('successUrl', urls.successUrl);
-  const failureUrl = redirectTarget('failureUrl', urls.failureUrl);
+  const org = await op.tx.organization.findUniqueOrThrow({ where: { id: target.connection.orgId }, select: { oauthRedirectOrigins: true } });
+  const { successUrl, failureUrl } = redirectTargets(urls, org.oauthRedirectOrigins);
   const id = randomUUID();
   const verifier = settings.pkce ? newCodeVerifier() : '';
   const expiresAt = new Date(Date.now() + STATE_TTL_MS);
   const redirectUri = callbackUrl(op.app);
+  const providerUrl = authorizeUrl(settings, {
+    redirectUri,
+    state: signState(op.app.config.authSecret, id),
+    codeVerifier: verifier || undefined,
+  });
   await op.tx.oAuthState.create({
     data: {
       id,
@@ -61,16 +83,39 @@ export async function startAuthorization(
       redirectUri,
       successUrl,
       failureUrl,
+      ...starterOf(op.actor),
+      providerUrl,
       expiresAt,
     },
   });
   await op.audit('oauth.start', 'Connection', target.connection.id, { slot: target.slot.kind });
-  const url = authorizeUrl(settings, {
-    redirectUri,
-    state: signState(op.app.config.authSecret, id),
-    codeVerifier: verifier || undefined,
+  const link = `${op.app.config.publicUrl}${START_PATH}?flow=${encodeURIComponent(signStartLink(op.app.config.authSecret, id))}`;
+  return { authorizeUrl: link, expiresAt, redirectUri };
+}
+
+export type StartLinkOutcome =
+  | { ok: true; providerUrl: string; cookie: { name: string; value: string; maxAgeSeconds: number } }
+  | { ok: false; message: string };
+
+/**
+ * A browser opens a flow's start link: the first one (only) is given the
+ * flow's cookie and sent on to the provider. A link opened again, forged or
+ * expired leads nowhere.
+ */
+export async function openStartLink(app: App, flow: string): Promise<StartLinkOutcome> {
+  const id = verifyStartLink(app.config.authSecret, flow);
+  const refused = { ok: false, message: 'This authorization link is invalid, expired or was already opened; start again from the app.' } as const;
+  if (!id) return refused;
+  const binding = newBrowserBinding();
+  const now = new Date();
+  const { count } = await app.db.prisma.oAuthState.updateMany({
+    where: { ...usableStateWhere(id, now), claimedAt: null },
+    data: { claimedAt: now, browserHash: binding.hash },
   });
-  return { authorizeUrl: url, expiresAt, redirectUri };
+  const state = count === 1 ? await app.db.prisma.oAuthState.findUnique({ where: { id } }) : null;
+  if (!state?.providerUrl) return refused;
+  const maxAgeSeconds = Math.max(1, Math.ceil((state.expiresAt.getTime() - now.getTime()) / 1000));
+  return { ok: true, providerUrl: state.providerUrl, cookie: { name: flowCookieName(id), value: binding.value, maxAgeSeconds } };
 }
 
 /** Stores freshly granted tokens as the slot's value, ACTIVE (availability and feed follow), audited as `action`. */
@@ -95,7 +140,7 @@ export async function connectClientCredentials(app: App, actor: Actor, via: Surf
   }
   let tokens: TokenSet;
   try {
-    tokens = await tokenRequest(settings, connectorClientSecret(app.config.keyRing, target.connection.connector), clientCredentialsParams(settings));
+    tokens = await tokenRequest(app.outbound, settings, connectorClientSecret(app.config.keyRing, target.connection.connector), clientCredentialsParams(settings));
   } catch (err) {
     if (err instanceof OAuthGrantError) throw ValidationError.field('connectionId', `the provider did not issue a token: ${err.message}`);
     throw err;
@@ -103,9 +148,13 @@ export async function connectClientCredentials(app: App, actor: Actor, via: Surf
   return write(app, actor, via, (op) => storeGrantedTokens(op, target, tokens, 'oauth.clientCredentials'));
 }
 
-export type CallbackOutcome =
+export type CallbackOutcome = (
   | { ok: true; redirect: string | null; connectionId: string }
-  | { ok: false; redirect: string | null; error: string; message: string };
+  | { ok: false; redirect: string | null; error: string; message: string }
+) & {
+  /** The flow's browser cookie, to delete once the flow is over. */
+  cookie?: string;
+};
 
 function withParams(url: string, params: Record<string, string>): string {
   const u = new URL(url);
@@ -114,35 +163,48 @@ function withParams(url: string, params: Record<string, string>): string {
 }
 
 /**
- * Handles the provider's redirect back: checks and consumes the state (once),
- * exchanges the code (with the PKCE verifier), stores the tokens. Acts as the
- * flow itself (`OAUTH_CALLBACK`, the state's id) in the audit log.
+ * Handles the provider's redirect back: checks the state, that this is the
+ * browser that opened the flow's link (`cookie` reads the request's cookies)
+ * and consumes the state (once); then that the starter's credential still
+ * stands, exchanges the code (with the PKCE verifier) and stores the tokens.
+ * Acts as the flow itself (`OAUTH_CALLBACK`, the state's id) in the audit log.
  */
-export async function completeAuthorization(app: App, query: URLSearchParams): Promise<CallbackOutcome> {
+export async function completeAuthorization(app: App, query: URLSearchParams, cookie: (name: string) => string | undefined): Promise<CallbackOutcome> {
   const prisma = app.db.prisma;
   const ring = app.config.keyRing;
   const id = verifyState(app.config.authSecret, query.get('state') ?? '');
   if (!id) return { ok: false, redirect: null, error: 'invalid_state', message: 'The authorization state is invalid.' };
+  const found = await prisma.oAuthState.findUnique({ where: { id }, select: { browserHash: true } });
+  if (!found) return { ok: false, redirect: null, error: 'invalid_state', message: 'The authorization state is unknown.' };
+  // Another browser (a leaked provider URL, a forwarded link): nothing happens, and its user is not sent anywhere.
+  if (!sameBrowser(cookie(flowCookieName(id)), found.browserHash)) {
+    return { ok: false, redirect: null, error: 'browser_mismatch', message: 'This authorization was started in another browser; start again from the app.' };
+  }
 
   // Single use: exactly one callback can flip usedAt.
   const now = new Date();
   const { count } = await prisma.oAuthState.updateMany({ where: usableStateWhere(id, now), data: { usedAt: now } });
-  const state = await prisma.oAuthState.findUnique({ where: { id } });
-  if (!state) return { ok: false, redirect: null, error: 'invalid_state', message: 'The authorization state is unknown.' };
+  const state = await prisma.oAuthState.findUniqueOrThrow({ where: { id } });
   const fail = (error: string, message: string): CallbackOutcome => ({
     ok: false,
     redirect: state.failureUrl ? withParams(state.failureUrl, { error, ...(count === 1 ? { connection: state.connectionId } : {}) }) : null,
     error,
     message,
+    cookie: flowCookieName(id),
   });
   if (count !== 1) {
     return state.expiresAt <= now && !state.usedAt
       ? fail('state_expired', 'The authorization request expired; start again.')
       : fail('state_used', 'This authorization response was already used.');
   }
+  const startedBy = { kind: state.startedByKind as Principal['kind'], id: state.startedById ?? '', signingKeyId: state.startedViaKey };
   const actor: Actor = { kind: 'OAUTH_CALLBACK', id: state.id, orgId: state.orgId };
   const audit = (action: string, detail: Record<string, unknown>) =>
-    write(app, actor, 'oauth', (op) => op.audit(action, 'Connection', state.connectionId, detail));
+    write(app, actor, 'oauth', (op) => op.audit(action, 'Connection', state.connectionId, { ...detail, startedBy: { kind: startedBy.kind, id: startedBy.id } }));
+  if (!state.startedByKind || (await app.tokens.revokedAmong([startedBy])).size) {
+    await audit('oauth.failed', { error: 'access_revoked' });
+    return fail('access_revoked', 'The credential that started this authorization was revoked; start again.');
+  }
 
   const providerError = query.get('error');
   if (providerError) {
@@ -160,7 +222,7 @@ export async function completeAuthorization(app: App, query: URLSearchParams): P
   try {
     const settings = oauthSettings(connection.connector);
     const verifier = ring.decrypt(state.codeVerifier, oauthStateAad(state.id));
-    const tokens = await tokenRequest(settings, connectorClientSecret(ring, connection.connector), {
+    const tokens = await tokenRequest(app.outbound, settings, connectorClientSecret(ring, connection.connector), {
       grant_type: 'authorization_code',
       code,
       redirect_uri: state.redirectUri,
@@ -180,6 +242,7 @@ export async function completeAuthorization(app: App, query: URLSearchParams): P
     ok: true,
     redirect: state.successUrl ? withParams(state.successUrl, { connection: connection.id, status: 'connected' }) : null,
     connectionId: connection.id,
+    cookie: flowCookieName(id),
   };
 }
 
@@ -261,7 +324,7 @@ export async function refreshValue(
       }
 
       try {
-        const tokens = await tokenRequest(settings, connectorClientSecret(ring, connection.connector), params, opts);
+        const tokens = await tokenRequest(app.outbound, settings, connectorClientSecret(ring, connection.connector), params, opts);
         countRefresh('refreshed');
         const merged = mergeTokens({ refreshToken: secrets.refreshToken }, tokens);
         const hints: Hints = { ...(value.secretHints as unknown as Hints) };

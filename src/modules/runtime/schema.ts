@@ -133,6 +133,7 @@ const TestFailureEnum = builder.enumType('ConnectionTestFailure', {
     CONNECTION_REFUSED: { description: 'The server refused the connection.' },
     HOST_NOT_FOUND: { description: 'The host name does not resolve.' },
     NETWORK: { description: 'Another network failure, or an invalid URL.' },
+    NOT_ALLOWED: { description: "The destination is refused by the gateway's outbound policy (loopback, private, link-local… addresses)." },
     UNEXPECTED_STATUS: { description: 'The server answered with a status the connector does not expect.' },
     CREDENTIAL: { description: 'The credential could not be used (expired authorization, failed refresh, undecryptable).' },
   } as const,

@@ -4,9 +4,10 @@ import { CryptoError } from '../../crypto/keyring.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
 import { audit, write } from '../../op.js';
+import { OutboundError, type OutboundFailure } from '../../outbound.js';
+import { fillTemplate, templateVars } from '../connectors/fields.js';
 import { TestRequestSchema } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
-import { networkReason } from '../oauth/client.js';
 import { freshValue } from '../oauth/service.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
 import { allowListAdmits, bindingDenial, runtimeConnectionWhere, type ResolveBy } from './scope.js';
@@ -108,9 +109,11 @@ function statusAnswer(value: ConnectionValue, connection: ConnectionWithConnecto
  * credentials (`{{field}}` placeholders filled from its fields and secrets,
  * OAuth2 token refreshed first if due) under a time limit; the outcome is
  * recorded on the value's status (ACTIVE, or ERROR with the reason) and
- * audited. The response body is never read back: it could echo secrets.
+ * audited. The request goes through the outbound policy (an internal address
+ * is refused before anything is sent: NOT_ALLOWED); the response body is
+ * never read back: it could echo secrets.
  */
-export type TestFailure = 'TIMEOUT' | 'CONNECTION_REFUSED' | 'HOST_NOT_FOUND' | 'NETWORK' | 'UNEXPECTED_STATUS' | 'CREDENTIAL';
+export type TestFailure = 'TIMEOUT' | 'CONNECTION_REFUSED' | 'HOST_NOT_FOUND' | 'NETWORK' | 'NOT_ALLOWED' | 'UNEXPECTED_STATUS' | 'CREDENTIAL';
 
 export interface TestOutcome {
   ok: boolean;
@@ -122,17 +125,15 @@ export interface TestOutcome {
 
 export const DEFAULT_TEST_TIMEOUT_MS = 10_000;
 
-function fill(template: string, vars: Record<string, string>): string {
-  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, k: string) => vars[k] ?? '');
-}
-
-function failureOf(err: unknown): TestFailure {
-  const e = err as { name?: string; cause?: { code?: string } } | null;
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'TIMEOUT';
-  if (e?.cause?.code === 'ECONNREFUSED') return 'CONNECTION_REFUSED';
-  if (e?.cause?.code === 'ENOTFOUND' || e?.cause?.code === 'EAI_AGAIN') return 'HOST_NOT_FOUND';
-  return 'NETWORK';
-}
+const FAILURES: Record<OutboundFailure, TestFailure> = {
+  not_allowed: 'NOT_ALLOWED',
+  timeout: 'TIMEOUT',
+  refused: 'CONNECTION_REFUSED',
+  host_not_found: 'HOST_NOT_FOUND',
+  too_large: 'NETWORK',
+  invalid_url: 'NETWORK',
+  network: 'NETWORK',
+};
 
 export async function testConnection(
   app: App,
@@ -171,10 +172,7 @@ export async function testConnection(
   let vars: Record<string, string>;
   try {
     const opened = openValue(app.config.keyRing, value);
-    vars = {
-      ...Object.fromEntries(Object.entries(opened.fields).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
-      ...opened.secrets,
-    };
+    vars = { ...templateVars(opened.fields), ...opened.secrets };
   } catch (err) {
     if (!(err instanceof CryptoError)) throw err;
     return record(false, 'CREDENTIAL', null, 'The credential cannot be decrypted by this gateway');
@@ -183,25 +181,23 @@ export async function testConnection(
   const spec = request.data;
   let url: URL;
   try {
-    url = new URL(fill(spec.url, vars));
+    url = new URL(fillTemplate(spec.url, vars));
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
   } catch {
     return record(false, 'NETWORK', null, 'The test request URL is not a valid http(s) URL');
   }
-  const headers = Object.fromEntries(Object.entries(spec.headers).map(([k, v]) => [k, fill(v, vars)]));
-  let res: Response;
+  const headers = Object.fromEntries(Object.entries(spec.headers).map(([k, v]) => [k, fillTemplate(v, vars)]));
+  let res;
   try {
-    res = await fetch(url, {
+    res = await app.outbound.request(url, {
       method: spec.method,
       headers,
-      body: spec.body !== undefined && spec.method !== 'GET' && spec.method !== 'HEAD' ? fill(spec.body, vars) : undefined,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      body: spec.body !== undefined && spec.method !== 'GET' && spec.method !== 'HEAD' ? fillTemplate(spec.body, vars) : undefined,
+      timeoutMs,
     });
-    // The body is not needed; release the socket.
-    await res.body?.cancel().catch(() => {});
   } catch (err) {
-    return record(false, failureOf(err), null, `Test request to ${url.host} failed: ${networkReason(err, timeoutMs)}`);
+    if (!(err instanceof OutboundError)) throw err;
+    return record(false, FAILURES[err.reason], null, `Test request to ${url.host} failed: ${err.message}`);
   }
   const ok = spec.expectStatus?.length ? spec.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
   return ok

@@ -1,9 +1,10 @@
 import { decodeId } from '../../ids.js';
+import { stripUndefined } from '../../validation.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { customerWhere, orgOwned, orgWhere } from './scope.js';
-import { createCustomer, deleteCustomer, updateCustomer, upsertCustomer } from './service.js';
+import { createCustomer, deleteCustomer, updateCustomer, updateOrganizationSettings, upsertCustomer } from './service.js';
 
 // ───────────────────────────── types ─────────────────────────────
 
@@ -22,6 +23,24 @@ export const OrganizationRef = builder.prismaNode('Organization', {
     }),
   }),
 });
+
+const OrganizationSettingsRef = builder.objectRef<{ oauthRedirectOrigins: string[] }>('OrganizationSettings').implement({
+  description: "The organization's settings (organization principals only).",
+  fields: (t) => ({
+    oauthRedirectOrigins: t.exposeStringList('oauthRedirectOrigins', {
+      description: 'Origins an OAuth2 flow may send the browser back to (`successUrl`, `failureUrl` of startOAuthAuthorization).',
+    }),
+  }),
+});
+
+builder.prismaObjectFields('Organization', (t) => ({
+  settings: t.field({
+    type: OrganizationSettingsRef,
+    authScopes: { org: true },
+    select: { oauthRedirectOrigins: true },
+    resolve: (o) => ({ oauthRedirectOrigins: o.oauthRedirectOrigins }),
+  }),
+}));
 
 export const OrgUserRef = builder.prismaNode('OrgUser', {
   id: { field: 'id' },
@@ -42,7 +61,11 @@ export const CustomerRef = builder.prismaNode('Customer', {
     externalId: t.exposeString('externalId', { description: "The vendor's own id for this customer." }),
     name: t.exposeString('name'),
     description: t.exposeString('description'),
-    metadata: t.expose('metadata', { type: 'JSON' }),
+    metadata: t.expose('metadata', {
+      type: 'JSON',
+      authScopes: { org: true },
+      description: "The organization's own notes on the customer: organization principals only.",
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     users: t.relatedConnection('users', {
@@ -80,6 +103,13 @@ const CustomerInput = builder.inputType('CustomerInput', {
     name: t.string({ required: true }),
     description: t.string(),
     metadata: t.field({ type: 'JSON' }),
+  }),
+});
+
+const OrganizationSettingsInput = builder.inputType('OrganizationSettingsInput', {
+  description: 'Settings to change; absent ones are kept.',
+  fields: (t) => ({
+    oauthRedirectOrigins: t.stringList({ description: 'scheme://host[:port] of the pages OAuth2 flows may return to; replaces the list.' }),
   }),
 });
 
@@ -143,6 +173,15 @@ builder.queryFields((t) => ({
 // ───────────────────────────── mutations ─────────────────────────────
 
 builder.mutationFields((t) => ({
+  updateOrganizationSettings: t.prismaField({
+    type: 'Organization',
+    description: "Changes your organization's settings.",
+    authScopes: { orgWrite: true },
+    errors: { types: mutationErrors },
+    args: { input: t.arg({ type: OrganizationSettingsInput, required: true }) },
+    resolve: (query, _root, args, ctx) =>
+      mutateAndLoad(ctx, query, 'Organization', async (op) => updateOrganizationSettings(op, stripUndefined(args.input)), { input: 'input' }),
+  }),
   createCustomer: t.prismaField({
     type: 'Customer',
     authScopes: { orgWrite: true },

@@ -142,3 +142,34 @@ export async function addOrgUser(op: Op, raw: unknown): Promise<OrgUser> {
   await op.audit('orgUser.create', 'OrgUser', user.id);
   return user;
 }
+
+// ───────────────────────────── organization settings ─────────────────────────────
+
+const origin = z
+  .string()
+  .max(300)
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === v;
+    } catch {
+      return false;
+    }
+  }, 'must be an origin: scheme://host[:port], nothing after it');
+
+/** The organization's settings; absent ones are kept, null clears a list. */
+const OrganizationSettings = z.object({
+  /** Origins an OAuth2 flow may send the browser back to (successUrl / failureUrl). */
+  oauthRedirectOrigins: z.array(origin).max(50, 'at most 50 origins').nullish(),
+});
+
+export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<Organization> {
+  const input = parseInput(OrganizationSettings, raw);
+  const { orgId } = orgOwned(op.actor);
+  const org = await op.tx.organization.update({
+    where: { id: orgId },
+    data: { ...(input.oauthRedirectOrigins !== undefined ? { oauthRedirectOrigins: [...new Set(input.oauthRedirectOrigins ?? [])] } : {}) },
+  });
+  await op.audit('organization.settings', 'Organization', orgId, { changed: Object.keys(input) });
+  return org;
+}

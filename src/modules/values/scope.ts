@@ -1,3 +1,4 @@
+import { assertWithinLimits } from '../../auth/limits.js';
 import { isOrgPrincipal, type Actor, type Principal } from '../../auth/principal.js';
 import type { Tx } from '../../db/transaction.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
@@ -44,7 +45,9 @@ export interface ValueTargetSpec {
  *     GLOBAL (global connections) or TEST.
  * An archived connection is `hidden` (not found: flows and tests), `refused`
  * (new credentials) or `allowed` (clearing old ones). Problems are named
- * relative to the spec (`connectionId`, `slot`, `customerId`).
+ * relative to the spec (`connectionId`, `slot`, `customerId`). Every one of
+ * these operations is a credential write: a limited key gets none
+ * (auth/limits.ts).
  */
 export async function valueTarget(
   db: PrismaClient | Tx,
@@ -52,6 +55,7 @@ export async function valueTarget(
   spec: ValueTargetSpec,
   archived: 'hidden' | 'refused' | 'allowed',
 ): Promise<{ connection: ConnectionWithConnector; slot: Slot }> {
+  assertWithinLimits(p, 'credentials');
   if (!spec.connectionId && !spec.connectionStableKey) throw ValidationError.field('connectionId', 'give connectionId or connectionStableKey');
   const connection = await loadConnection(db, {
     ...(spec.connectionId ? { id: spec.connectionId } : { stableKey: spec.connectionStableKey! }),

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { assertWithinLimits } from '../../auth/limits.js';
+import { isOrgPrincipal } from '../../auth/principal.js';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { hintFor, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
 import { lockValue } from '../../db/locks.js';
 import { ValidationError } from '../../errors.js';
 import type { Connection, ConnectionValue, ValueStatus } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
-import { clearedKeys, connectorFields, validateValues } from '../connectors/fields.js';
+import { clearedKeys, connectorFields, testRequestOrigin, validateValues } from '../connectors/fields.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
 import { refreshAvailability } from '../feed/service.js';
 
@@ -65,6 +67,7 @@ export async function setValue(
   input: ValueInput,
   action = 'connectionValue.set',
 ): Promise<ConnectionValue> {
+  assertWithinLimits(op.actor, 'credentials');
   checkSlot(connection, slot);
   if (connection.archivedAt) throw ValidationError.field('connectionId', 'the connection is archived');
   if (slot.kind === 'CUSTOMER') {
@@ -87,6 +90,7 @@ export async function setValue(
     delete hints[k];
   }
   Object.assign(fields, validated.fields);
+  if (merge && !isOrgPrincipal(op.actor)) assertKeptSecretsStay(connection, existing.fields as Record<string, unknown>, fields, secrets, validated.secrets);
   Object.assign(secrets, sealSecrets(op.app.config.keyRing, id, validated.secrets));
   for (const [k, v] of Object.entries(validated.secrets)) hints[k] = hintFor(v);
 
@@ -123,6 +127,27 @@ export async function setValue(
 }
 
 /**
+ * A secret kept from before (not entered again in this change) may not be sent
+ * somewhere new: when the fields change the test request's destination, every
+ * kept secret must be entered again. Otherwise a customer user could send a
+ * colleague's write-only secret to a host of its choosing with one test.
+ * Organization principals may (they configure where credentials go).
+ */
+function assertKeptSecretsStay(
+  connection: ConnectionWithConnector,
+  before: Record<string, unknown>,
+  after: Record<string, unknown>,
+  stored: Record<string, string>,
+  entered: Record<string, string>,
+): void {
+  if (testRequestOrigin(connection.connector, before) === testRequestOrigin(connection.connector, after)) return;
+  const kept = Object.keys(stored).filter((k) => !(k in entered));
+  if (kept.length) {
+    throw new ValidationError(kept.map((k) => ({ path: `values.${k}`, message: 'enter it again: the test request now goes to another host' })));
+  }
+}
+
+/**
  * Reads a slot's value under its per-value lock, so a write never races a
  * token refresh or OAuth2 store of the same value (a lost rotated refresh
  * token would force re-authorization): lock, then read again.
@@ -137,6 +162,7 @@ async function readValueLocked(op: Op, connectionId: string, slot: string): Prom
 
 /** Removes one slot's credentials; answers whether there were any. */
 export async function clearValue(op: Op, connection: Connection, slot: Slot): Promise<boolean> {
+  assertWithinLimits(op.actor, 'credentials');
   const { count } = await op.tx.connectionValue.deleteMany({ where: { connectionId: connection.id, slot: slotKey(slot) } });
   if (count) await refreshAfterValueChange(op, connection.id, slot);
   await op.audit('connectionValue.clear', 'Connection', connection.id, { slot: slot.kind });

@@ -4,6 +4,7 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Workflow, WorkflowStep } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { displayName, parseInput } from '../../validation.js';
+import { builderConnectorWhere } from '../connectors/scope.js';
 import { assertSelectable } from '../feed/service.js';
 import { whichCustomer } from '../tenancy/scope.js';
 import { stepWhere, workflowWhere } from './scope.js';
@@ -65,9 +66,11 @@ export async function createStep(op: Op, input: StepInput): Promise<WorkflowStep
   if ((input.connectorId === undefined) === (input.connectorKey == null)) {
     throw ValidationError.field('connectorKey', 'give exactly one of connectorId or connectorKey');
   }
-  // Any connector of the org may be used in a step; which connections may be picked is the scoped part.
   const connector = await op.tx.connector.findFirst({
-    where: { orgId: wf.orgId, ...(input.connectorId !== undefined ? { id: input.connectorId } : { key: input.connectorKey! }) },
+    where: {
+      ...(input.connectorId !== undefined ? { id: input.connectorId } : { key: input.connectorKey! }),
+      AND: [{ orgId: wf.orgId }, await builderConnectorWhere(op.tx, op.actor, wf.customerId)],
+    },
     select: { id: true },
   });
   if (!connector) throw ValidationError.field(input.connectorId !== undefined ? 'connectorId' : 'connectorKey', 'no such connector');
