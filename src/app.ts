@@ -1,3 +1,5 @@
+import type { GroupWriter } from './db/group-writer.js';
+import { auditTrail, type AuditRow } from './op.js';
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { TokenService } from './auth/tokens.js';
@@ -26,6 +28,8 @@ export interface App {
   tracing: Tracing;
   /** Every request the gateway sends out goes through its policy. */
   outbound: Outbound;
+  /** Audit rows of reads, group-committed (op.ts). */
+  auditTrail: GroupWriter<AuditRow>;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -63,5 +67,5 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
   const outbound = createOutbound({ allowedNetworks: config.outboundAllowedNetworks });
-  return { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound };
+  return { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound, auditTrail: auditTrail(db.prisma) };
 }

@@ -62,6 +62,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Retention of live-feed events, in hours. */
   FEED_RETENTION_HOURS: z.coerce.number().positive().default(24 * 7),
+  /** Retention of audit rows, in days (each instance prunes hourly). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().positive().default(365),
   /** How often each instance checks the feed table for events it was not woken for (ms); faster while Redis is down. */
   FEED_POLL_MS: z.coerce.number().int().min(50).default(1000),
   /** Maximum GraphQL query depth. */
@@ -111,6 +113,7 @@ export interface Config {
   publicUrl: string;
   logLevel: Env['LOG_LEVEL'];
   feedRetentionHours: number;
+  auditRetentionDays: number;
   feedPollMs: number;
   maxDepth: number;
   maxComplexity: number;
@@ -199,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     logLevel: e.LOG_LEVEL,
     feedRetentionHours: e.FEED_RETENTION_HOURS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     feedPollMs: e.FEED_POLL_MS,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,

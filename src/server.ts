@@ -4,6 +4,8 @@ import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
 import { attachWebSocket } from './http/websocket.js';
+import { errorSummary } from './logging.js';
+import { pruneAuditEvents } from './op.js';
 
 /** One gateway process's HTTP and WebSocket server, wired to its app. */
 export interface Gateway {
@@ -18,6 +20,11 @@ export function createGateway(app: App): Gateway {
   const http = createServer(createEdge(app, graphql));
   const ws = attachWebSocket(http, app, graphql);
   app.feed.start();
+  const pruneAudit = () =>
+    void pruneAuditEvents(app.db.prisma, app.config.auditRetentionDays).catch((err: unknown) => app.log.warn({ err: errorSummary(err) }, 'audit retention failed'));
+  // A minute after start (so short-lived processes prune too), then hourly.
+  const auditRetention = [setTimeout(pruneAudit, 60_000), setInterval(pruneAudit, 3_600_000)];
+  for (const t of auditRetention) t.unref();
 
   let url = '';
   return {
@@ -33,6 +40,7 @@ export function createGateway(app: App): Gateway {
     async close() {
       // Sockets close first (clients reconnect elsewhere with their cursor), then the feed stops.
       await ws.close();
+      for (const t of auditRetention) clearTimeout(t);
       await app.feed.close();
       await app.outbound.close();
       http.closeAllConnections();

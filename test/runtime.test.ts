@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
+import { pruneAuditEvents } from '../src/op.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog } from './helpers/client.js';
@@ -359,20 +360,62 @@ describe('runtime resolution: type rules', () => {
   });
 
   it('every resolution is audited with who, which connection and the outcome — never the value', async () => {
-    const before = await gw.db.prisma.auditEvent.count({ where: { action: 'connection.resolve' } });
+    const resolutions = async () =>
+      (await gw.db.prisma.auditEvent.aggregate({ where: { action: 'connection.resolve' }, _sum: { count: true } }))._sum.count ?? 0;
+    const before = await resolutions();
+    const lastId = (await gw.db.prisma.auditEvent.aggregate({ _max: { id: true } }))._max.id ?? 0n;
     await resolve('per-customer', acme.runtimeToken);
     await resolve('restricted', globex.runtimeToken);
     await resolve('no-such-key', acme.runtimeToken);
-    const rows = await gw.db.prisma.auditEvent.findMany({ where: { action: 'connection.resolve' }, orderBy: { id: 'asc' } });
-    expect(rows.length).toBe(before + 3);
-    const last = rows.slice(-3);
-    expect(last.map((r) => [r.principalKind, r.targetId, (r.detail as { outcome: string }).outcome])).toEqual([
-      ['RUNTIME', ids.perCustomer, 'RESOLVED'],
-      ['RUNTIME', ids.restricted, 'NOT_PERMITTED'],
-      ['RUNTIME', null, 'NOT_FOUND'],
-    ]);
-    expect(last[0]!.detail).toMatchObject({ stableKey: 'per-customer', customerId: acme.id, valueKind: 'CUSTOMER' });
-    expect(last.every((r) => r.orgId === org.orgId)).toBe(true);
+    // Every resolution counts once: a success is a row of its own, a failure adds to its minute's row.
+    expect(await resolutions()).toBe(before + 3);
+    const failures = await gw.db.prisma.auditEvent.findMany({ where: { action: 'connection.resolve', aggregateKey: { not: null } }, orderBy: { id: 'asc' } });
+    const rowOf = (targetId: string | null, outcome: string) =>
+      failures.find((r) => r.targetId === targetId && (r.detail as { outcome: string }).outcome === outcome);
+    expect(rowOf(ids.restricted, 'NOT_PERMITTED')).toMatchObject({ principalKind: 'RUNTIME', orgId: org.orgId, detail: { customerId: globex.id } });
+    expect(rowOf(null, 'NOT_FOUND')).toMatchObject({ principalKind: 'RUNTIME', orgId: org.orgId, detail: { customerId: acme.id } });
+    const resolved = await gw.db.prisma.auditEvent.findMany({ where: { action: 'connection.resolve', aggregateKey: null, id: { gt: lastId } } });
+    expect(resolved.map((r) => [r.principalKind, r.targetId, (r.detail as { outcome: string }).outcome, r.count])).toEqual([['RUNTIME', ids.perCustomer, 'RESOLVED', 1]]);
+    expect(resolved[0]!).toMatchObject({ orgId: org.orgId, detail: { stableKey: 'per-customer', customerId: acme.id, valueKind: 'CUSTOMER' } });
+  });
+
+  it('repeated failed resolutions add to one audit row per token, connection, outcome and minute', async () => {
+    const rows = () => gw.db.prisma.auditEvent.count({ where: { action: 'connection.resolve' } });
+    const before = await rows();
+    // Concurrent and sequential, over both surfaces: a misconfigured step retrying in a loop.
+    await Promise.all(Array.from({ length: 20 }, () => resolve('restricted', globex.runtimeToken)));
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${gw.url}/runtime/v1/connection?stableKey=restricted`, { headers: { authorization: `Bearer ${globex.runtimeToken}` } });
+      expect(res.status).toBe(403);
+    }
+    // One row (two if the minute turned meanwhile), not 30.
+    expect((await rows()) - before).toBeLessThanOrEqual(2);
+    const counted = await gw.db.prisma.auditEvent.aggregate({
+      where: { action: 'connection.resolve', targetId: ids.restricted, aggregateKey: { not: null }, createdAt: { gte: new Date(Date.now() - 120_000) } },
+      _sum: { count: true },
+    });
+    expect(counted._sum.count).toBeGreaterThanOrEqual(30);
+  });
+
+  it('concurrent resolutions are answered only once their audit rows are committed', async () => {
+    const rows = () => gw.db.prisma.auditEvent.count({ where: { action: 'connection.resolve', targetId: ids.perCustomer, aggregateKey: null } });
+    const before = await rows();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${gw.url}/runtime/v1/connection?stableKey=per-customer`, { headers: { authorization: `Bearer ${acme.runtimeToken}` } })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    expect(await rows()).toBe(before + 20);
+  });
+
+  it('audit rows older than the retention are pruned', async () => {
+    const old = new Date(Date.now() - 400 * 86_400_000);
+    await gw.db.prisma.auditEvent.create({
+      data: { orgId: org.orgId, principalKind: 'RUNTIME', principalId: 'old', action: 'connection.resolve', targetType: 'Connection', createdAt: old },
+    });
+    const recent = await gw.db.prisma.auditEvent.count();
+    expect(await pruneAuditEvents(gw.db.prisma, 365)).toBe(1);
+    expect(await gw.db.prisma.auditEvent.count()).toBe(recent - 1);
+    expect(await gw.db.prisma.auditEvent.count({ where: { principalId: 'old' } })).toBe(0);
   });
 });
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { SignJWT, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify } from 'jose';
+import { SignJWT, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { isUuid } from '../ids.js';
 import type { Principal } from './principal.js';
@@ -46,8 +47,22 @@ export function newApiKeySecret(): { secret: string; prefix: string; hash: strin
   return { secret, prefix: secret.slice(0, API_KEY_PREFIX.length + 6), hash: hashApiKey(secret) };
 }
 
+/** How many verified gateway tokens are remembered (each for the rest of its lifetime). */
+const VERIFIED_TOKENS = 10_000;
+/** Seen again within this, a customer user's profile is not written again. */
+const SEEN_WRITE_INTERVAL_MS = 60_000;
+
 export class TokenService {
   private readonly key: Uint8Array;
+  /**
+   * Gateway-signed tokens whose signature and claims were verified, until
+   * they expire: a token is a string the gateway signed, so verifying it
+   * again can only give the same answer. What it names (the user, the
+   * customer) is still looked up on every request.
+   */
+  private readonly verified = new LRUCache<string, JWTPayload>({ max: VERIFIED_TOKENS });
+  /** Embed signing keys imported from their PEM, by id and PEM (a changed key is imported again). */
+  private readonly spki = new LRUCache<string, CryptoKey>({ max: 1000 });
 
   constructor(
     secret: string,
@@ -114,12 +129,20 @@ export class TokenService {
     };
   }
 
-  private async gatewayToken(token: string): Promise<Principal> {
+  private async verifyGatewayToken(token: string): Promise<JWTPayload> {
+    const known = this.verified.get(token);
+    if (known && known.exp! * 1000 > Date.now()) return known;
     const { payload } = await jwtVerify(token, this.key, {
       issuer: ISSUER,
       algorithms: ['HS256'],
       requiredClaims: ['exp', 'iat', 'sub', 'aud'],
     }).catch(rethrow);
+    this.verified.set(token, payload, { ttl: Math.max(1, payload.exp! * 1000 - Date.now()) });
+    return payload;
+  }
+
+  private async gatewayToken(token: string): Promise<Principal> {
+    const payload = await this.verifyGatewayToken(token);
     const org = typeof payload.org === 'string' ? payload.org : undefined;
     if (!org || !payload.sub || !payload.exp) throw new AuthError('invalid token claims');
     if (payload.aud === 'org' || payload.aud === 'runtime') assertLifetime(payload, MAX_LIFETIME_S[payload.aud], 'token');
@@ -129,7 +152,7 @@ export class TokenService {
       return { kind: 'ORG_USER', id: user.id, orgId: user.orgId, email: user.email };
     }
     if (payload.aud === 'runtime') {
-      const customer = await this.prisma.customer.findFirst({ where: { id: payload.sub, orgId: org } });
+      const customer = await this.prisma.customer.findFirst({ where: { id: payload.sub, orgId: org }, select: { id: true } });
       if (!customer) throw new AuthError('unknown customer');
       return {
         kind: 'RUNTIME',
@@ -150,24 +173,33 @@ export class TokenService {
     if (!isUuid(kid)) throw new AuthError('unknown signing key');
     const signingKey = await this.prisma.embedSigningKey.findUnique({ where: { id: kid } });
     if (!signingKey || signingKey.revokedAt || signingKey.alg !== alg) throw new AuthError('unknown signing key');
-    const key = await importSPKI(signingKey.publicKey, alg);
+    const spkiKey = `${signingKey.id}:${alg}:${signingKey.publicKey}`;
+    let key = this.spki.get(spkiKey);
+    if (!key) this.spki.set(spkiKey, (key = await importSPKI(signingKey.publicKey, alg)));
     const { payload } = await jwtVerify(token, key, { algorithms: [alg], requiredClaims: ['exp', 'iat', 'sub'] }).catch(rethrow);
     assertLifetime(payload, MAX_LIFETIME_S.embed, 'embed token');
     const externalId = typeof payload.customer === 'string' ? payload.customer : undefined;
     if (!externalId || !payload.sub) throw new AuthError('embed token needs sub and customer claims');
+    // The customer and its user in one statement; the user is written only when new, changed or not seen for a minute.
     const customer = await this.prisma.customer.findUnique({
       where: { orgId_externalId: { orgId: signingKey.orgId, externalId } },
+      select: { id: true, orgId: true, users: { where: { externalId: payload.sub }, select: { id: true, email: true, name: true, lastSeenAt: true } } },
     });
     if (!customer) throw new AuthError('unknown customer');
     const profile = {
       email: typeof payload.email === 'string' ? payload.email : null,
       name: typeof payload.name === 'string' ? payload.name : null,
     };
-    const user = await this.prisma.customerUser.upsert({
-      where: { customerId_externalId: { customerId: customer.id, externalId: payload.sub } },
-      create: { orgId: customer.orgId, customerId: customer.id, externalId: payload.sub, ...profile },
-      update: { ...profile, lastSeenAt: new Date() },
-    });
+    const seen = customer.users[0];
+    const user =
+      seen && seen.email === profile.email && seen.name === profile.name && Date.now() - seen.lastSeenAt.getTime() < SEEN_WRITE_INTERVAL_MS
+        ? seen
+        : await this.prisma.customerUser.upsert({
+            where: { customerId_externalId: { customerId: customer.id, externalId: payload.sub } },
+            create: { orgId: customer.orgId, customerId: customer.id, externalId: payload.sub, ...profile },
+            update: { ...profile, lastSeenAt: new Date() },
+            select: { id: true },
+          });
     return {
       kind: 'CUSTOMER_USER',
       id: user.id,

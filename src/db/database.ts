@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
@@ -9,6 +9,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { describeFsError, type Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
+import { openPGlite } from './pglite.js';
 
 export const MIGRATIONS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -85,7 +86,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     const inMemory = database.dataDir === ':memory:';
     const unlock = inMemory ? () => {} : lockDataDir(database.dataDir);
     try {
-      pglite = await PGlite.create(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
+      pglite = await openPGlite(inMemory ? undefined : database.dataDir, opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : {});
     } catch (err) {
       unlock();
       throw new DatabaseError(`DATA_DIR: cannot open the embedded database in ${database.dataDir}: ${describeFsError(err)}`);

@@ -395,11 +395,11 @@ export function isEmptyMigration(sql: string): boolean {
  * Imported lazily so PostgreSQL-only deployments never load PGlite.
  */
 async function withInMemoryPGlite<T>(fn: (factory: SqlMigrationAwareDriverAdapterFactory) => Promise<T>): Promise<T> {
-  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
-    import('@electric-sql/pglite'),
+  const [{ openPGlite }, { PrismaPGlite }] = await Promise.all([
+    import('./pglite.js'),
     import('pglite-prisma-adapter'),
   ]);
-  const db = new PGlite();
+  const db = await openPGlite();
   const factory = new PrismaPGlite(db);
   const open = (): Promise<SqlDriverAdapter> => factory.connect();
   try {

@@ -51,18 +51,20 @@ function slotValue(ctx: Context, slot: string): Prisma.ConnectionValueWhereInput
 
 export const ConnectionRef = builder.prismaNode('Connection', {
   id: { field: 'id' },
+  // Select mode: what lists show and what canSeeConnection reads; the rest per field.
+  select: { id: true, orgId: true, type: true, archivedAt: true, stableKey: true, name: true },
   findUnique: (id, ctx) => ({ id, AND: [connectionWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
-    stableKey: t.exposeString('stableKey', { description: 'Immutable; the same key in every tenant.' }),
-    name: t.exposeString('name'),
+    stableKey: t.string({ description: 'Immutable; the same key in every tenant.', resolve: (c) => c.stableKey }),
+    name: t.string({ resolve: (c) => c.name }),
     description: t.exposeString('description'),
     type: t.field({ type: ConnectionTypeEnum, resolve: (c) => c.type }),
     availableInWorkflows: t.exposeBoolean('availableInWorkflows'),
     restrictToAllowList: t.exposeBoolean('restrictToAllowList', { authScopes: { org: true } }),
     externalId: t.exposeString('externalId', { nullable: true, authScopes: { org: true } }),
     metadata: t.expose('metadata', { type: 'JSON', authScopes: { org: true } }),
-    archivedAt: t.expose('archivedAt', { type: 'DateTime', nullable: true }),
+    archivedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.archivedAt }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     connector: t.relation('connector'),
@@ -313,12 +315,18 @@ const ConnectionUsageRef = builder.objectRef<CustomerConnectionEntry>('Connectio
       description: 'True for org-activated connections shown to customer users: only `option` and `selectable` are filled.',
       resolve: (e) => e.opaque,
     }),
-    connection: t.field({ type: ConnectionRef, nullable: true, resolve: (e) => (e.opaque ? null : e.connection) }),
-    value: t.field({
-      type: ConnectionValueRef,
+    // Loaded again with the client's selection, all entries at once (the entry's rows
+    // carry no selection of their own, which would cost a statement per entry).
+    connection: t.prismaField({
+      type: 'Connection',
+      nullable: true,
+      resolve: async (query, e, _args, ctx) => (e.opaque ? null : ((await rowsById(ctx, 'Connection', query, [e.connection.id]))[0] ?? null)),
+    }),
+    value: t.prismaField({
+      type: 'ConnectionValue',
       nullable: true,
       description: 'The value that serves this customer (its own, or the global one); null when none or opaque.',
-      resolve: (e) => (e.opaque ? null : e.value),
+      resolve: async (query, e, _args, ctx) => (e.opaque || !e.value ? null : ((await rowsById(ctx, 'ConnectionValue', query, [e.value.id]))[0] ?? null)),
     }),
     allowed: t.boolean({
       description: 'Global connections: whether the allow-list admits this customer (true for other types).',

@@ -52,25 +52,29 @@ const TestRequestRef = builder.objectRef<TestRequest>('TestRequest').implement({
 
 export const ConnectorRef = builder.prismaNode('Connector', {
   id: { field: 'id' },
+  // Select mode: never the sealed client secret unless asked whether one is set.
+  select: { id: true, key: true, name: true, authType: true },
   findUnique: (id, ctx) => ({ id, AND: [connectorWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
-    key: t.exposeString('key', { description: 'Stable key, the same in every tenant.' }),
-    name: t.exposeString('name'),
+    key: t.string({ description: 'Stable key, the same in every tenant.', resolve: (c) => c.key }),
+    name: t.string({ resolve: (c) => c.name }),
     description: t.exposeString('description'),
     authType: t.field({ type: AuthTypeEnum, resolve: (c) => c.authType }),
-    fields: t.field({ type: [FieldDefinition], resolve: (c) => parseFieldDefs(c.fields) }),
+    fields: t.field({ type: [FieldDefinition], select: { fields: true }, resolve: (c) => parseFieldDefs(c.fields) }),
     oauth2: t.field({
       type: OAuth2SettingsRef,
       nullable: true,
       authScopes: { org: true },
       description: 'OAuth2 settings: organization principals only (customer users start flows without them).',
+      select: { oauth2: true, oauthClientSecret: true },
       resolve: (c) => (c.oauth2 ? { ...(c.oauth2 as OAuth2Settings), hasClientSecret: !!c.oauthClientSecret } : null),
     }),
     testRequest: t.field({
       type: TestRequestRef,
       nullable: true,
       authScopes: { org: true },
+      select: { testRequest: true },
       resolve: (c) => (c.testRequest as TestRequest | null) ?? null,
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

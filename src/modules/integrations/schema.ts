@@ -3,9 +3,9 @@ import type { Context } from '../../context.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { mutationErrors } from '../../schema/errors.js';
+import { rowsById } from '../../schema/loaders.js';
 import { deleteField, mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
 import { canSeeConnection, connectionWhere } from '../connections/scope.js';
-import { ConnectionRef } from '../connections/schema.js';
 import { instanceWhere, integrationWhere } from './scope.js';
 import {
   computeReadiness,
@@ -79,11 +79,13 @@ const MissingConnectionRef = builder.objectRef<MissingConnection>('MissingConnec
       description: 'True when the organization, not the customer, must provide these credentials.',
       resolve: (m) => m.connection.type !== 'CUSTOMER_ACTIVATED',
     }),
-    connection: t.field({
-      type: ConnectionRef,
+    connection: t.prismaField({
+      type: 'Connection',
       nullable: true,
       description: 'The connection; null when it is not yours to see (org-activated, for customer users).',
-      resolve: (m, _args, ctx) => (canSeeConnection(ctx.principal, m.connection) ? m.connection : null),
+      // With the client's selection, every missing connection of the response in one statement.
+      resolve: async (query, m, _args, ctx) =>
+        canSeeConnection(ctx.principal, m.connection) ? ((await rowsById(ctx, 'Connection', query, [m.connection.id]))[0] ?? null) : null,
     }),
     stableKey: t.string({
       nullable: true,

@@ -17,14 +17,26 @@ export function runtimeConnectionWhere(p: RuntimePrincipal, by: ResolveBy): Pris
   return { orgId: p.orgId, archivedAt: null, ...by };
 }
 
-/** Whether a restricted global connection's allow-list admits the token's customer. */
-export async function allowListAdmits(db: PrismaClient | Tx, p: RuntimePrincipal, connection: { id: string; type: string; restrictToAllowList: boolean }): Promise<boolean> {
-  if (connection.type !== 'ORG_ACTIVATED_GLOBAL' || !connection.restrictToAllowList) return true;
-  const allowed = await db.globalAllowance.findUnique({
-    where: { connectionId_customerId: { connectionId: connection.id, customerId: p.customerId } },
-    select: { customerId: true },
+/**
+ * The connection a runtime token asks for, in one statement (relation joins):
+ * its connector, the values that could serve the token's customer (its own
+ * slot and GLOBAL; `servingSlot` picks) and whether the allow-list names the
+ * customer. Null when the token may not resolve it at all.
+ */
+export function findForRuntime(db: PrismaClient | Tx, p: RuntimePrincipal, by: ResolveBy) {
+  return db.connection.findFirst({
+    where: runtimeConnectionWhere(p, by),
+    include: {
+      connector: true,
+      values: { where: { slot: { in: [p.customerId, 'GLOBAL'] } } },
+      allowances: { where: { customerId: p.customerId }, select: { customerId: true } },
+    },
   });
-  return allowed !== null;
+}
+
+/** Whether a restricted global connection's allow-list admits the token's customer (`allowances`: the customer's row, if any). */
+export function allowListAdmits(connection: { type: string; restrictToAllowList: boolean; allowances: unknown[] }): boolean {
+  return connection.type !== 'ORG_ACTIVATED_GLOBAL' || !connection.restrictToAllowList || connection.allowances.length > 0;
 }
 
 /** Why an instance- or workflow-bound token may not use this connection, or null. */

@@ -3,14 +3,14 @@ import type { Actor, RuntimePrincipal } from '../../auth/principal.js';
 import { CryptoError } from '../../crypto/keyring.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
-import { audit, write } from '../../op.js';
+import { aggregateKey, auditRow, write } from '../../op.js';
 import { OutboundError, type OutboundFailure } from '../../outbound.js';
 import { fillTemplate, templateVars } from '../connectors/fields.js';
 import { TestRequestSchema } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
 import { freshValue } from '../oauth/service.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
-import { allowListAdmits, bindingDenial, runtimeConnectionWhere, type ResolveBy } from './scope.js';
+import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy } from './scope.js';
 
 /**
  * Using credentials: runtime resolution (a runtime token asks for a
@@ -37,8 +37,10 @@ export type Resolution =
 export async function resolveConnection(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
   const result = await resolveUnaudited(app, principal, by);
   app.metrics.resolutions.inc({ outcome: result.kind });
-  // A failed resolution is recorded too; a resolution changes nothing, so the row stands alone.
-  await audit(app.db.prisma, principal, 'runtime', 'connection.resolve', 'Connection', 'connection' in result && result.connection ? result.connection.id : null, {
+  // A failed resolution is recorded too; a resolution changes nothing, so the row stands alone
+  // (group-committed with concurrent ones, durable before the answer).
+  const targetId = 'connection' in result && result.connection ? result.connection.id : null;
+  const row = auditRow(principal, 'runtime', 'connection.resolve', 'Connection', targetId, {
     ...by,
     customerId: principal.customerId,
     ...(principal.instanceId ? { instanceId: principal.instanceId } : {}),
@@ -46,22 +48,27 @@ export async function resolveConnection(app: App, principal: RuntimePrincipal, b
     outcome: result.kind,
     ...(result.kind === 'RESOLVED' ? { valueKind: result.value.kind } : {}),
   });
+  // Repeated failures (a misconfigured step retrying) add to one row per token × connection × outcome × minute.
+  await app.auditTrail.write(
+    result.kind === 'RESOLVED' ? row : { ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? JSON.stringify(by), result.kind]) },
+  );
   return result;
 }
 
 async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
   const prisma = app.db.prisma;
-  const connection = await prisma.connection.findFirst({ where: runtimeConnectionWhere(principal, by), include: { connector: true } });
-  if (!connection) return { kind: 'NOT_FOUND', reason: 'CONNECTION', message: 'Connection not found' };
+  const found = await findForRuntime(prisma, principal, by);
+  if (!found) return { kind: 'NOT_FOUND', reason: 'CONNECTION', message: 'Connection not found' };
+  const { values, allowances: _, ...connection } = found;
 
   const denied = await bindingDenial(prisma, principal, connection.id);
   if (denied) return { kind: 'NOT_PERMITTED', message: denied, connection };
-  if (!(await allowListAdmits(prisma, principal, connection))) {
+  if (!allowListAdmits(found)) {
     return { kind: 'NOT_PERMITTED', message: 'The connection is not shared with this customer', connection };
   }
 
   const slot = servingSlot(connection, principal.customerId);
-  const stored = await prisma.connectionValue.findUnique({ where: { connectionId_slot: { connectionId: connection.id, slot } } });
+  const stored = values.find((v) => v.slot === slot);
   if (!stored) return { kind: 'NOT_FOUND', reason: 'VALUE', message: 'The connection has no credentials for this customer', connection };
   const status = statusAnswer(stored, connection);
   if (status) return status;

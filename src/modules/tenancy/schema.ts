@@ -55,11 +55,13 @@ export const OrgUserRef = builder.prismaNode('OrgUser', {
 
 export const CustomerRef = builder.prismaNode('Customer', {
   id: { field: 'id' },
+  // Select mode (see schema/builder.ts): the columns lists show, read by plain resolvers; the rest per field.
+  select: { id: true, externalId: true, name: true },
   findUnique: (id, ctx) => ({ id, AND: [customerWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
-    externalId: t.exposeString('externalId', { description: "The vendor's own id for this customer." }),
-    name: t.exposeString('name'),
+    externalId: t.string({ description: "The vendor's own id for this customer.", resolve: (c) => c.externalId }),
+    name: t.string({ resolve: (c) => c.name }),
     description: t.exposeString('description'),
     metadata: t.expose('metadata', {
       type: 'JSON',

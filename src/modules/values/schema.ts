@@ -34,6 +34,8 @@ const SecretHintRef = builder.objectRef<SecretHint & { key: string }>('SecretHin
 
 export const ConnectionValueRef = builder.prismaNode('ConnectionValue', {
   id: { field: 'id' },
+  // Select mode: never the ciphertext; JSON columns only when their field is asked for.
+  select: { id: true, kind: true, status: true },
   findUnique: (id, ctx) => ({ id, AND: [valueWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   description: 'Credentials of one slot of a connection. Secret fields are write-only: reads show masked hints.',
@@ -50,10 +52,12 @@ export const ConnectionValueRef = builder.prismaNode('ConnectionValue', {
     fields: t.field({
       type: 'JSON',
       description: 'Non-secret field values.',
+      select: { fields: true },
       resolve: (v) => v.fields,
     }),
     secrets: t.field({
       type: [SecretHintRef],
+      select: { secretHints: true },
       resolve: (v) => Object.entries(v.secretHints as unknown as Record<string, SecretHint>).map(([key, h]) => ({ key, ...h })),
     }),
     connection: t.relation('connection'),
