@@ -63,6 +63,7 @@ process.on('message', (msg: { id: number; cmd: string; customer?: number }) => {
   void (async () => {
     let reply: unknown;
     if (msg.cmd === 'mem') reply = memory();
+    else if (msg.cmd === 'cpu') reply = process.cpuUsage();
     else if (msg.cmd === 'toggle-global' || msg.cmd === 'toggle-customer') {
       const valueId = msg.cmd === 'toggle-global' ? globalValue.id : customerValues[msg.customer!]!;
       const next = status.get(valueId) === 'ERROR' ? 'ACTIVE' : 'ERROR';

@@ -173,7 +173,19 @@ async function run(n: number, databaseUrl: string | undefined) {
 
   const everyone = received.map((_, i) => i);
   const fanout: number[] = [];
-  for (let r = 0; r < globalRounds; r++) fanout.push(...(await measure('toggle-global', everyone)));
+  // The gateway's CPU time per fan-out round (user + system): the commit of the change, reading its 100 events and
+  // delivering them to every subscriber. Less sensitive to a busy machine than latency.
+  const fanoutCpuMs: number[] = [];
+  const cpu = async () => {
+    const c = (await server.call('cpu')) as { user: number; system: number };
+    return (c.user + c.system) / 1000;
+  };
+  for (let r = 0; r < globalRounds; r++) {
+    const c0 = await cpu();
+    fanout.push(...(await measure('toggle-global', everyone)));
+    fanoutCpuMs.push((await cpu()) - c0);
+  }
+  fanoutCpuMs.sort((a, b) => a - b);
   const single: number[] = [];
   for (let r = 0; r < customerRounds; r++) {
     const customer = r % customers;
@@ -190,6 +202,7 @@ async function run(n: number, databaseUrl: string | undefined) {
     database: server.database,
     setupS: setupMs / 1000,
     fanout: { samples: fanout.length, p50: percentile(fanout, 50), p99: percentile(fanout, 99), max: fanout.at(-1)! },
+    fanoutCpuMs: percentile(fanoutCpuMs, 50),
     single: { samples: single.length, p50: percentile(single, 50), p99: percentile(single, 99), max: single.at(-1)! },
     heapPerSubKiB: (after.heapUsed - before.heapUsed) / n / 1024,
     rssPerSubKiB: (after.rss - before.rss) / n / 1024,
@@ -206,7 +219,7 @@ for (const n of sizes) {
   try {
     const r = await run(n, pgdb?.url);
     const f = (x: number) => x.toFixed(1);
-    const row = `| ${r.database} | ${r.n} | ${f(r.setupS)} s | ${f(r.fanout.p50)} | ${f(r.fanout.p99)} | ${f(r.single.p50)} | ${f(r.single.p99)} | ${f(r.heapPerSubKiB)} | ${f(r.rssPerSubKiB)} | ${r.rssMiB.toFixed(0)} |`;
+    const row = `| ${r.database} | ${r.n} | ${f(r.setupS)} s | ${f(r.fanout.p50)} | ${f(r.fanout.p99)} | ${f(r.single.p50)} | ${f(r.single.p99)} | ${f(r.fanoutCpuMs)} (${((r.fanoutCpuMs * 1000) / r.n).toFixed(0)} µs/sub) | ${f(r.heapPerSubKiB)} | ${f(r.rssPerSubKiB)} | ${r.rssMiB.toFixed(0)} |`;
     rows.push(row);
     console.log(JSON.stringify(r));
     console.log(`  (${((performance.now() - started) / 1000).toFixed(0)} s)`);
@@ -214,6 +227,7 @@ for (const n of sizes) {
     await pgdb?.drop();
   }
 }
-console.log('\n| database | subscribers | set-up | fan-out p50 ms | fan-out p99 ms | one-customer p50 ms | one-customer p99 ms | heap KiB/sub | RSS KiB/sub | gateway RSS MiB |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`\n# load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log('| database | subscribers | set-up | fan-out p50 ms | fan-out p99 ms | one-customer p50 ms | one-customer p99 ms | gateway CPU ms per fan-out | heap KiB/sub | RSS KiB/sub | gateway RSS MiB |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);

@@ -66,3 +66,18 @@ export function canWriteCredentials(p: Actor | null): boolean {
 export function ownCustomerId(p: Actor | null): string | null {
   return p?.kind === 'CUSTOMER_USER' || p?.kind === 'RUNTIME' ? p.customerId : null;
 }
+
+/**
+ * What decides what a principal may see, without who it is: two principals
+ * with the same key pass the same scope checks and row filters (its kind,
+ * organization, customer, an API key's limits, a runtime token's binding),
+ * so a result computed for one is the result for the other (shared live-feed
+ * results, http/shared-subscriptions.ts). Identity, contact and lifetime are
+ * left out; every other field is in, so a field added to `Principal` later
+ * makes the key finer (less sharing), never coarser.
+ */
+export function visibilityKey(p: Principal): string {
+  const rest: Record<string, unknown> = { ...p };
+  for (const identity of ['id', 'email', 'signingKeyId', 'expiresAt']) delete rest[identity];
+  return JSON.stringify(Object.keys(rest).sort().map((k) => [k, rest[k]]));
+}

@@ -10,6 +10,7 @@ import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
+import { sharedSubscriptionResults } from './shared-subscriptions.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
 
@@ -53,6 +54,8 @@ export function createGraphQLServer(app: App): GraphQLServer {
     logging: yogaLogger(log),
     plugins: [
       exposurePlugin(app.config),
+      // A live-feed event is executed once per audience, not once per subscriber.
+      sharedSubscriptionResults(app.metrics.subscriptionResults),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {

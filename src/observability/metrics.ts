@@ -46,6 +46,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly subscriptionResults = new Counter({
+    name: 'gateway_subscription_results_total',
+    help: 'Subscription events by how their result was made: executed for the subscriber, or shared (the same event already executed for an equivalent subscriber: same document, variables and visibility).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: { feedSubscribers: () => number; pool?: () => { total: number; idle: number; waiting: number } | null }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     new Gauge({

@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { Context } from '../../context.js';
 import { ValidationError } from '../../errors.js';
 import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
+import { RESULT_IGNORES_ARGUMENTS } from '../../http/shared-subscriptions.js';
 import { builder } from '../../schema/builder.js';
 import type { FeedItem, FeedOption } from './reader.js';
 import { feedTarget, pickerCustomer } from './scope.js';
@@ -152,6 +153,8 @@ builder.subscriptionFields((t) => ({
       });
       return ctx.app.feed.subscribe({ principal: ctx.principal!, ...target, after });
     },
+    // The arguments choose the stream (subscribe, per subscriber); an event's result depends on the event alone.
     resolve: (item) => item,
+    extensions: { [RESULT_IGNORES_ARGUMENTS]: true },
   }),
 }));
