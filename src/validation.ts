@@ -29,3 +29,27 @@ export const stableKey = z.string().regex(KEY_PATTERN, KEY_MESSAGE);
 
 /** A display name: trimmed, 1–200 characters. */
 export const displayName = z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters');
+
+/** Where the first NUL character is in a JSON-like value (`''` for the value itself), or null. PostgreSQL text cannot hold one. */
+export function nulPath(value: unknown, depth = 0): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? '' : null;
+  // JSON input nests far less than this; deeper is refused rather than walked.
+  if (depth > 64) return '';
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const inner = nulPath(value[i], depth + 1);
+      if (inner !== null) return join(String(i), inner);
+    }
+    return null;
+  }
+  if (value && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      if (key.includes('\u0000')) return key.replace(/\u0000/g, '\\0');
+      const inner = nulPath(item, depth + 1);
+      if (inner !== null) return join(key, inner);
+    }
+  }
+  return null;
+}
+
+const join = (head: string, tail: string) => (tail ? `${head}.${tail}` : head);

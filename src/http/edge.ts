@@ -11,6 +11,7 @@ import { mountRestApi } from '../rest/index.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { requestTargetGuard } from './client-input.js';
 import { CORS_HEADERS, allowedOrigin } from './exposure.js';
 import { GRAPHIQL_PATH, graphiqlAsset } from './graphiql.js';
 import type { GraphQLServer } from './graphql.js';
@@ -32,6 +33,8 @@ import type { GraphQLServer } from './graphql.js';
 export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   const edge = new Hono();
   edge.use('*', nameRoute);
+  // Malformed percent-escapes and NUL characters in the request target: a typed 400 before any route (client-input.ts).
+  edge.use('*', requestTargetGuard());
   // Cross-origin browsers: the configured origins only, on every route (GraphQL: http/graphql.ts).
   if (app.config.corsOrigins.length) {
     edge.use('*', cors({ origin: (origin) => allowedOrigin(app.config, origin), allowHeaders: CORS_HEADERS, credentials: false }));

@@ -4,10 +4,11 @@ import type { App } from '../app.js';
 import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
-import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
+import { toGraphQLError } from '../errors.js';
 import { errorSummary, yogaLogger } from '../logging.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
+import { clientInputPlugin, domainErrorOf } from './client-input.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 
@@ -53,6 +54,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
     logging: yogaLogger(log),
     plugins: [
       exposurePlugin(app.config),
+      clientInputPlugin(),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {
@@ -64,11 +66,11 @@ export function createGraphQLServer(app: App): GraphQLServer {
     ],
     maskedErrors: {
       maskError(error, message) {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof DomainError) return toGraphQLError(original);
-        const prismaMapped = fromPrismaError(original);
-        if (prismaMapped) return toGraphQLError(prismaMapped);
+        // Expected errors keep their code, `path` and `locations`; client mistakes become BAD_USER_INPUT (client-input.ts).
+        const typed = domainErrorOf(error);
+        if (typed) return exposable(toGraphQLError(typed, error instanceof GraphQLError ? error : undefined), app.config);
         if (error instanceof GraphQLError && !error.originalError) return exposable(error, app.config);
+        const original = error instanceof GraphQLError ? error.originalError : error;
         log.error({ err: errorSummary(original) }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },
