@@ -68,6 +68,16 @@ const EnvSchema = z.object({
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
   MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
+  /** Largest request body on every HTTP route (bytes); larger ones are refused with 413. */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Most lexical tokens a GraphQL document may have: counted while parsing, before anything is cached. */
+  MAX_TOKENS: z.coerce.number().int().min(100).default(3000),
+  /** Most aliases (`__typename` included) in one GraphQL operation. */
+  MAX_ALIASES: z.coerce.number().int().min(1).default(30),
+  /** Most directives in one GraphQL operation. */
+  MAX_DIRECTIVES: z.coerce.number().int().min(1).default(50),
+  /** Memory for parsed documents and parse errors together (bytes, estimated), least recently used first out. */
+  DOCUMENT_CACHE_BYTES: z.coerce.number().int().min(0).default(32 * 1_048_576),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -114,6 +124,11 @@ export interface Config {
   feedPollMs: number;
   maxDepth: number;
   maxComplexity: number;
+  maxBodyBytes: number;
+  maxTokens: number;
+  maxAliases: number;
+  maxDirectives: number;
+  documentCacheBytes: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
   /** OpenTelemetry tracing, when configured. */
@@ -202,6 +217,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedPollMs: e.FEED_POLL_MS,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxTokens: e.MAX_TOKENS,
+    maxAliases: e.MAX_ALIASES,
+    maxDirectives: e.MAX_DIRECTIVES,
+    documentCacheBytes: e.DOCUMENT_CACHE_BYTES,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,

@@ -135,6 +135,14 @@ export class BadUserInputError extends DomainError {
   readonly code = 'BAD_USER_INPUT';
 }
 
+/** A request body over MAX_BODY_BYTES: refused before it is read further. */
+export class PayloadTooLargeError extends DomainError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  constructor(readonly maxBytes: number) {
+    super(`The request body is larger than ${maxBytes} bytes`);
+  }
+}
+
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED';
   constructor(message = 'Authentication required') {

@@ -9,6 +9,7 @@ import { errorSummary, yogaLogger } from '../logging.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
 import { clientInputPlugin, domainErrorOf } from './client-input.js';
+import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 
@@ -39,6 +40,8 @@ function markFailed(): void {
  */
 export function createGraphQLServer(app: App): GraphQLServer {
   const { log } = app;
+  const caches = documentCaches(app.config);
+  observeDocumentCaches(app, caches);
   return createYoga<Record<string, unknown>, AppContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -52,7 +55,10 @@ export function createGraphQLServer(app: App): GraphQLServer {
     },
     // Never request variables, bodies or error messages that quote them (logging.ts).
     logging: yogaLogger(log),
+    // Parsed documents and parse errors, bounded in bytes (operation-limits.ts); validation results live as long as their document.
+    parserAndValidationCache: caches,
     plugins: [
+      ...operationLimitPlugins(app.config),
       exposurePlugin(app.config),
       clientInputPlugin(),
       <Plugin>{
