@@ -78,6 +78,12 @@ const EnvSchema = z.object({
   MAX_DIRECTIVES: z.coerce.number().int().min(1).default(50),
   /** Memory for parsed documents and parse errors together (bytes, estimated), least recently used first out. */
   DOCUMENT_CACHE_BYTES: z.coerce.number().int().min(0).default(32 * 1_048_576),
+  /** Most operations (subscriptions, in-flight queries) running at once on one WebSocket. */
+  WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
+  /** Largest WebSocket message (bytes); a larger one closes the socket (1009). */
+  WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(262_144),
+  /** Messages one WebSocket may send per second (bursts of twice that); more close it (4429). */
+  WS_MESSAGES_PER_SECOND: z.coerce.number().positive().default(50),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -129,6 +135,9 @@ export interface Config {
   maxAliases: number;
   maxDirectives: number;
   documentCacheBytes: number;
+  wsMaxSubscriptions: number;
+  wsMaxMessageBytes: number;
+  wsMessagesPerSecond: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
   /** OpenTelemetry tracing, when configured. */
@@ -222,6 +231,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxAliases: e.MAX_ALIASES,
     maxDirectives: e.MAX_DIRECTIVES,
     documentCacheBytes: e.DOCUMENT_CACHE_BYTES,
+    wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+    wsMaxMessageBytes: e.WS_MAX_MESSAGE_BYTES,
+    wsMessagesPerSecond: e.WS_MESSAGES_PER_SECOND,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
