@@ -84,6 +84,12 @@ const EnvSchema = z.object({
   WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(262_144),
   /** Messages one WebSocket may send per second (bursts of twice that); more close it (4429). */
   WS_MESSAGES_PER_SECOND: z.coerce.number().positive().default(50),
+  /** Rate limits (per principal, per address for anonymous callers). Only a test suite turns them off. */
+  RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  /** Requests and WebSocket operations per minute for one credential (a principal's token or API key). */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  /** Requests and WebSocket operations per minute for one address without a credential. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -138,6 +144,9 @@ export interface Config {
   wsMaxSubscriptions: number;
   wsMaxMessageBytes: number;
   wsMessagesPerSecond: number;
+  rateLimits: boolean;
+  rateLimitPerMinute: number;
+  rateLimitAnonymousPerMinute: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
   /** OpenTelemetry tracing, when configured. */
@@ -234,6 +243,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
     wsMaxMessageBytes: e.WS_MAX_MESSAGE_BYTES,
     wsMessagesPerSecond: e.WS_MESSAGES_PER_SECOND,
+    rateLimits: e.RATE_LIMITS === 'on',
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    rateLimitAnonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,

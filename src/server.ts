@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { RateLimits } from './http/rate-limit.js';
 import { attachWebSocket } from './http/websocket.js';
 
 /** One gateway process's HTTP and WebSocket server, wired to its app. */
@@ -15,8 +16,9 @@ export interface Gateway {
 
 export function createGateway(app: App): Gateway {
   const graphql = createGraphQLServer(app);
-  const http = createServer(createEdge(app, graphql));
-  const ws = attachWebSocket(http, app, graphql);
+  const rateLimits = new RateLimits(app.config, app.log);
+  const http = createServer(createEdge(app, graphql, rateLimits));
+  const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
 
   let url = '';
@@ -35,6 +37,7 @@ export function createGateway(app: App): Gateway {
       await ws.close();
       await app.feed.close();
       await app.outbound.close();
+      await rateLimits.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await app.tracing.shutdown();

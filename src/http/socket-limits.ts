@@ -1,6 +1,10 @@
 import { GraphQLError } from 'graphql';
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { bearerFromParams } from '../auth/bearer.js';
+import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
+import type { RateLimits } from './rate-limit.js';
 
 export type SocketLimitConfig = Pick<Config, 'wsMaxSubscriptions' | 'wsMaxMessageBytes' | 'wsMessagesPerSecond'>;
 
@@ -66,5 +70,20 @@ export class SocketLimits {
       ];
     }
     return null;
+  }
+
+  /** The operation counted against its principal's rate limit (shared with HTTP): errors for this id when over. */
+  async rateLimited(
+    rateLimits: RateLimits,
+    ctx: { connectionParams?: Readonly<Record<string, unknown>> | undefined; extra: { principal?: Principal | null; request: IncomingMessage } },
+  ): Promise<GraphQLError[] | null> {
+    if (!rateLimits.enabled) return null;
+    const admission = await rateLimits.admitOperation(ctx.extra.principal, bearerFromParams(ctx.connectionParams), ctx.extra.request.socket.remoteAddress);
+    if (admission.allowed) return null;
+    return [
+      new GraphQLError('Too many requests: retry later', {
+        extensions: { code: 'RATE_LIMITED', retryAfterSeconds: Number(admission.headers['retry-after'] ?? 1) },
+      }),
+    ];
   }
 }

@@ -5,6 +5,7 @@ import { WebSocketServer } from 'ws';
 import type { App } from '../app.js';
 import { bearerFromParams, principalOf } from '../auth/bearer.js';
 import type { GraphQLServer, SocketExtra } from './graphql.js';
+import type { RateLimits } from './rate-limit.js';
 import { SocketLimits } from './socket-limits.js';
 
 /** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
@@ -23,7 +24,7 @@ type OperationResult = ReturnType<typeof import('graphql').execute> | ReturnType
  * embed signing key revoked: the socket is closed with 4403); subscriptions
  * already running are ended by the feed (modules/feed/hub.ts).
  */
-export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer): { close(): Promise<void> } {
+export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer, rateLimits: RateLimits): { close(): Promise<void> } {
   // Per-socket limits (socket-limits.ts): attached before graphql-ws, so they see every message first.
   const limits = new SocketLimits(app.config);
   const wss = new WebSocketServer({ server: http, path: graphql.graphqlEndpoint, ...limits.serverOptions });
@@ -43,7 +44,7 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer):
         }
       },
       onSubscribe: async (ctx, _id, params) => {
-        const refused = limits.refusal(ctx.extra.socket, ctx.subscriptions);
+        const refused = limits.refusal(ctx.extra.socket, ctx.subscriptions) ?? (await limits.rateLimited(rateLimits, ctx));
         if (refused) return refused;
         const principal = ctx.extra.principal;
         const expired = principal && 'expiresAt' in principal && principal.expiresAt.getTime() <= Date.now();
