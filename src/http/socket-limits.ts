@@ -46,8 +46,9 @@ export class SocketLimits {
         bucket.at = now;
         if (bucket.tokens >= 1) return void (bucket.tokens -= 1);
         bucket.closed = true;
-        // Stop reading what the socket still sends; the close frame goes out, and the socket is ended
-        // shortly after (the peer's answer to it is never read).
+        // What is already buffered is not even parsed (graphql-ws's listener goes too), nothing more is
+        // read; the close frame goes out and the socket is ended shortly after.
+        socket.removeAllListeners('message');
         socket.pause();
         socket.close(TOO_MANY_MESSAGES, 'Too many messages');
         setTimeout(() => socket.terminate(), CLOSE_GRACE_MS).unref();
