@@ -70,6 +70,28 @@ const EnvSchema = z.object({
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
   MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
+  /** Largest request body on every HTTP route (bytes); larger ones are refused with 413. */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  /** Most lexical tokens a GraphQL document may have: counted while parsing, before anything is cached. */
+  MAX_TOKENS: z.coerce.number().int().min(100).default(3000),
+  /** Most aliases (`__typename` included) in one GraphQL operation. */
+  MAX_ALIASES: z.coerce.number().int().min(1).default(30),
+  /** Most directives in one GraphQL operation. */
+  MAX_DIRECTIVES: z.coerce.number().int().min(1).default(50),
+  /** Memory for parsed documents and parse errors together (bytes, estimated), least recently used first out. */
+  DOCUMENT_CACHE_BYTES: z.coerce.number().int().min(0).default(32 * 1_048_576),
+  /** Most operations (subscriptions, in-flight queries) running at once on one WebSocket. */
+  WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(100),
+  /** Largest WebSocket message (bytes); a larger one closes the socket (1009). */
+  WS_MAX_MESSAGE_BYTES: z.coerce.number().int().min(1024).default(262_144),
+  /** Messages one WebSocket may send per second (bursts of twice that); more close it (4429). */
+  WS_MESSAGES_PER_SECOND: z.coerce.number().positive().default(50),
+  /** Rate limits (per principal, per address for anonymous callers). Only a test suite turns them off. */
+  RATE_LIMITS: z.enum(['on', 'off']).default('on'),
+  /** Requests and WebSocket operations per minute for one credential (a principal's token or API key). */
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  /** Requests and WebSocket operations per minute for one address without a credential. */
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -117,6 +139,17 @@ export interface Config {
   feedPollMs: number;
   maxDepth: number;
   maxComplexity: number;
+  maxBodyBytes: number;
+  maxTokens: number;
+  maxAliases: number;
+  maxDirectives: number;
+  documentCacheBytes: number;
+  wsMaxSubscriptions: number;
+  wsMaxMessageBytes: number;
+  wsMessagesPerSecond: number;
+  rateLimits: boolean;
+  rateLimitPerMinute: number;
+  rateLimitAnonymousPerMinute: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
   /** OpenTelemetry tracing, when configured. */
@@ -206,6 +239,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedPollMs: e.FEED_POLL_MS,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxTokens: e.MAX_TOKENS,
+    maxAliases: e.MAX_ALIASES,
+    maxDirectives: e.MAX_DIRECTIVES,
+    documentCacheBytes: e.DOCUMENT_CACHE_BYTES,
+    wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+    wsMaxMessageBytes: e.WS_MAX_MESSAGE_BYTES,
+    wsMessagesPerSecond: e.WS_MESSAGES_PER_SECOND,
+    rateLimits: e.RATE_LIMITS === 'on',
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    rateLimitAnonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,

@@ -126,6 +126,23 @@ export class QueryTooComplexError extends DomainError {
   readonly code = 'QUERY_TOO_COMPLEX';
 }
 
+/**
+ * A client mistake the GraphQL layer found before or while reading arguments
+ * (a variable of the wrong type, an unknown enum value, a garbage cursor,
+ * `first: -1`, a NUL byte): nothing ran that could change anything.
+ */
+export class BadUserInputError extends DomainError {
+  readonly code = 'BAD_USER_INPUT';
+}
+
+/** A request body over MAX_BODY_BYTES: refused before it is read further. */
+export class PayloadTooLargeError extends DomainError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  constructor(readonly maxBytes: number) {
+    super(`The request body is larger than ${maxBytes} bytes`);
+  }
+}
+
 export class UnauthenticatedError extends DomainError {
   readonly code = 'UNAUTHENTICATED';
   constructor(message = 'Authentication required') {
@@ -140,6 +157,8 @@ export function fromPrismaError(err: unknown): DomainError | undefined {
   if (code === 'P2025' || code === 'P2001') return new NotFoundError();
   if (code === 'P2002') return new UniqueViolation();
   if (code === 'P2003') return new ConflictError('The record is referenced by another record');
+  // A value the column cannot hold (a cursor around a non-UUID): the caller's input, never a stored row.
+  if (code === 'P2007' || code === 'P2023') return new BadUserInputError('A value does not have the form its field needs');
   return undefined;
 }
 
@@ -150,7 +169,10 @@ export function fromPrismaError(err: unknown): DomainError | undefined {
  */
 export const HTTP_STATUS: Record<string, number> = {
   VALIDATION_FAILED: 400,
+  BAD_USER_INPUT: 400,
   QUERY_TOO_COMPLEX: 400,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -162,14 +184,27 @@ export function httpStatusOf(err: DomainError): number {
   return HTTP_STATUS[err.code] ?? 400;
 }
 
-const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX']);
+const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED']);
 
-export function toGraphQLError(err: DomainError): GraphQLError {
+/**
+ * A domain error as a GraphQL error. `at`, the GraphQL error it was raised
+ * as, lends its `path` and `locations`. A client mistake found before
+ * execution (no path: variables, the document) fails the whole request:
+ * 400 as graphql-over-http asks for `application/graphql-response+json`
+ * (`spec`: legacy `application/json` callers keep their 200).
+ */
+export function toGraphQLError(err: DomainError, at?: GraphQLError): GraphQLError {
+  const requestError = err.code === 'BAD_USER_INPUT' && !at?.path;
   return new GraphQLError(err.message, {
+    ...(at ? { nodes: at.nodes, source: at.source, positions: at.positions, path: at.path } : {}),
     extensions: {
       code: err.code,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
       ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err) } } : {}),
+      ...(requestError ? { http: { status: 400, spec: true } } : {}),
     },
   });
 }
+
+/** Codes that refuse a caller (logged at info, never error: they are the product working). */
+export const REFUSAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'RATE_LIMITED']);

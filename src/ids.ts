@@ -45,8 +45,12 @@ export function decodeIdOrRaw(typename: string, value: unknown): string {
   return isUuid(value) ? value : decodeId(typename, value);
 }
 
-/** `node(id:)` / `nodes(ids:)`: the typename and row id of any global id (malformed ones are refused as before). */
+/** `node(id:)` / `nodes(ids:)`: the typename and row id of any global id; a malformed one names no type and no row (null, as not found). */
 export function decodeNodeId(globalId: string): { typename: string; id: string } {
-  const decoded = decodeGlobalID(globalId);
-  return { typename: decoded.typename, id: rawId(decoded.id) };
+  try {
+    const decoded = decodeGlobalID(globalId);
+    return { typename: decoded.typename, id: rawId(decoded.id) };
+  } catch {
+    return { typename: '', id: NO_ROW };
+  }
 }

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
 import { DomainError } from './errors.js';
+import { logLevelOf } from './http/client-input.js';
 
 /**
  * What a log line may say about an error: its kind, its code, and where in
@@ -33,12 +34,14 @@ export function errorSummary(err: unknown): Record<string, unknown> {
 /**
  * graphql-yoga's logger, writing to ours: its own debug lines are fixed
  * strings; the errors it reports are summarized (errorSummary), never printed.
+ * Yoga reports every error it masks at error level; client mistakes and
+ * refusals are the product working, so they go lower (logLevelOf).
  */
 export function yogaLogger(log: Logger) {
   const line = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
     const errors = args.filter((a) => a instanceof Error);
     const text = args.filter((a) => typeof a === 'string').join(' ');
-    if (errors.length) log[level]({ err: errorSummary(errors[0]) }, text || 'graphql error');
+    if (errors.length) log[level === 'error' ? logLevelOf(errors[0]) : level]({ err: errorSummary(errors[0]) }, text || 'graphql error');
     else log[level](text);
   };
   return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };

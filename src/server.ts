@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { RateLimits } from './http/rate-limit.js';
 import { attachWebSocket } from './http/websocket.js';
 import { errorSummary } from './logging.js';
 import { pruneAuditEvents } from './op.js';
@@ -17,8 +18,9 @@ export interface Gateway {
 
 export function createGateway(app: App): Gateway {
   const graphql = createGraphQLServer(app);
-  const http = createServer(createEdge(app, graphql));
-  const ws = attachWebSocket(http, app, graphql);
+  const rateLimits = new RateLimits(app.config, app.log);
+  const http = createServer(createEdge(app, graphql, rateLimits));
+  const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
   const pruneAudit = () =>
     void pruneAuditEvents(app.db.prisma, app.config.auditRetentionDays).catch((err: unknown) => app.log.warn({ err: errorSummary(err) }, 'audit retention failed'));
@@ -43,6 +45,7 @@ export function createGateway(app: App): Gateway {
       for (const t of auditRetention) clearTimeout(t);
       await app.feed.close();
       await app.outbound.close();
+      await rateLimits.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await app.tracing.shutdown();

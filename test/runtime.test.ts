@@ -370,7 +370,7 @@ describe('runtime resolution: type rules', () => {
     // Every resolution counts once: a success is a row of its own, a failure adds to its minute's row.
     expect(await resolutions()).toBe(before + 3);
     const failures = await gw.db.prisma.auditEvent.findMany({ where: { action: 'connection.resolve', aggregateKey: { not: null } }, orderBy: { id: 'asc' } });
-    const rowOf = (targetId: string | null, outcome: string) =>
+    const rowOf = (targetId: string | null | undefined, outcome: string) =>
       failures.find((r) => r.targetId === targetId && (r.detail as { outcome: string }).outcome === outcome);
     expect(rowOf(ids.restricted, 'NOT_PERMITTED')).toMatchObject({ principalKind: 'RUNTIME', orgId: org.orgId, detail: { customerId: globex.id } });
     expect(rowOf(null, 'NOT_FOUND')).toMatchObject({ principalKind: 'RUNTIME', orgId: org.orgId, detail: { customerId: acme.id } });

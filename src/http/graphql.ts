@@ -4,10 +4,12 @@ import type { App } from '../app.js';
 import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
-import { DomainError, fromPrismaError, toGraphQLError } from '../errors.js';
+import { toGraphQLError } from '../errors.js';
 import { errorSummary, yogaLogger } from '../logging.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
+import { clientInputPlugin, domainErrorOf } from './client-input.js';
+import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { sharedSubscriptionResults } from './shared-subscriptions.js';
@@ -39,6 +41,8 @@ function markFailed(): void {
  */
 export function createGraphQLServer(app: App): GraphQLServer {
   const { log } = app;
+  const caches = documentCaches(app.config);
+  observeDocumentCaches(app, caches);
   return createYoga<Record<string, unknown>, AppContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -52,10 +56,14 @@ export function createGraphQLServer(app: App): GraphQLServer {
     },
     // Never request variables, bodies or error messages that quote them (logging.ts).
     logging: yogaLogger(log),
+    // Parsed documents and parse errors, bounded in bytes (operation-limits.ts); validation results live as long as their document.
+    parserAndValidationCache: caches,
     plugins: [
+      ...operationLimitPlugins(app.config),
       exposurePlugin(app.config),
       // A live-feed event is executed once per audience, not once per subscriber.
       sharedSubscriptionResults(app.metrics.subscriptionResults),
+      clientInputPlugin(),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {
@@ -67,11 +75,11 @@ export function createGraphQLServer(app: App): GraphQLServer {
     ],
     maskedErrors: {
       maskError(error, message) {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (original instanceof DomainError) return toGraphQLError(original);
-        const prismaMapped = fromPrismaError(original);
-        if (prismaMapped) return toGraphQLError(prismaMapped);
+        // Expected errors keep their code, `path` and `locations`; client mistakes become BAD_USER_INPUT (client-input.ts).
+        const typed = domainErrorOf(error);
+        if (typed) return exposable(toGraphQLError(typed, error instanceof GraphQLError ? error : undefined), app.config);
         if (error instanceof GraphQLError && !error.originalError) return exposable(error, app.config);
+        const original = error instanceof GraphQLError ? error.originalError : error;
         log.error({ err: errorSummary(original) }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
       },

@@ -5,6 +5,8 @@ import { WebSocketServer } from 'ws';
 import type { App } from '../app.js';
 import { bearerFromParams, principalOf } from '../auth/bearer.js';
 import type { GraphQLServer, SocketExtra } from './graphql.js';
+import type { RateLimits } from './rate-limit.js';
+import { SocketLimits } from './socket-limits.js';
 
 /** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
 interface EnvelopedRoot {
@@ -22,8 +24,11 @@ type OperationResult = ReturnType<typeof import('graphql').execute> | ReturnType
  * embed signing key revoked: the socket is closed with 4403); subscriptions
  * already running are ended by the feed (modules/feed/hub.ts).
  */
-export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer): { close(): Promise<void> } {
-  const wss = new WebSocketServer({ server: http, path: graphql.graphqlEndpoint });
+export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer, rateLimits: RateLimits): { close(): Promise<void> } {
+  // Per-socket limits (socket-limits.ts): attached before graphql-ws, so they see every message first.
+  const limits = new SocketLimits(app.config);
+  const wss = new WebSocketServer({ server: http, path: graphql.graphqlEndpoint, ...limits.serverOptions });
+  limits.attach(wss);
   const server = useServer<Record<string, unknown>, SocketExtra>(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args),
@@ -39,6 +44,8 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer):
         }
       },
       onSubscribe: async (ctx, _id, params) => {
+        const refused = limits.refusal(ctx.extra.socket, ctx.subscriptions) ?? (await limits.rateLimited(rateLimits, ctx));
+        if (refused) return refused;
         const principal = ctx.extra.principal;
         const expired = principal && 'expiresAt' in principal && principal.expiresAt.getTime() <= Date.now();
         if (!principal || expired || (await app.tokens.revokedAmong([principal])).size) {
@@ -51,10 +58,17 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer):
           socket: ctx.extra.socket,
           params,
         });
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (err) {
+          // A document that does not parse (or is over MAX_TOKENS) errors its own id; the socket and its other operations live on.
+          return [err instanceof GraphQLError ? err : new GraphQLError('The document does not parse', { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

@@ -7,6 +7,7 @@ import { hasScope, type Scope } from '../auth/scopes.js';
 import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError, httpStatusOf, type FieldProblem } from '../errors.js';
 import { retryUniqueRace } from '../db/transaction.js';
 import { write, type Op } from '../op.js';
+import { nulPath } from '../validation.js';
 
 /**
  * A small, schema-first REST layer that only translates: each route declares
@@ -123,11 +124,15 @@ async function authorize(app: App, request: Request, access: Access): Promise<Or
 async function readBody(request: Request): Promise<unknown> {
   const text = await request.text();
   if (text.trim() === '') return undefined;
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw ValidationError.field('body', 'must be valid JSON');
   }
+  const nul = nulPath(body);
+  if (nul !== null) throw ValidationError.field(['body', nul].filter(Boolean).join('.'), 'must not contain NUL characters');
+  return body;
 }
 
 async function run(app: App, r: Route, c: HonoContext): Promise<Response> {

@@ -4,7 +4,7 @@ import type { Tx } from '../../db/transaction.js';
 import { ConflictError, InUseError, NotFoundError, ValidationError, inputAt, type Usage } from '../../errors.js';
 import { ConnectionType, type Connection, type ConnectionValue, type Connector, type PrismaClient } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
-import { displayName, parseInput, stableKey } from '../../validation.js';
+import { displayName, parseInput, stableKey, metadata } from '../../validation.js';
 import { ensureConnector } from '../connectors/service.js';
 import type { FieldDef } from '../connectors/fields.js';
 import { refreshAvailability } from '../feed/service.js';
@@ -29,7 +29,7 @@ const ConnectionFields = z.object({
   restrictToAllowList: z.boolean().optional(),
   allowedCustomerIds: z.array(z.string().uuid('contains a customer that does not exist')).max(10_000).optional(),
   externalId: stableKey.nullish(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: metadata.optional(),
 });
 export type ConnectionInput = z.input<typeof ConnectionFields>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError, type FieldProblem } from '../../errors.js';
+import { jsonBytes } from '../../validation.js';
 import type { AuthType } from '../../generated/prisma/enums.js';
 import type { Connector } from '../../generated/prisma/client.js';
 
@@ -65,7 +66,11 @@ export function parseFieldDefs(raw: unknown): FieldDef[] {
   return r.success ? r.data : [];
 }
 
+/** A connection field's value (secret or not), at most this many bytes: room for a PEM key or a service-account JSON. */
+export const MAX_FIELD_VALUE_BYTES = 16_384;
+
 function typeProblem(def: FieldDef, v: unknown): string | null {
+  if ((typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : jsonBytes(v)) > MAX_FIELD_VALUE_BYTES) return `at most ${MAX_FIELD_VALUE_BYTES} bytes`;
   switch (def.type) {
     case 'STRING':
     case 'TEXT':

@@ -4,7 +4,7 @@ import type { Tx } from '../../db/transaction.js';
 import { ValidationError, inputAt, type FieldProblem } from '../../errors.js';
 import { AuthType, ConnectionType, type Prisma } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
-import { parseInput, stableKey } from '../../validation.js';
+import { parseInput, stableKey, metadata } from '../../validation.js';
 import { archiveConnection, createConnection, deleteConnection, updateConnection } from '../connections/service.js';
 import { FieldDefsSchema, defaultFields, parseFieldDefs } from '../connectors/fields.js';
 import { OAuth2SettingsSchema, TestRequestSchema, createConnector, deleteConnector, updateConnector } from '../connectors/service.js';
@@ -42,7 +42,7 @@ const ConnectionItem = z.object({
   availableInWorkflows: z.boolean().default(false),
   restrictToAllowList: z.boolean().default(false),
   externalId: key.nullable().default(null),
-  metadata: z.record(z.string(), z.unknown()).default({}),
+  metadata: metadata.default({}),
   archived: z.boolean().default(false),
 });
 

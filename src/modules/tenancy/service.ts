@@ -6,7 +6,7 @@ import { transaction } from '../../db/transaction.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Customer, Organization, OrgUser } from '../../generated/prisma/client.js';
 import { audit, type Op, type Surface } from '../../op.js';
-import { displayName, parseInput } from '../../validation.js';
+import { displayName, parseInput, metadata } from '../../validation.js';
 import { refreshCustomerAvailability } from '../feed/service.js';
 import { orgOwned } from './scope.js';
 
@@ -19,7 +19,7 @@ export const CustomerFields = z.object({
   externalId: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
   name: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
   description: z.string().max(2000).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: metadata.optional(),
 });
 export type CustomerInput = z.input<typeof CustomerFields>;
 
