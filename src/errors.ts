@@ -133,8 +133,52 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
-/** Prisma's known request errors, mapped to domain errors. */
+/**
+ * The database (or another dependency) cannot serve the request right now:
+ * unreachable, restarting, out of connections, or a lock not granted in time
+ * (db/transaction.ts). Nothing was changed; the same request may succeed
+ * after `retryAfter` seconds. HTTP 503 with `Retry-After` on every surface.
+ */
+export class ServiceUnavailableError extends DomainError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  readonly retryable = true;
+  constructor(
+    message = 'The service is temporarily unavailable; retry shortly',
+    readonly retryAfter = 2,
+  ) {
+    super(message);
+  }
+}
+
+// Driver and server signals that the database is unreachable or busy, rather than that the request is wrong:
+// Node socket errors, PostgreSQL SQLSTATEs (08… connection exception, 57P0x shutdown, 53300 too many
+// connections, 55P03 lock not available, 40P01 deadlock, 40001 serialization), Prisma's connection and
+// transaction-API codes, and the driver adapters' error kinds.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  '57P01', '57P02', '57P03', '53300', '55P03', '40P01', '40001',
+  'P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034',
+]);
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionWriteConflict', 'TransactionAlreadyClosed']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|PGlite is closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|Client has encountered a connection error|Transaction API error|Can't reach database server|Server has closed the connection/i;
+
+/** Whether `err` (or what caused it) says the database is unavailable or too busy, rather than the request being wrong. */
+export function isUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ServiceUnavailableError) return true;
+    const { code, kind, originalCode, message } = e as { code?: unknown; kind?: unknown; originalCode?: unknown; message?: unknown };
+    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
+    if (typeof originalCode === 'string' && (UNAVAILABLE_CODES.has(originalCode) || originalCode.startsWith('08'))) return true;
+    if (typeof kind === 'string' && UNAVAILABLE_KINDS.has(kind)) return true;
+    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true;
+  }
+  return false;
+}
+
+/** Prisma's known request errors (and the database being unavailable), mapped to domain errors. */
 export function fromPrismaError(err: unknown): DomainError | undefined {
+  if (err instanceof DomainError) return err;
+  if (isUnavailable(err)) return new ServiceUnavailableError();
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return undefined;
   if (code === 'P2025' || code === 'P2001') return new NotFoundError();
@@ -156,20 +200,28 @@ export const HTTP_STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   IN_USE: 409,
+  SERVICE_UNAVAILABLE: 503,
 };
 
 export function httpStatusOf(err: DomainError): number {
   return HTTP_STATUS[err.code] ?? 400;
 }
 
-const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX']);
+const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'SERVICE_UNAVAILABLE']);
+
+/** Response headers that go with an error on every surface (Retry-After for SERVICE_UNAVAILABLE). */
+export function errorHeaders(err: DomainError): Record<string, string> {
+  return err instanceof ServiceUnavailableError ? { 'retry-after': String(err.retryAfter) } : {};
+}
 
 export function toGraphQLError(err: DomainError): GraphQLError {
+  const headers = errorHeaders(err);
   return new GraphQLError(err.message, {
     extensions: {
       code: err.code,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
-      ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err) } } : {}),
+      ...(err instanceof ServiceUnavailableError ? { retryable: true } : {}),
+      ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err), ...(Object.keys(headers).length ? { headers } : {}) } } : {}),
     },
   });
 }
