@@ -162,15 +162,35 @@ const UNAVAILABLE_CODES = new Set([
 const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionWriteConflict', 'TransactionAlreadyClosed']);
 const UNAVAILABLE_MESSAGES = /Connection terminated|PGlite is closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|Client has encountered a connection error|Transaction API error|Can't reach database server|Server has closed the connection/i;
 
+/** `err` and what it wraps: `cause`, and Prisma's `meta.driverAdapterError` (whose `cause` holds the SQLSTATE). */
+function* causes(err: unknown): Generator<Record<string, unknown>> {
+  const queue = [err];
+  for (let seen = 0; queue.length && seen < 12; seen++) {
+    const e = queue.shift();
+    if (!e || typeof e !== 'object') continue;
+    const r = e as Record<string, unknown>;
+    yield r;
+    queue.push(r.cause, (r.meta as Record<string, unknown> | undefined)?.driverAdapterError);
+  }
+}
+
+/** The PostgreSQL SQLSTATE (`40P01`, `55P03`…) behind a driver or Prisma error, if any. */
+export function sqlStateOf(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    for (const code of [e.originalCode, e.code]) if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('P')) return code;
+  }
+  return undefined;
+}
+
 /** Whether `err` (or what caused it) says the database is unavailable or too busy, rather than the request being wrong. */
 export function isUnavailable(err: unknown): boolean {
-  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causes(err)) {
     if (e instanceof ServiceUnavailableError) return true;
-    const { code, kind, originalCode, message } = e as { code?: unknown; kind?: unknown; originalCode?: unknown; message?: unknown };
-    if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) return true;
-    if (typeof originalCode === 'string' && (UNAVAILABLE_CODES.has(originalCode) || originalCode.startsWith('08'))) return true;
-    if (typeof kind === 'string' && UNAVAILABLE_KINDS.has(kind)) return true;
-    if (typeof message === 'string' && UNAVAILABLE_MESSAGES.test(message)) return true;
+    for (const code of [e.code, e.originalCode]) {
+      if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    }
+    if (typeof e.kind === 'string' && UNAVAILABLE_KINDS.has(e.kind)) return true;
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
   }
   return false;
 }

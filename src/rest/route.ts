@@ -5,7 +5,6 @@ import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import { isOrgPrincipal, type OrgPrincipal } from '../auth/principal.js';
 import { hasScope, type Scope } from '../auth/scopes.js';
 import { DomainError, ForbiddenError, ServiceUnavailableError, UnauthenticatedError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf, type FieldProblem } from '../errors.js';
-import { retryUniqueRace } from '../db/transaction.js';
 import { write, type Op } from '../op.js';
 
 /**
@@ -146,12 +145,11 @@ async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
     params,
     query,
     body,
+    // A lost race on a unique key is run again by the transaction itself (db/transaction.ts).
     write: (fn, names = {}) =>
-      retryUniqueRace(() =>
-        write(app, principal, 'rest', fn).catch((err: unknown) => {
-          throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
-        }),
-      ),
+      write(app, principal, 'rest', fn).catch((err: unknown) => {
+        throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
+      }),
   });
   const status = result.status ?? 200;
   if (status === 204) return new Response(null, { status });
