@@ -68,6 +68,8 @@ const EnvSchema = z.object({
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
   MAX_COMPLEXITY: z.coerce.number().int().positive().default(5000),
+  /** On SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are closed (seconds). */
+  SHUTDOWN_TIMEOUT: z.coerce.number().positive().max(3600).default(10),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -112,6 +114,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   feedRetentionHours: number;
   feedPollMs: number;
+  /** SHUTDOWN_TIMEOUT, in ms: how long a shutdown waits for in-flight requests. */
+  shutdownTimeoutMs: number;
   maxDepth: number;
   maxComplexity: number;
   seedDemo: boolean;
@@ -135,11 +139,21 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+// Empty strings count as unset, as shells and .env files often leave them.
+const cleanedEnv = (env: NodeJS.ProcessEnv) => Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+
+/**
+ * PORT and HOST alone, so the gateway can take its port before anything else
+ * (which may write: local secrets, migrations, the demo); null when they are
+ * invalid (loadConfig then says why).
+ */
+export function listenAddress(env: NodeJS.ProcessEnv = process.env): { port: number; host: string } | null {
+  const parsed = EnvSchema.pick({ PORT: true, HOST: true }).safeParse(cleanedEnv(env));
+  return parsed.success ? { port: parsed.data.PORT, host: parsed.data.HOST } : null;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings count as unset, as shells and .env files often leave them.
-  const cleaned = Object.fromEntries(
-    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
-  );
+  const cleaned = cleanedEnv(env);
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -200,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     feedRetentionHours: e.FEED_RETENTION_HOURS,
     feedPollMs: e.FEED_POLL_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT * 1000,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',

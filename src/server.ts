@@ -11,13 +11,28 @@ export interface Gateway {
   graphql: GraphQLServer;
   url: string;
   close(): Promise<void>;
+  /**
+   * Graceful stop: no new connections; WebSockets closed with 1001 (going
+   * away: clients reconnect elsewhere with their cursor); in-flight requests
+   * finish (up to `timeoutMs`, then their connections are closed); then the
+   * feed (and its Redis), outbound and tracing. The database is the caller's.
+   */
+  shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
 }
 
-export function createGateway(app: App): Gateway {
+/** One gateway on `server` (a new one by default; main.ts passes the one that already holds the port). */
+export function createGateway(app: App, server?: Server): Gateway {
   const graphql = createGraphQLServer(app);
-  const http = createServer(createEdge(app, graphql));
+  const edge = createEdge(app, graphql);
+  const http = server ?? createServer();
+  http.on('request', edge);
   const ws = attachWebSocket(http, app, graphql);
   app.feed.start();
+  const closeRest = async () => {
+    await app.feed.close();
+    await app.outbound.close();
+    await app.tracing.shutdown();
+  };
 
   let url = '';
   return {
@@ -38,6 +53,26 @@ export function createGateway(app: App): Gateway {
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await app.tracing.shutdown();
+    },
+    async shutdown(timeoutMs) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Keep-alive connections go as soon as they are idle: now, and whenever an in-flight request ends.
+      http.closeIdleConnections();
+      const idle = setInterval(() => http.closeIdleConnections(), 50);
+      await ws.close();
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        closed.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      clearInterval(idle);
+      if (!drained) {
+        http.closeAllConnections();
+        await closed;
+      }
+      await closeRest();
+      return { drained };
     },
   };
 }
