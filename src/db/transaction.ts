@@ -23,6 +23,8 @@ export interface Unit {
 export interface TransactionOptions {
   timeout?: number;
   maxWait?: number;
+  /** Run `fn` again after a lost race (default). Off for work that talks to the outside world (an OAuth2 refresh must not be sent twice). */
+  retryRaces?: boolean;
 }
 
 /**
@@ -96,7 +98,7 @@ async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, 
       const typed = fromPrismaError(err);
       const state = sqlStateOf(err);
       const lostRace = typed instanceof UniqueViolation || (state !== undefined && RETRIED_STATES.has(state));
-      if (lostRace && i < ATTEMPTS) continue;
+      if (lostRace && opts.retryRaces !== false && i < ATTEMPTS) continue;
       throw typed ?? err;
     }
     for (const hook of hooks) hook();
