@@ -7,6 +7,8 @@ export default defineConfig({
   resolve: { alias: { graphql: 'graphql/index.js' } },
   test: {
     include: ['test/**/*.test.ts'],
+    // The fault suite runs on its own servers: npm run test:faults (vitest.faults.config.ts).
+    exclude: ['test/faults/**', 'node_modules/**'],
     // The database is created and migrated once per run; each test file starts
     // its own gateway on its own copy (test/helpers/database.ts).
     globalSetup: ['test/setup/template.ts'],

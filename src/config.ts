@@ -92,6 +92,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
   /** Requests and WebSocket operations per minute for one address without a credential. */
   RATE_LIMIT_ANONYMOUS_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /** On SIGTERM/SIGINT: how long in-flight requests may take to finish before their connections are closed (seconds). */
+  SHUTDOWN_TIMEOUT: z.coerce.number().positive().max(3600).default(10),
   /** Seed a demo organization on the first start of an empty embedded database. */
   SEED_DEMO: z.enum(['true', 'false', '1', '0']).default('true'),
   /** Log lines as JSON (production) or readable (development). Default: readable on a terminal, JSON otherwise. */
@@ -137,6 +139,8 @@ export interface Config {
   feedRetentionHours: number;
   auditRetentionDays: number;
   feedPollMs: number;
+  /** SHUTDOWN_TIMEOUT, in ms: how long a shutdown waits for in-flight requests. */
+  shutdownTimeoutMs: number;
   maxDepth: number;
   maxComplexity: number;
   maxBodyBytes: number;
@@ -171,11 +175,21 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+// Empty strings count as unset, as shells and .env files often leave them.
+const cleanedEnv = (env: NodeJS.ProcessEnv) => Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+
+/**
+ * PORT and HOST alone, so the gateway can take its port before anything else
+ * (which may write: local secrets, migrations, the demo); null when they are
+ * invalid (loadConfig then says why).
+ */
+export function listenAddress(env: NodeJS.ProcessEnv = process.env): { port: number; host: string } | null {
+  const parsed = EnvSchema.pick({ PORT: true, HOST: true }).safeParse(cleanedEnv(env));
+  return parsed.success ? { port: parsed.data.PORT, host: parsed.data.HOST } : null;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings count as unset, as shells and .env files often leave them.
-  const cleaned = Object.fromEntries(
-    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
-  );
+  const cleaned = cleanedEnv(env);
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
@@ -237,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedRetentionHours: e.FEED_RETENTION_HOURS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     feedPollMs: e.FEED_POLL_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT * 1000,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
     maxBodyBytes: e.MAX_BODY_BYTES,

@@ -150,8 +150,72 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
-/** Prisma's known request errors, mapped to domain errors. */
+/**
+ * The database (or another dependency) cannot serve the request right now:
+ * unreachable, restarting, out of connections, or a lock not granted in time
+ * (db/transaction.ts). Nothing was changed; the same request may succeed
+ * after `retryAfter` seconds. HTTP 503 with `Retry-After` on every surface.
+ */
+export class ServiceUnavailableError extends DomainError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  readonly retryable = true;
+  constructor(
+    message = 'The service is temporarily unavailable; retry shortly',
+    readonly retryAfter = 2,
+  ) {
+    super(message);
+  }
+}
+
+// Driver and server signals that the database is unreachable or busy, rather than that the request is wrong:
+// Node socket errors, PostgreSQL SQLSTATEs (08… connection exception, 57P0x shutdown, 53300 too many
+// connections, 55P03 lock not available, 40P01 deadlock, 40001 serialization), Prisma's connection and
+// transaction-API codes, and the driver adapters' error kinds.
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  '57P01', '57P02', '57P03', '53300', '55P03', '40P01', '40001',
+  'P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2028', 'P2034',
+]);
+const UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionWriteConflict', 'TransactionAlreadyClosed']);
+const UNAVAILABLE_MESSAGES = /Connection terminated|PGlite is closed|Cannot use a pool after calling end|timeout exceeded when trying to connect|Client has encountered a connection error|Transaction API error|Can't reach database server|Server has closed the connection/i;
+
+/** `err` and what it wraps: `cause`, and Prisma's `meta.driverAdapterError` (whose `cause` holds the SQLSTATE). */
+function* causes(err: unknown): Generator<Record<string, unknown>> {
+  const queue = [err];
+  for (let seen = 0; queue.length && seen < 12; seen++) {
+    const e = queue.shift();
+    if (!e || typeof e !== 'object') continue;
+    const r = e as Record<string, unknown>;
+    yield r;
+    queue.push(r.cause, (r.meta as Record<string, unknown> | undefined)?.driverAdapterError);
+  }
+}
+
+/** The PostgreSQL SQLSTATE (`40P01`, `55P03`…) behind a driver or Prisma error, if any. */
+export function sqlStateOf(err: unknown): string | undefined {
+  for (const e of causes(err)) {
+    for (const code of [e.originalCode, e.code]) if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('P')) return code;
+  }
+  return undefined;
+}
+
+/** Whether `err` (or what caused it) says the database is unavailable or too busy, rather than the request being wrong. */
+export function isUnavailable(err: unknown): boolean {
+  for (const e of causes(err)) {
+    if (e instanceof ServiceUnavailableError) return true;
+    for (const code of [e.code, e.originalCode]) {
+      if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    }
+    if (typeof e.kind === 'string' && UNAVAILABLE_KINDS.has(e.kind)) return true;
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message)) return true;
+  }
+  return false;
+}
+
+/** Prisma's known request errors (and the database being unavailable), mapped to domain errors. */
 export function fromPrismaError(err: unknown): DomainError | undefined {
+  if (err instanceof DomainError) return err;
+  if (isUnavailable(err)) return new ServiceUnavailableError();
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string') return undefined;
   if (code === 'P2025' || code === 'P2001') return new NotFoundError();
@@ -178,13 +242,19 @@ export const HTTP_STATUS: Record<string, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   IN_USE: 409,
+  SERVICE_UNAVAILABLE: 503,
 };
 
 export function httpStatusOf(err: DomainError): number {
   return HTTP_STATUS[err.code] ?? 400;
 }
 
-const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED']);
+const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE']);
+
+/** Response headers that go with an error on every surface (Retry-After for SERVICE_UNAVAILABLE). */
+export function errorHeaders(err: DomainError): Record<string, string> {
+  return err instanceof ServiceUnavailableError ? { 'retry-after': String(err.retryAfter) } : {};
+}
 
 /**
  * A domain error as a GraphQL error. `at`, the GraphQL error it was raised
@@ -195,12 +265,14 @@ const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_
  */
 export function toGraphQLError(err: DomainError, at?: GraphQLError): GraphQLError {
   const requestError = err.code === 'BAD_USER_INPUT' && !at?.path;
+  const headers = errorHeaders(err);
   return new GraphQLError(err.message, {
     ...(at ? { nodes: at.nodes, source: at.source, positions: at.positions, path: at.path } : {}),
     extensions: {
       code: err.code,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
-      ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err) } } : {}),
+      ...(err instanceof ServiceUnavailableError ? { retryable: true } : {}),
+      ...(REQUEST_LEVEL.has(err.code) ? { http: { status: httpStatusOf(err), ...(Object.keys(headers).length ? { headers } : {}) } } : {}),
       ...(requestError ? { http: { status: 400, spec: true } } : {}),
     },
   });

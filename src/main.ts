@@ -1,5 +1,6 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, listenAddress, loadConfig } from './config.js';
 import { DatabaseError, openDatabase } from './db/database.js';
 import { credentialsOf, demoBanner, reissueDemoCredentials, saveDemoSigner, seedDemoContent, seedOrg } from './seed/demo.js';
 import { createGateway } from './server.js';
@@ -9,6 +10,9 @@ const DEMO_SLUG = 'demo';
 
 /** Entry point: validate config, open and migrate the database, listen. */
 async function main(): Promise<void> {
+  // The port first: a busy port or a bad HOST stops here, before anything is written (secrets, migrations, the demo).
+  const address = listenAddress();
+  const server = address ? await listen(address.port, address.host) : null;
   let config;
   try {
     config = loadConfig();
@@ -28,8 +32,8 @@ async function main(): Promise<void> {
 
   const app = createApp(config, db, log);
   await welcome(app);
-  const gateway = createGateway(app);
-  await new Promise<void>((resolve) => gateway.http.listen(config.port, config.host, resolve));
+  const gateway = createGateway(app, server!);
+  server!.off('request', starting);
   const { port } = gateway.http.address() as AddressInfo;
   log.info(
     { port, database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
@@ -38,15 +42,53 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal: stop now.
+      log.warn({ signal }, 'stopping without waiting for in-flight requests');
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, 'shutting down');
-    await gateway.close();
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight requests');
+    const { drained } = await gateway.shutdown(config.shutdownTimeoutMs);
+    if (!drained) log.warn({ timeoutMs: config.shutdownTimeoutMs }, 'SHUTDOWN_TIMEOUT reached: closed the connections still in flight');
     await db.close();
+    log.info('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** Takes the port, or exits with one line saying why not (the port is in use, the host is unknown…). */
+async function listen(port: number, host: string): Promise<Server> {
+  const server = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason =
+      code === 'EADDRINUSE' ? `port ${port} is already in use on ${host} (another gateway?); stop it or set PORT`
+      : code === 'EACCES' ? `permission denied for port ${port} on ${host}; use a port above 1023`
+      : code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' ? `unknown host "${host}"; set HOST to an address of this machine (0.0.0.0 for all)`
+      : code === 'EADDRNOTAVAIL' ? `"${host}" is not an address of this machine; set HOST to one (0.0.0.0 for all)`
+      : err instanceof Error ? err.message : String(err);
+    console.error(`Cannot start: ${code === 'EADDRINUSE' || code === 'EACCES' ? 'PORT' : 'HOST'}: ${reason}`);
+    process.exit(1);
+  }
+  server.on('request', starting);
+  return server;
+}
+
+/** Until the gateway is ready (migrations, the demo): a typed, retryable answer rather than a hanging request. */
+function starting(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+  res.end(JSON.stringify({ statusCode: 503, code: 'SERVICE_UNAVAILABLE', message: 'The gateway is starting; retry shortly', retryable: true }));
 }
 
 /**

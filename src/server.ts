@@ -14,12 +14,22 @@ export interface Gateway {
   graphql: GraphQLServer;
   url: string;
   close(): Promise<void>;
+  /**
+   * Graceful stop: no new connections; WebSockets closed with 1001 (going
+   * away: clients reconnect elsewhere with their cursor); in-flight requests
+   * finish (up to `timeoutMs`, then their connections are closed); then the
+   * feed (and its Redis), outbound and tracing. The database is the caller's.
+   */
+  shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
 }
 
-export function createGateway(app: App): Gateway {
+/** One gateway on `server` (a new one by default; main.ts passes the one that already holds the port). */
+export function createGateway(app: App, server?: Server): Gateway {
   const graphql = createGraphQLServer(app);
   const rateLimits = new RateLimits(app.config, app.log);
-  const http = createServer(createEdge(app, graphql, rateLimits));
+  const edge = createEdge(app, graphql, rateLimits);
+  const http = server ?? createServer();
+  http.on('request', edge);
   const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
   const pruneAudit = () =>
@@ -27,6 +37,13 @@ export function createGateway(app: App): Gateway {
   // A minute after start (so short-lived processes prune too), then hourly.
   const auditRetention = [setTimeout(pruneAudit, 60_000), setInterval(pruneAudit, 3_600_000)];
   for (const t of auditRetention) t.unref();
+  const closeRest = async () => {
+    for (const t of auditRetention) clearTimeout(t);
+    await app.feed.close();
+    await app.outbound.close();
+    await rateLimits.close();
+    await app.tracing.shutdown();
+  };
 
   let url = '';
   return {
@@ -42,13 +59,29 @@ export function createGateway(app: App): Gateway {
     async close() {
       // Sockets close first (clients reconnect elsewhere with their cursor), then the feed stops.
       await ws.close();
-      for (const t of auditRetention) clearTimeout(t);
-      await app.feed.close();
-      await app.outbound.close();
-      await rateLimits.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
-      await app.tracing.shutdown();
+      await closeRest();
+    },
+    async shutdown(timeoutMs) {
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Keep-alive connections go as soon as they are idle: now, and whenever an in-flight request ends.
+      http.closeIdleConnections();
+      const idle = setInterval(() => http.closeIdleConnections(), 50);
+      await ws.close();
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        closed.then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      clearInterval(idle);
+      if (!drained) {
+        http.closeAllConnections();
+        await closed;
+      }
+      await closeRest();
+      return { drained };
     },
   };
 }

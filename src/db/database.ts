@@ -10,11 +10,25 @@ import { PrismaClient } from '../generated/prisma/client.js';
 import { describeFsError, type Config } from '../config.js';
 import { applyMigrations } from './migrate.js';
 import { openPGlite } from './pglite.js';
+import { limitWriters } from './transaction.js';
 
 export const MIGRATIONS_DIR = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
   '../../prisma/migrations',
 );
+
+/**
+ * PostgreSQL pool and lock limits. A statement waits at most LOCK_TIMEOUT_MS
+ * for a lock (row or advisory), then fails as SERVICE_UNAVAILABLE, retryable;
+ * at most WRITE_SLOTS of the POOL_SIZE connections run write transactions,
+ * so readers always have READER_RESERVE; a writer waits at most
+ * WRITE_SLOT_WAIT_MS for its turn (db/transaction.ts).
+ */
+export const POOL_SIZE = 10;
+export const READER_RESERVE = 3;
+export const WRITE_SLOTS = POOL_SIZE - READER_RESERVE;
+export const LOCK_TIMEOUT_MS = 5_000;
+export const WRITE_SLOT_WAIT_MS = 10_000;
 
 export interface Database {
   prisma: PrismaClient;
@@ -75,7 +89,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
   let pglite: PGlite | undefined;
   let pool: pg.Pool | undefined;
   if (database.kind === 'postgres') {
-    const pgPool = (pool = new pg.Pool({ connectionString: database.url, max: 10 }));
+    const pgPool = (pool = new pg.Pool({ connectionString: database.url, max: POOL_SIZE, options: `-c lock_timeout=${LOCK_TIMEOUT_MS}` }));
     // Idle clients whose server went away emit 'error'; queries report it, the process must not crash.
     pgPool.on('error', () => {});
     await probe(pgPool, database.url);
@@ -110,6 +124,8 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     );
   }
   const prisma = withoutEmptySelects(base);
+  // PGlite has one connection and runs one transaction at a time: nothing to reserve for readers.
+  if (database.kind === 'postgres') limitWriters(prisma, WRITE_SLOTS, WRITE_SLOT_WAIT_MS);
   return {
     prisma,
     kind: database.kind,

@@ -21,10 +21,12 @@ export async function lockKey(tx: Prisma.TransactionClient, namespace: string, k
 }
 
 /**
- * Locks one row until the transaction ends (`SELECT … FOR UPDATE`): concurrent
- * changes of it run one after the other, each reading the other's result.
+ * Locks one row until the transaction ends (`SELECT … FOR NO KEY UPDATE`, the
+ * lock an UPDATE takes): concurrent changes of it run one after the other,
+ * each reading the other's result, while rows that merely reference it
+ * (values, allow-list entries) can still be inserted.
  */
 export async function lockRow(tx: Prisma.TransactionClient, table: 'Connection', id: string): Promise<void> {
   // The table name comes from the closed union above, never from input.
-  await tx.$executeRawUnsafe(`SELECT 1 FROM "${table}" WHERE id = $1::uuid FOR UPDATE`, id);
+  await tx.$executeRawUnsafe(`SELECT 1 FROM "${table}" WHERE id = $1::uuid FOR NO KEY UPDATE`, id);
 }

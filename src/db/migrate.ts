@@ -292,6 +292,8 @@ async function withMigrationLock<T>(factory: MigrationAdapterFactory, fn: () => 
     const sendCommit = !tx.options.usePhantomQuery;
     let committed = false;
     try {
+      // Another instance may migrate for longer than the pool's lock_timeout (db/database.ts): wait for it.
+      await tx.executeRaw({ sql: 'SET LOCAL lock_timeout = 0', args: [], argTypes: [] });
       await tx.executeRaw({
         sql: `SELECT pg_advisory_xact_lock(${MIGRATION_ADVISORY_LOCK_KEY})`,
         args: [],

@@ -7,7 +7,10 @@ import { SIGN_IN_CALLBACK_PATH, SIGN_IN_PATH } from '../auth/oidc.js';
 import { CALLBACK_PATH, START_PATH } from '../modules/oauth/service.js';
 import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type RequestContext } from '../observability/request.js';
 import { endServerSpan } from '../observability/tracing.js';
+import { fromPrismaError } from '../errors.js';
+import { errorSummary } from '../logging.js';
 import { mountRestApi } from '../rest/index.js';
+import { errorResponse } from '../rest/route.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
@@ -60,6 +63,13 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
   edge.all(RUNTIME_REST_PATH, (c) => c.json({ status: 'ERROR', message: 'Use GET' }, 405));
   mountRestApi(edge, app);
+  // Whatever a route did not answer itself: JSON, never a stack trace or a source path.
+  edge.onError((err) => {
+    const known = fromPrismaError(err);
+    if (known) return errorResponse(known);
+    app.log.error({ err: errorSummary(err) }, 'unexpected HTTP error');
+    return Response.json({ statusCode: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error' }, { status: 500 });
+  });
   // Node's own Request/Response stay as they are: the routes use the standard classes.
   const routes = getRequestListener(edge.fetch, { overrideGlobalObjects: false });
   // GraphQL goes straight to Yoga's own Node adapter: handing it a WHATWG Request through

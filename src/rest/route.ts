@@ -4,8 +4,7 @@ import type { App } from '../app.js';
 import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import { isOrgPrincipal, type OrgPrincipal } from '../auth/principal.js';
 import { hasScope, type Scope } from '../auth/scopes.js';
-import { DomainError, ForbiddenError, UnauthenticatedError, ValidationError, httpStatusOf, type FieldProblem } from '../errors.js';
-import { retryUniqueRace } from '../db/transaction.js';
+import { DomainError, ForbiddenError, ServiceUnavailableError, UnauthenticatedError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf, type FieldProblem } from '../errors.js';
 import { write, type Op } from '../op.js';
 import { nulPath } from '../validation.js';
 
@@ -75,6 +74,7 @@ export const ErrorBody = z
     problems: z
       .array(z.object({ path: z.string().describe('The field at fault, e.g. `body.value.props`.'), message: z.string() }))
       .optional(),
+    retryable: z.boolean().optional().describe('Present (true) on 503 SERVICE_UNAVAILABLE: nothing was changed; retry after `Retry-After` seconds.'),
   })
   .describe('Error');
 
@@ -86,8 +86,9 @@ export function errorResponse(err: DomainError): Response {
       code: err.code,
       message: err.message,
       ...(err instanceof ValidationError ? { problems: err.problems } : {}),
+      ...(err instanceof ServiceUnavailableError ? { retryable: true } : {}),
     },
-    { status: statusCode, headers: statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {} },
+    { status: statusCode, headers: { ...errorHeaders(err), ...(statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
   );
 }
 
@@ -149,12 +150,11 @@ async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
     params,
     query,
     body,
+    // A lost race on a unique key is run again by the transaction itself (db/transaction.ts).
     write: (fn, names = {}) =>
-      retryUniqueRace(() =>
-        write(app, principal, 'rest', fn).catch((err: unknown) => {
-          throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
-        }),
-      ),
+      write(app, principal, 'rest', fn).catch((err: unknown) => {
+        throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
+      }),
   });
   const status = result.status ?? 200;
   if (status === 204) return new Response(null, { status });
@@ -167,7 +167,8 @@ async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
  */
 export function mountRoutes(edge: Hono, app: App, prefix: string, routes: Route[]): void {
   const onError = (err: unknown, operationId: string): Response => {
-    if (err instanceof DomainError) return errorResponse(err);
+    const known = fromPrismaError(err);
+    if (known) return errorResponse(known);
     app.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : 'unknown', route: operationId }, 'unexpected REST error');
     return Response.json({ statusCode: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error' }, { status: 500 });
   };

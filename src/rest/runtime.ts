@@ -2,7 +2,7 @@ import type { Context as HonoContext } from 'hono';
 import type { App } from '../app.js';
 import { bearerFromHeader, principalOf } from '../auth/bearer.js';
 import { hasScope } from '../auth/scopes.js';
-import { DomainError } from '../errors.js';
+import { DomainError, ServiceUnavailableError, errorHeaders, fromPrismaError } from '../errors.js';
 import { encodeId } from '../ids.js';
 import { resolveConnection, type Resolution, type ResolveBy } from '../modules/runtime/service.js';
 
@@ -23,6 +23,22 @@ export const RUNTIME_REST_PATH = '/runtime/v1/connection';
 const json = (status: number, body: unknown) => Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
 
 export async function runtimeConnection(app: App, c: HonoContext): Promise<Response> {
+  try {
+    return await resolveOverRest(app, c);
+  } catch (err) {
+    // The database (or a dependency) unavailable: typed and retryable, like every other surface.
+    const known = fromPrismaError(err);
+    if (known instanceof ServiceUnavailableError) {
+      return Response.json(
+        { status: 'ERROR', code: known.code, message: known.message, retryable: true },
+        { status: 503, headers: { 'cache-control': 'no-store', ...errorHeaders(known) } },
+      );
+    }
+    throw err;
+  }
+}
+
+async function resolveOverRest(app: App, c: HonoContext): Promise<Response> {
   const credential = bearerFromHeader(c.req.header('authorization'));
   if (!credential) return json(401, { status: 'UNAUTHENTICATED', message: 'Authentication required' });
   let principal;

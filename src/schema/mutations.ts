@@ -32,6 +32,8 @@ export function mutateAndLoad<M extends ModelName>(
     ctx,
     async (op) => {
       const { id } = await fn(op);
+      // The change's availability set is written before the client's selection reads it.
+      await op.settle();
       // Every model delegate has findUniqueOrThrow; TypeScript cannot index them by name.
       const delegate = (op.tx as unknown as Record<string, { findUniqueOrThrow(args: object): Promise<PrismaTypes[M]['Shape']> }>)[
         model[0]!.toLowerCase() + model.slice(1)

@@ -49,15 +49,48 @@ export async function computeAvailableCustomers(tx: Tx, connectionId: string): P
   return new Set(values.map((v) => v.customerId!));
 }
 
+/** What one transaction still has to refresh, by connection (merged options). */
+const pending = new WeakMap<Tx, Map<string, RefreshOptions>>();
+
+function merged(a: RefreshOptions | undefined, b: RefreshOptions): RefreshOptions {
+  const x = a?.updated;
+  const y = b.updated;
+  if (x === true || y === true) return { updated: true };
+  if (Array.isArray(x) || Array.isArray(y)) return { updated: [...new Set([...(Array.isArray(x) ? x : []), ...(Array.isArray(y) ? y : [])])] };
+  return { updated: x ?? y };
+}
+
+/**
+ * Marks the available set of one connection for a refresh in this
+ * transaction. The refresh itself runs once per connection just before
+ * commit (`settleAvailability`), after every lock the change took: the lock
+ * order of docs/architecture.md (keys, rows, values, then the feed lock,
+ * then AvailableSelection rows in connection order).
+ */
+export async function refreshAvailability(op: Op, connectionId: string, opts: RefreshOptions = {}): Promise<void> {
+  let queue = pending.get(op.tx);
+  if (!queue) {
+    const fresh = (queue = new Map());
+    pending.set(op.tx, fresh);
+    op.beforeCommit(() => settleAvailability(op, fresh));
+  }
+  queue.set(connectionId, merged(queue.get(connectionId), opts));
+}
+
+async function settleAvailability(op: Op, queue: Map<string, RefreshOptions>): Promise<void> {
+  pending.delete(op.tx);
+  if (!queue.size) return;
+  // Under the feed lock, refreshes of one connection run one after the other, each seeing the other's rows.
+  await lockAvailability(op.tx);
+  for (const connectionId of [...queue.keys()].sort()) await refreshNow(op, connectionId, queue.get(connectionId)!);
+}
+
 /**
  * Recomputes the available set of one connection, stores it, and records a
- * FeedEvent per changed customer. Returns the events written.
+ * FeedEvent per changed customer. Returns the events written. The caller
+ * holds the feed lock.
  */
-export async function refreshAvailability(
-  op: Op,
-  connectionId: string,
-  opts: RefreshOptions = {},
-): Promise<{ customerId: string; kind: FeedEventKind }[]> {
+async function refreshNow(op: Op, connectionId: string, opts: RefreshOptions): Promise<{ customerId: string; kind: FeedEventKind }[]> {
   const { tx } = op;
   const connection = await tx.connection.findUnique({
     where: { id: connectionId },
@@ -84,6 +117,8 @@ export async function refreshAvailability(
   if (connection && added.length) {
     await tx.availableSelection.createMany({
       data: added.map((customerId) => ({ connectionId, customerId, orgId: connection.orgId, connectorId: connection.connectorId })),
+      // Idempotent (ON CONFLICT DO NOTHING): the row is the fact, whoever wrote it first.
+      skipDuplicates: true,
     });
   }
   if (updated.length) {
@@ -100,7 +135,6 @@ export async function refreshAvailability(
     const orgId = connection?.orgId ?? before[0]?.orgId;
     const connectorId = connection?.connectorId ?? before[0]?.connectorId;
     if (orgId && connectorId) {
-      await lockFeed(tx);
       await tx.feedEvent.createMany({
         data: events.map((e) => ({ orgId, connectorId, connectionId, customerId: e.customerId, kind: e.kind })),
       });
@@ -112,15 +146,18 @@ export async function refreshAvailability(
 }
 
 /**
- * Serializes the writers of FeedEvent rows until their transaction ends, so
- * cursors (FeedEvent.id, a sequence) become visible in increasing order: a
- * reader that has seen cursor N will never later find a committed event below
- * N. Without it, two concurrent transactions could commit ids out of order
- * and a subscriber reading `id > cursor` would skip the slower one forever.
- * Re-entrant within a transaction; released at commit or rollback.
+ * The feed lock: serializes the writers of AvailableSelection and FeedEvent
+ * rows until their transaction ends. Cursors (FeedEvent.id, a sequence) thus
+ * become visible in increasing order: a reader that has seen cursor N will
+ * never later find a committed event below N (without it, two concurrent
+ * transactions could commit ids out of order and a subscriber reading
+ * `id > cursor` would skip the slower one forever); and two refreshes of one
+ * connection never insert the same row. Taken after every other lock of the
+ * transaction (docs/architecture.md, lock order). Re-entrant within a
+ * transaction; released at commit or rollback.
  */
 export const FEED_LOCK_KEY = 7_302_114_887_301n;
-async function lockFeed(tx: Tx): Promise<void> {
+export async function lockAvailability(tx: Tx): Promise<void> {
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${FEED_LOCK_KEY})`;
 }
 
@@ -139,8 +176,10 @@ export async function refreshCustomerAvailability(op: Op, orgId: string): Promis
  * unknown, another connector's, another tenant's — gets the same answer,
  * naming `path`.
  */
-export async function assertSelectable(tx: Tx, customerId: string, connectorId: string, connectionId: string, path: string): Promise<string> {
-  const row = await tx.availableSelection.findUnique({
+export async function assertSelectable(op: Op, customerId: string, connectorId: string, connectionId: string, path: string): Promise<string> {
+  // The set as this transaction leaves it (a manifest import selects connections it has just created).
+  await op.settle();
+  const row = await op.tx.availableSelection.findUnique({
     where: { connectionId_customerId: { connectionId, customerId } },
     select: { connectorId: true },
   });

@@ -378,7 +378,7 @@ export async function refreshValue(
       }
     },
     // The provider call runs under the lock: allow for its timeout and retries.
-    { maxWait: 60_000, timeout: 90_000 },
+    { maxWait: 60_000, timeout: 90_000, retryRaces: false },
   );
 }
 

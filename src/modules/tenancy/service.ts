@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Customer, Organization, OrgUser } from '../../generated/prisma/client.js';
 import { audit, type Op, type Surface } from '../../op.js';
 import { displayName, parseInput, metadata } from '../../validation.js';
-import { refreshCustomerAvailability } from '../feed/service.js';
+import { lockAvailability, refreshCustomerAvailability } from '../feed/service.js';
 import { orgOwned } from './scope.js';
 
 /**
@@ -87,7 +87,8 @@ export async function updateCustomer(op: Op, id: string, raw: unknown): Promise<
 export async function deleteCustomer(op: Op, id: string): Promise<void> {
   const found = await findOwn(op, id);
   await op.tx.customer.delete({ where: { id: found.id } });
-  // The materialized picker set has no foreign keys; its rows go with the customer.
+  // The materialized picker set has no foreign keys; its rows go with the customer, under the feed lock (lock order).
+  await lockAvailability(op.tx);
   await op.tx.availableSelection.deleteMany({ where: { customerId: found.id } });
   await op.audit('customer.delete', 'Customer', found.id);
 }

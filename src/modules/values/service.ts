@@ -3,7 +3,7 @@ import { assertWithinLimits } from '../../auth/limits.js';
 import { isOrgPrincipal } from '../../auth/principal.js';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { hintFor, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
-import { lockValue } from '../../db/locks.js';
+import { lockKey, lockValue } from '../../db/locks.js';
 import { ValidationError } from '../../errors.js';
 import type { Connection, ConnectionValue, ValueStatus } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
@@ -148,12 +148,15 @@ function assertKeptSecretsStay(
 }
 
 /**
- * Reads a slot's value under its per-value lock, so a write never races a
- * token refresh or OAuth2 store of the same value (a lost rotated refresh
- * token would force re-authorization): lock, then read again.
+ * Reads a slot's value under its locks, so a write never races a token
+ * refresh or OAuth2 store of the same value (a lost rotated refresh token
+ * would force re-authorization), nor another first write of the same slot
+ * (which would collide on the slot's unique key): the slot's lock, then the
+ * value's own (the one refreshes take), then read again.
  */
 async function readValueLocked(op: Op, connectionId: string, slot: string): Promise<ConnectionValue | null> {
   const where = { connectionId_slot: { connectionId, slot } };
+  await lockKey(op.tx, 'connection-value.slot', `${connectionId}:${slot}`);
   const found = await op.tx.connectionValue.findUnique({ where, select: { id: true } });
   if (!found) return null;
   await lockValue(op.tx, found.id);

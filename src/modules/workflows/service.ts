@@ -75,7 +75,7 @@ export async function createStep(op: Op, input: StepInput): Promise<WorkflowStep
   });
   if (!connector) throw ValidationError.field(input.connectorId !== undefined ? 'connectorId' : 'connectorKey', 'no such connector');
   const connectionId =
-    input.connectionId !== undefined ? await assertSelectable(op.tx, wf.customerId, connector.id, input.connectionId, 'connectionId') : null;
+    input.connectionId !== undefined ? await assertSelectable(op, wf.customerId, connector.id, input.connectionId, 'connectionId') : null;
   const last = await op.tx.workflowStep.aggregate({ where: { workflowId: wf.id }, _max: { position: true } });
   const step = await op.tx.workflowStep.create({
     data: {
@@ -105,7 +105,7 @@ export async function updateStep(
   const connectionId =
     input.connectionId === null || input.connectionId === undefined
       ? input.connectionId
-      : await assertSelectable(op.tx, found.workflow.customerId, found.connectorId, input.connectionId, 'connectionId');
+      : await assertSelectable(op, found.workflow.customerId, found.connectorId, input.connectionId, 'connectionId');
   const step = await op.tx.workflowStep.update({ where: { id: found.id }, data: { ...parsed, connectionId } });
   await op.audit('workflowStep.update', 'WorkflowStep', step.id, connectionId !== undefined ? { connectionId } : {});
   return step;
