@@ -7,6 +7,7 @@ import { SIGN_IN_CALLBACK_PATH, SIGN_IN_PATH } from '../auth/oidc.js';
 import { CALLBACK_PATH, START_PATH } from '../modules/oauth/service.js';
 import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type RequestContext } from '../observability/request.js';
 import { endServerSpan } from '../observability/tracing.js';
+import { mountConnectPage } from '../rest/connect.js';
 import { mountRestApi } from '../rest/index.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
@@ -28,6 +29,7 @@ import type { GraphQLServer } from './graphql.js';
  *   /auth/oidc/…           org users' sign-in with OpenID Connect (login, callback)
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
+ *   /connect, /connect/…   the hosted Connect page, its assets, the SDK, link exchange (rest/connect.ts)
  */
 export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   const edge = new Hono();
@@ -54,6 +56,7 @@ export function createEdge(app: App, graphql: GraphQLServer): RequestListener {
   edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
   edge.all(RUNTIME_REST_PATH, (c) => c.json({ status: 'ERROR', message: 'Use GET' }, 405));
+  mountConnectPage(edge, app);
   mountRestApi(edge, app);
   // Node's own Request/Response stay as they are: the routes use the standard classes.
   const routes = getRequestListener(edge.fetch, { overrideGlobalObjects: false });
