@@ -10,7 +10,8 @@ import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { hasBrowser, isolatedPage, launchBrowser } from './helpers/browser.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
-import { makeConnection, makeConnector, valueOf } from './helpers/fixtures.js';
+import { asOrg, makeConnection, makeConnector, valueOf } from './helpers/fixtures.js';
+import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './helpers/oidc-provider.js';
 
@@ -76,9 +77,15 @@ beforeAll(async () => {
     authType: 'OAUTH2',
     oauth2: { grantType: 'authorization_code', authorizeUrl: idp.authorizeUrl, tokenUrl: idp.tokenUrl, scopes: ['openid', 'offline_access'], clientId: CLIENT_ID, pkce: true, extraAuthorizeParams: { prompt: 'consent' } },
     oauthClientSecret: CLIENT_SECRET,
+    testRequest: { method: 'GET', url: idp.userinfoUrl, headers: { authorization: 'Bearer {{accessToken}}' } },
   });
   await makeConnection(gw.app, org.orgId, { stableKey: 'idp-user', name: 'Northwind ID', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true });
   await gql(gw.url, Brand, { input: { brandLogoUrl: LOGO, brandPrimaryColor: '#5b21b6' } }, org.adminToken);
+  // Where it is used: an integration deployed to globex needs the Acme API connection.
+  await asOrg(gw.app, org.orgId, async (op) => {
+    const integration = await createIntegration(op, { stableKey: 'crm-sync', name: 'CRM sync', connections: [{ connectionStableKey: 'acme-api' }] });
+    await createInstance(op, { integrationId: integration.id, customerId: customer('globex').id, name: 'CRM sync' });
+  });
   mkdirSync(SHOTS, { recursive: true });
 });
 afterAll(async () => {
@@ -130,6 +137,7 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     await expect.poll(() => card(page, 'acme-api').getByTestId('status').textContent()).toBe('Not connected');
     // The link's token left the address bar; the org's name and colours are there.
     expect(page.url()).toBe(`${gw.url}/connect`);
+    expect(await card(page, 'acme-api').getByTestId('usage').textContent()).toBe('Used by CRM sync (integration)');
     await expect.poll(() => page.locator('.org').textContent()).toBe('Northwind Apps');
     expect(await page.getByRole('button', { name: 'Connect', exact: true }).evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(91, 33, 182)');
     await shot(page, '1-link-opened.png');
@@ -173,7 +181,14 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     expect(oauthResolved.data!.resolveConnection).toMatchObject({ __typename: 'ResolvedCredential' });
     await shot(page, '4-oauth-connected.png');
 
-    // Test connection and remove, on the secret one (no test request: the gateway says so).
+    // Test connection: the connector's test request (the provider's userinfo) with the fresh token. Acme API has none: no button.
+    await card(page, 'idp-user').getByRole('button', { name: 'Test connection' }).click();
+    await expect.poll(() => card(page, 'idp-user').getByTestId('message').textContent()).toBe('The test succeeded.');
+    expect(await card(page, 'acme-api').getByRole('button', { name: 'Test connection' }).count()).toBe(0);
+    // Remove, then the card is back to "Not connected".
+    page.once('dialog', (d) => void d.accept());
+    await card(page, 'idp-user').getByRole('button', { name: 'Remove' }).click();
+    await expect.poll(() => card(page, 'idp-user').getByTestId('status').textContent()).toBe('Not connected');
     await page.setViewportSize({ width: 390, height: 844 });
     await shot(page, '5-phone.png');
     expect(refused).toEqual([]);

@@ -21,7 +21,7 @@ export interface ConnectionEntry {
     stableKey: string;
     name: string;
     description: string;
-    connector: { name: string; authType: string; fields: FieldDef[] };
+    connector: { name: string; authType: string; testable: boolean; fields: FieldDef[] };
     myValue: { status: Status; lastError: string | null; fields: Record<string, unknown>; secrets: { key: string; set: boolean; last4: string | null }[] } | null;
   };
   instances: { id: string; name: string }[];
@@ -62,7 +62,7 @@ export const PAGE_QUERY = `query ConnectPage {
       opaque
       connection {
         id stableKey name description
-        connector { name authType fields { key label type required secret default description } }
+        connector { name authType testable fields { key label type required secret default description } }
         myValue { ${VALUE} }
       }
       instances { id name }
@@ -123,8 +123,14 @@ export class Gateway {
     const data = await this.request<Record<string, { __typename: string; data?: T; code?: string; message?: string; problems?: Problem[] }>>(query, variables);
     const result = data[field]!;
     if (result.__typename.endsWith('Success')) return result.data as T;
-    throw new ApiError(result.code ?? 'ERROR', result.message ?? 'Something went wrong.', result.problems ?? []);
+    // A validation error's message names paths (`values.apiKey: …`); people read the problems' own words.
+    const message = result.problems?.length ? result.problems.map((p) => p.message).join('; ') : result.message;
+    throw new ApiError(result.code ?? 'ERROR', sentence(message ?? 'Something went wrong.'), result.problems ?? []);
   }
+}
+
+function sentence(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.');
 }
 
 /** A connect link's token → a session token (once; a reload reuses the session kept for this tab). */

@@ -229,7 +229,7 @@ function ConnectionCard(props: { entry: Entry; gateway: Gateway; reload: () => P
               {value ? 'Reconnect' : 'Connect'}
             </button>
           )}
-          {value && (
+          {value && connection.connector.testable && (
             <button class="button secondary" onClick={test} disabled={!!busy}>
               {busy === 'test' ? 'Testing…' : 'Test connection'}
             </button>
