@@ -165,7 +165,7 @@ const colour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggb
  */
 const logoUrl = z
   .string()
-  .max(100_000, 'at most 100000 characters')
+  .max(16_000, 'at most 16000 characters (a data URL for a small logo; otherwise an https URL)')
   .refine((v) => {
     if (/^data:image\/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=]+$/.test(v)) return true;
     try {
