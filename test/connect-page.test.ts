@@ -139,7 +139,10 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     expect(page.url()).toBe(`${gw.url}/connect`);
     expect(await card(page, 'acme-api').getByTestId('usage').textContent()).toBe('Used by CRM sync (integration)');
     await expect.poll(() => page.locator('.org').textContent()).toBe('Northwind Apps');
-    expect(await page.getByRole('button', { name: 'Connect', exact: true }).evaluate((b) => getComputedStyle(b).backgroundColor)).toBe('rgb(91, 33, 182)');
+    const colours = await page.getByRole('button', { name: 'Connect', exact: true }).evaluate((b) => [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]);
+    expect(colours[0]).toBe('rgb(91, 33, 182)');
+    // Text on the org's colour stays readable (WCAG AA, 4.5:1).
+    expect(contrast(colours[0]!, colours[1]!)).toBeGreaterThanOrEqual(4.5);
     await shot(page, '1-link-opened.png');
 
     // By keyboard: focus the button, Enter opens the form with the first field focused.
@@ -190,6 +193,8 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     await card(page, 'idp-user').getByRole('button', { name: 'Remove' }).click();
     await expect.poll(() => card(page, 'idp-user').getByTestId('status').textContent()).toBe('Not connected');
     await page.setViewportSize({ width: 390, height: 844 });
+    // Usable at phone width: nothing wider than the screen.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot(page, '5-phone.png');
     expect(refused).toEqual([]);
 
@@ -251,6 +256,19 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     }
   });
 });
+
+/** WCAG contrast ratio of two `rgb(r, g, b)` colours. */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const [r, g, bl] = c.match(/\d+/g)!.slice(0, 3).map((x) => {
+      const v = Number(x) / 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 /** A vendor's page on another origin that embeds the Connect page with the SDK the gateway serves. */
 async function hostPage(gatewayUrl: string, token: string): Promise<{ url: string; close(): Promise<void> }> {

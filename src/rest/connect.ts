@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context as HonoContext, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { App } from '../app.js';
 import { DomainError, ValidationError } from '../errors.js';
 import { errorSummary } from '../logging.js';
@@ -53,6 +54,8 @@ async function serveFile(file: string, headers: Record<string, string>): Promise
   }
 }
 
+const MAX_SESSION_BODY = 4096;
+
 const pageHeaders = { 'content-security-policy': PAGE_CSP, ...NO_STORE };
 
 export function mountConnectPage(edge: Hono, app: App): void {
@@ -60,7 +63,9 @@ export function mountConnectPage(edge: Hono, app: App): void {
   edge.get(CONNECT_OAUTH_RETURN_PATH, () => serveFile('oauth-return.html', pageHeaders));
   edge.get(`${CONNECT_PAGE_PATH}/assets/:name`, (c) => serveFile(`assets/${c.req.param('name')}`, { 'cache-control': 'public, max-age=31536000, immutable' }));
   edge.get(`${CONNECT_PAGE_PATH}/sdk.js`, () => serveFile('sdk.js', { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' }));
-  edge.post(`${CONNECT_PAGE_PATH}/session`, (c) => session(app, c));
+  // A link token is ~50 characters: a larger body is refused as it streams in (chunked ones too).
+  const limit = bodyLimit({ maxSize: MAX_SESSION_BODY, onError: () => errorResponse(ValidationError.field('body', `at most ${MAX_SESSION_BODY} bytes`)) });
+  edge.post(`${CONNECT_PAGE_PATH}/session`, limit, (c) => session(app, c));
 }
 
 async function session(app: App, c: HonoContext): Promise<Response> {
