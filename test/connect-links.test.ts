@@ -162,7 +162,7 @@ describe('a link session', () => {
     const answers = await Promise.all([exchange(expired.token), exchange(revoked.token), exchange('cgl_unknown'), exchange('cgl_' + 'x'.repeat(1000))]);
     expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401]);
     expect(new Set(answers.map((a) => (a.json() as { message: string }).message)).size).toBe(1);
-    const huge = await http(`${gw.url}/connect/session`, { method: 'POST', raw: JSON.stringify({ link: 'cgl_' + 'x'.repeat(1_000_000) }) });
+    const huge = await http(`${gw.url}/connect/session`, { method: 'POST', raw: JSON.stringify({ link: 'cgl_' + 'x'.repeat(10_000) }) });
     expect(huge.status).toBe(400);
     expect(huge.json()).toMatchObject({ problems: [{ path: 'body' }] });
     const bad = await http(`${gw.url}/connect/session`, { method: 'POST', raw: '{"link": 5}' });
