@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, http } from './helpers/client.js';
-import { makeApiKey, makeConnection } from './helpers/fixtures.js';
+import { makeApiKey, makeConnection, makeConnector } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 /**
@@ -45,6 +45,14 @@ const SetMine = graphql(`
   mutation ConnectLinkSetMine($connectionId: ID!, $values: JSON!) {
     setMyConnectionValue(connectionId: $connectionId, values: $values) {
       __typename ... on MutationSetMyConnectionValueSuccess { data { status } } ... on Error { code }
+    }
+  }
+`);
+
+const StartOAuth = graphql(`
+  mutation ConnectLinkStartOAuth($connectionId: ID!, $successUrl: String, $failureUrl: String) {
+    startOAuthAuthorization(connectionId: $connectionId, successUrl: $successUrl, failureUrl: $failureUrl) {
+      __typename ... on MutationStartOAuthAuthorizationSuccess { data { authorizeUrl } } ... on Error { code message }
     }
   }
 `);
@@ -181,6 +189,38 @@ describe('a link session', () => {
     const list = await gql(gw.url, ListLinks, {}, other.adminToken);
     expect(list.data!.connectLinks.edges).toEqual([]);
     expect((await exchange(link.token)).status).toBe(200);
+  });
+});
+
+describe('an OAuth2 flow a link session started', () => {
+  it('returns to the Connect page, and is refused at the callback once the link is revoked', async () => {
+    const connector = await makeConnector(gw.app, org.orgId, {
+      key: 'far-idp',
+      name: 'Far IdP',
+      authType: 'OAUTH2',
+      oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://idp.example/authorize', tokenUrl: 'https://idp.example/token', scopes: [], clientId: 'c', pkce: true },
+      oauthClientSecret: 'client-secret-0123',
+    });
+    await makeConnection(gw.app, org.orgId, { stableKey: 'far', name: 'Far', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const link = await newLink(['far']);
+    const { accessToken } = (await exchange(link.token)).json() as { accessToken: string };
+    const far = await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'far' } });
+    const back = `${gw.url}/connect/oauth-return`;
+    // The Connect page's return is always allowed; another page of the gateway is not an org redirect origin.
+    const elsewhere = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', far.id), successUrl: `${gw.url}/graphql` }, accessToken);
+    expect(elsewhere.data!.startOAuthAuthorization.__typename).toBe('ValidationError');
+    const started = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', far.id), successUrl: back, failureUrl: back }, accessToken);
+    const res = started.data!.startOAuthAuthorization;
+    if (res.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error(JSON.stringify(res));
+    const opened = await http(res.data.authorizeUrl);
+    expect(opened.location).toMatch(/^https:\/\/idp\.example\/authorize\?/);
+    const state = new URL(opened.location!).searchParams.get('state')!;
+    const cookie = opened.headers.getSetCookie()[0]!.split(';')[0]!;
+
+    await gql(gw.url, RevokeLink, { id: link.link.id }, org.adminToken);
+    const callback = await http(`${gw.url}/oauth/callback?state=${encodeURIComponent(state)}&code=abc`, { headers: { cookie } });
+    expect(callback.status).toBe(303);
+    expect(callback.location).toBe(`${back}?error=access_revoked&connection=${far.id}`);
   });
 });
 
