@@ -57,6 +57,12 @@ const StartOAuth = graphql(`
   }
 `);
 
+const CreateWorkflow = graphql(`
+  mutation ConnectLinkCreateWorkflow($name: String!) {
+    createWorkflow(input: { name: $name }) { __typename ... on Error { code } }
+  }
+`);
+
 const Branding = graphql(`
   mutation ConnectLinkBranding($input: OrganizationSettingsInput!) {
     updateOrganizationSettings(input: $input) {
@@ -155,6 +161,11 @@ describe('a link session', () => {
     expect(refused.data!.setMyConnectionValue).toMatchObject({ __typename: 'NotFoundError' });
     const set = await gql(gw.url, SetMine, { connectionId: gid('Connection', acmeId), values: { baseUrl: 'https://g.example', apiKey: 'globex-acme-0123' } }, accessToken);
     expect(set.data!.setMyConnectionValue).toMatchObject({ __typename: 'MutationSetMyConnectionValueSuccess', data: { status: 'ACTIVE' } });
+
+    // It sets credentials, nothing else: no workflows.
+    const workflow = await gql(gw.url, CreateWorkflow, { name: 'from a link' }, accessToken);
+    expect(workflow.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(await gw.app.db.prisma.workflow.count({ where: { name: 'from a link' } })).toBe(0);
 
     // Revoked: the open session ends at once.
     const revoked = await gql(gw.url, RevokeLink, { id: link.link.id }, org.adminToken);

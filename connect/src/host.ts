@@ -4,15 +4,7 @@
  * and status — never a credential. Messages go only to the origin the SDK
  * named (`origin=` in the URL fragment); without one, nothing is posted.
  */
-export const MESSAGE_SOURCE = 'connections-gateway-connect';
-
-export interface HostEvent {
-  type: 'ready' | 'connected' | 'error' | 'closed';
-  connectionId?: string;
-  stableKey?: string;
-  status?: string;
-  message?: string;
-}
+import { MESSAGE_SOURCE, type ConnectEvent } from '../../sdk/src/protocol.js';
 
 let hostOrigin: string | null = null;
 
@@ -30,7 +22,7 @@ export function hasHost(): boolean {
   return hostOrigin !== null && (window.parent !== window || !!window.opener);
 }
 
-export function notifyHost(event: HostEvent): void {
+export function notifyHost(event: ConnectEvent): void {
   if (!hostOrigin) return;
   const target = window.parent !== window ? window.parent : (window.opener as Window | null);
   target?.postMessage({ source: MESSAGE_SOURCE, ...event }, hostOrigin);

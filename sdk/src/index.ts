@@ -10,15 +10,9 @@
  * credential. Only messages from the gateway's origin and from the frame or
  * window this call opened are accepted.
  */
-export const MESSAGE_SOURCE = 'connections-gateway-connect';
+import { MESSAGE_SOURCE, type ConnectEvent } from './protocol.js';
 
-export interface ConnectEvent {
-  type: 'ready' | 'connected' | 'error' | 'closed';
-  connectionId?: string;
-  stableKey?: string;
-  status?: string;
-  message?: string;
-}
+export { MESSAGE_SOURCE, type ConnectEvent };
 
 export interface ConnectOptions {
   /** An embed token for one customer user (see the gateway's README: Authentication). */
