@@ -12,7 +12,7 @@ import { Prisma, type PrismaClient } from './generated/prisma/client.js';
  * their own locking, auditing and feed/availability work through it, so a
  * change and its audit row commit together whatever door it came through.
  */
-export type Surface = 'graphql' | 'rest' | 'runtime' | 'manifest' | 'oauth' | 'oidc' | 'system';
+export type Surface = 'graphql' | 'rest' | 'runtime' | 'manifest' | 'oauth' | 'oidc' | 'connect' | 'system';
 
 export interface Op extends Unit {
   readonly app: App;

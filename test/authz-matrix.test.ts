@@ -36,6 +36,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Op } from '../src/op.js';
 import { createApiKey, registerEmbedSigningKey } from '../src/modules/access/service.js';
+import { createConnectLink } from '../src/modules/connect/service.js';
 import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
 import { createCustomer } from '../src/modules/tenancy/service.js';
 import { createStep, createWorkflow } from '../src/modules/workflows/service.js';
@@ -149,6 +150,13 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
   Query: {
     viewer: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
     apiKeys: [{ args: () => ({}), expect: orgOnlyRead }],
+    // Acme's links: the other org's admin lists none of them.
+    connectLinks: [
+      {
+        args: async () => (await asAcme((op) => createConnectLink(op, { customerId: acme.customers[0]!.id, connections: ['cust'] })), {}),
+        expect: { ...orgOnlyRead, OTHER: 'hidden' },
+      },
+    ],
     embedSigningKeys: [{ args: () => ({}), expect: orgOnlyRead }],
     exportManifest: [{ args: () => ({}), expect: orgOnlyRead }],
     customers: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
@@ -259,6 +267,15 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     // Without limits asked for: a limited key may not mint a key with fewer limits than its own.
     createApiKey: [{ args: () => ({ input: { name: uniq('k') } }), expect: credentialWrite(orgWriteOwn) }],
     updateOrganizationSettings: [{ args: () => ({ input: { oauthRedirectOrigins: ['https://app.example'] } }), expect: orgWriteOwn }],
+    createConnectLink: [{ args: () => ({ customerId: t.custA, connections: ['cust'] }), expect: credentialWrite(orgWriteTarget) }],
+    revokeConnectLink: [
+      {
+        args: async () => ({
+          id: g('ConnectLink', (await asAcme((op) => createConnectLink(op, { customerId: acme.customers[0]!.id, connections: ['cust'] }))).link.id),
+        }),
+        expect: credentialWrite(orgWriteTarget),
+      },
+    ],
     revokeApiKey: [
       {
         args: async () => {
@@ -788,6 +805,20 @@ const LIMIT_PATHS: LimitPath[] = [
       const c = await freshConnection('CUSTOMER_ACTIVATED');
       const user = await signEmbedToken({ keyId, privateKey: pair.privateKey }, { userId: uniq('u'), customerExternalId: 'customer-a' });
       await call('mutation($c: ID!, $v: JSON!) { setMyConnectionValue(connectionId: $c, values: $v) { __typename } }', { c: g('Connection', c.id), v: secretValues }, user);
+      return !!(await valueFor(c.id, acme.customers[0]!.id));
+    },
+  },
+  {
+    name: 'createConnectLink, then setMyConnectionValue through the session it opens',
+    effect: 'credentials',
+    async attempt(token) {
+      const c = await freshConnection('CUSTOMER_ACTIVATED');
+      const r = await call('mutation($c: ID!, $k: [String!]!) { createConnectLink(customerId: $c, connections: $k) { __typename ... on MutationCreateConnectLinkSuccess { data { token } } } }', { c: t.custA, k: [c.stableKey] }, token);
+      const link = (r?.createConnectLink?.data as { token?: string } | undefined)?.token;
+      if (!link) return false;
+      const res = await fetch(`${gw.url}/connect/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ link }) });
+      const { accessToken } = (await res.json()) as { accessToken: string };
+      await call('mutation($c: ID!, $v: JSON!) { setMyConnectionValue(connectionId: $c, values: $v) { __typename } }', { c: g('Connection', c.id), v: secretValues }, accessToken);
       return !!(await valueFor(c.id, acme.customers[0]!.id));
     },
   },

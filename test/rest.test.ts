@@ -558,6 +558,8 @@ describe('OpenAPI document', () => {
     };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/connect-links',
+      '/api/v1/connect-links/{id}',
       '/api/v1/global-connections',
       '/api/v1/global-connections/{id}',
       '/api/v1/projects',

@@ -209,7 +209,7 @@ const fold = (sql: string) =>
 type Kind = 'ADMIN' | 'CUSTOMER_USER' | 'RUNTIME';
 const PRINCIPALS: Record<Kind, Principal> = {
   ADMIN: { kind: 'ORG_USER', id: 'x', orgId: 'x', email: 'x' },
-  CUSTOMER_USER: { kind: 'CUSTOMER_USER', id: 'x', orgId: 'x', customerId: 'x', signingKeyId: 'x', expiresAt: new Date() },
+  CUSTOMER_USER: { kind: 'CUSTOMER_USER', id: 'x', orgId: 'x', customerId: 'x', signingKeyId: 'x', connectionIds: null, expiresAt: new Date() },
   RUNTIME: { kind: 'RUNTIME', id: 'x', orgId: 'x', customerId: 'x', instanceId: null, workflowId: null, expiresAt: new Date() },
 };
 const tokenOf = (org: SeededOrg, kind: Kind) =>

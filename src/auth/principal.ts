@@ -16,8 +16,19 @@ export type Principal =
       id: string;
       orgId: string;
       customerId: string;
-      /** The embed signing key its token was verified with: revoking it ends what the user has open. */
+      /**
+       * What granted the session, and whose revocation ends what the user has
+       * open: the embed signing key its token was verified with, or the
+       * connect link it was exchanged for (modules/connect).
+       */
       signingKeyId: string;
+      /**
+       * The connections this user may configure, when limited (a connect
+       * link's session); null: every customer-activated connection. Every row
+       * filter of connections, values and connectors honours it
+       * (connections/scope.ts).
+       */
+      connectionIds: readonly string[] | null;
       expiresAt: Date;
     }
   | {

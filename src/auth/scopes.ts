@@ -17,6 +17,8 @@ export const SCOPES = {
   credentialWrite: (p: Principal | null) => canWriteCredentials(p),
   /** A customer's user in the embedded builder. */
   customerUser: (p: Principal | null) => p?.kind === 'CUSTOMER_USER',
+  /** A customer user who builds workflows: not the session of a connect link (it sets its connections' credentials, nothing else). */
+  workflowBuilder: (p: Principal | null) => p?.kind === 'CUSTOMER_USER' && p.connectionIds === null,
   /** The step runtime of one customer. */
   runtime: (p: Principal | null) => p?.kind === 'RUNTIME',
 } as const;

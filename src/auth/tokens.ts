@@ -25,7 +25,7 @@ import type { Principal } from './principal.js';
 export const API_KEY_PREFIX = 'cgk_';
 const ISSUER = 'connections-gateway';
 /** The longest a token of each kind may be valid (seconds). */
-export const MAX_LIFETIME_S = { embed: 24 * 3600, org: 24 * 3600, runtime: 24 * 3600 } as const;
+export const MAX_LIFETIME_S = { embed: 24 * 3600, org: 24 * 3600, runtime: 24 * 3600, connect: 3600 } as const;
 const CLOCK_SKEW_S = 60;
 
 /** After jose checked the signature and `exp`: `iat` not in the future, `exp` at most `cap` after it — so at most `cap` from now. */
@@ -101,6 +101,22 @@ export class TokenService {
       .sign(this.key);
   }
 
+  /**
+   * The session a connect link is exchanged for (`aud: connect`, sub = the
+   * link's customer user, `link` = the link): a customer user limited to the
+   * link's connections, read from the link at every verification.
+   */
+  async signConnectSession(claims: { orgId: string; userId: string; linkId: string }, ttlSeconds: number): Promise<string> {
+    return new SignJWT({ org: claims.orgId, link: claims.linkId })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setAudience('connect')
+      .setSubject(claims.userId)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + Math.min(ttlSeconds, MAX_LIFETIME_S.connect))
+      .sign(this.key);
+  }
+
   /** Resolves a bearer credential to a principal, or throws AuthError. */
   async authenticate(bearer: string): Promise<Principal> {
     if (bearer.startsWith(API_KEY_PREFIX)) return this.apiKey(bearer);
@@ -145,7 +161,7 @@ export class TokenService {
     const payload = await this.verifyGatewayToken(token);
     const org = typeof payload.org === 'string' ? payload.org : undefined;
     if (!org || !payload.sub || !payload.exp) throw new AuthError('invalid token claims');
-    if (payload.aud === 'org' || payload.aud === 'runtime') assertLifetime(payload, MAX_LIFETIME_S[payload.aud], 'token');
+    if (payload.aud === 'org' || payload.aud === 'runtime' || payload.aud === 'connect') assertLifetime(payload, MAX_LIFETIME_S[payload.aud], 'token');
     if (payload.aud === 'org') {
       const user = await this.prisma.orgUser.findFirst({ where: { id: payload.sub, orgId: org } });
       if (!user) throw new AuthError('unknown user');
@@ -161,6 +177,22 @@ export class TokenService {
         customerId: customer.id,
         instanceId: typeof payload.instance === 'string' ? payload.instance : null,
         workflowId: typeof payload.workflow === 'string' ? payload.workflow : null,
+        expiresAt: new Date(payload.exp * 1000),
+      };
+    }
+    if (payload.aud === 'connect') {
+      const linkId = typeof payload.link === 'string' && isUuid(payload.link) ? payload.link : undefined;
+      const link = linkId ? await this.prisma.connectLink.findFirst({ where: { id: linkId, orgId: org, revokedAt: null } }) : null;
+      if (!link) throw new AuthError('connect link revoked');
+      const user = await this.prisma.customerUser.findFirst({ where: { id: payload.sub, customerId: link.customerId } });
+      if (!user) throw new AuthError('unknown user');
+      return {
+        kind: 'CUSTOMER_USER',
+        id: user.id,
+        orgId: org,
+        customerId: link.customerId,
+        signingKeyId: link.id,
+        connectionIds: link.connectionIds,
         expiresAt: new Date(payload.exp * 1000),
       };
     }
@@ -206,24 +238,27 @@ export class TokenService {
       orgId: customer.orgId,
       customerId: customer.id,
       signingKeyId: signingKey.id,
+      connectionIds: null,
       expiresAt: new Date(payload.exp! * 1000),
     };
   }
 
   /**
    * Which of these principals' credentials no longer stand: a revoked (or
-   * deleted) API key, or a customer user whose embed signing key was revoked.
+   * deleted) API key, or a customer user whose grant — embed signing key or
+   * connect link (`signingKeyId` names either; ids are UUIDs) — was revoked.
    * Long-lived uses — subscriptions, OAuth flows — ask again; two statements
    * whatever the number of principals.
    */
   async revokedAmong<P extends Pick<Principal, 'kind' | 'id'> & { signingKeyId?: string | null }>(principals: P[]): Promise<Set<P>> {
     const keyIds = [...new Set(principals.filter((p) => p.kind === 'API_KEY').map((p) => p.id))];
     const signingKeyIds = [...new Set(principals.flatMap((p) => (p.kind === 'CUSTOMER_USER' && p.signingKeyId ? [p.signingKeyId] : [])))];
-    const [keys, signingKeys] = await Promise.all([
+    const [keys, signingKeys, links] = await Promise.all([
       keyIds.length ? this.prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } }) : [],
       signingKeyIds.length ? this.prisma.embedSigningKey.findMany({ where: { id: { in: signingKeyIds }, revokedAt: null }, select: { id: true } }) : [],
+      signingKeyIds.length ? this.prisma.connectLink.findMany({ where: { id: { in: signingKeyIds }, revokedAt: null }, select: { id: true } }) : [],
     ]);
-    const standing = new Set([...keys, ...signingKeys].map((k) => k.id));
+    const standing = new Set([...keys, ...signingKeys, ...links].map((k) => k.id));
     return new Set(
       principals.filter((p) =>
         p.kind === 'API_KEY' ? !standing.has(p.id) : p.kind === 'CUSTOMER_USER' ? !p.signingKeyId || !standing.has(p.signingKeyId) : false,

@@ -9,6 +9,7 @@ import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type 
 import { endServerSpan } from '../observability/tracing.js';
 import { fromPrismaError } from '../errors.js';
 import { errorSummary } from '../logging.js';
+import { mountConnectPage } from '../rest/connect.js';
 import { mountRestApi } from '../rest/index.js';
 import { errorResponse } from '../rest/route.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
@@ -34,6 +35,7 @@ import type { GraphQLServer } from './graphql.js';
  *   /auth/oidc/…           org users' sign-in with OpenID Connect (login, callback)
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
+ *   /connect, /connect/…   the hosted Connect page, its assets, the SDK, link exchange (rest/connect.ts)
  */
 export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLimits): RequestListener {
   const edge = new Hono();
@@ -62,6 +64,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
   edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
   edge.all(RUNTIME_REST_PATH, (c) => c.json({ status: 'ERROR', message: 'Use GET' }, 405));
+  mountConnectPage(edge, app);
   mountRestApi(edge, app);
   // Whatever a route did not answer itself: JSON, never a stack trace or a source path.
   edge.onError((err) => {

@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { App } from '../app.js';
+import { connectLinkRoutes } from './connect-links.js';
 import { globalConnectionRoutes } from './global-connections.js';
 import { openApiDocument } from './openapi.js';
 import { projectRoutes } from './projects.js';
@@ -7,7 +8,7 @@ import { mountRoutes } from './route.js';
 
 /** The Activepieces-compatible backend automation API, and its OpenAPI document. */
 export const REST_PREFIX = '/api/v1';
-export const restRoutes = [...projectRoutes, ...globalConnectionRoutes];
+export const restRoutes = [...projectRoutes, ...globalConnectionRoutes, ...connectLinkRoutes];
 
 export function mountRestApi(edge: Hono, app: App): void {
   let doc: string | undefined;

@@ -12,6 +12,7 @@ import '../modules/integrations/schema.js';
 import '../modules/workflows/schema.js';
 import '../modules/feed/schema.js';
 import '../modules/manifest/schema.js';
+import '../modules/connect/schema.js';
 
 /** Root fields open to anyone: relay's node lookups, which apply each type's row filter. */
 const PUBLIC_ROOT_FIELDS = new Set(['Query.node', 'Query.nodes']);

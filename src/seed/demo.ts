@@ -111,6 +111,7 @@ export function demoBanner(demo: DemoCredentials, publicUrl: string, heading: st
     ...(demo.apiKey ? [] : ['(API key: the one printed at the first start, or a new one: mutation { createApiKey(input: { name: "me" }) { ... } } as the admin)']),
     '',
     'First query:  { viewer { kind organization { name } customer { externalId } } }',
+    ...(first?.userToken ? [`Connect page (as the customer user of ${first.externalId}):  ${publicUrl}/connect#token=${first.userToken}`] : []),
   ].join('\n');
 }
 

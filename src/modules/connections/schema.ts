@@ -371,7 +371,8 @@ builder.queryField('customerConnectionOverview', (t) =>
     resolve: async (_root, args, ctx) => {
       const customerId = await pickerCustomer(ctx.prisma, ctx.principal, decodeOptionalId('Customer', args.customerId));
       if (!customerId) return null;
-      return { customerId, entries: await customerOverview(ctx.prisma, customerId, ctx.principal?.kind === 'CUSTOMER_USER') };
+      const p = ctx.principal;
+      return { customerId, entries: await customerOverview(ctx.prisma, customerId, p?.kind === 'CUSTOMER_USER', p?.kind === 'CUSTOMER_USER' ? p.connectionIds : null) };
     },
   }),
 );

@@ -346,7 +346,13 @@ export interface CustomerConnectionEntry {
  * users get the customer-activated connections, plus the org-activated ones
  * they can select or have selected (as opaque entries).
  */
-export async function customerOverview(db: PrismaClient, customerId: string, forCustomerUser: boolean): Promise<CustomerConnectionEntry[]> {
+export async function customerOverview(
+  db: PrismaClient,
+  customerId: string,
+  forCustomerUser: boolean,
+  /** A limited customer user's allowed connections (a connect link's session): nothing else is listed. */
+  only: readonly string[] | null = null,
+): Promise<CustomerConnectionEntry[]> {
   const customer = await db.customer.findUniqueOrThrow({ where: { id: customerId }, select: { id: true, orgId: true } });
   const [selectable, workflows, instances] = [
     await db.availableSelection.findMany({ where: { customerId }, select: { connectionId: true } }),
@@ -365,6 +371,7 @@ export async function customerOverview(db: PrismaClient, customerId: string, for
           orgId: customer.orgId,
           archivedAt: null,
           OR: [{ type: 'CUSTOMER_ACTIVATED' }, { availableInWorkflows: true, id: { in: [...new Set([...selectableIds, ...stepConnectionIds])] } }],
+          ...(only ? { id: { in: [...only] } } : {}),
         }
       : { orgId: customer.orgId },
     include: { connector: { select: { key: true, name: true } } },

@@ -70,6 +70,11 @@ export const ConnectorRef = builder.prismaNode('Connector', {
       select: { oauth2: true, oauthClientSecret: true },
       resolve: (c) => (c.oauth2 ? { ...(c.oauth2 as OAuth2Settings), hasClientSecret: !!c.oauthClientSecret } : null),
     }),
+    testable: t.boolean({
+      description: 'Whether "test connection" can run: the connector has a test request (its details: `testRequest`, org principals).',
+      select: { testRequest: true },
+      resolve: (c) => c.testRequest !== null,
+    }),
     testRequest: t.field({
       type: TestRequestRef,
       nullable: true,

@@ -12,7 +12,7 @@ import { customerVisibleConnection } from '../connections/scope.js';
  */
 export function connectorWhere(p: Principal | null): Prisma.ConnectorWhereInput {
   if (isOrgPrincipal(p)) return { orgId: p.orgId };
-  if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, connections: { some: customerVisibleConnection(p.orgId) } };
+  if (p?.kind === 'CUSTOMER_USER') return { orgId: p.orgId, connections: { some: customerVisibleConnection(p) } };
   return { id: NO_ROW };
 }
 
@@ -26,5 +26,5 @@ export function connectorWhere(p: Principal | null): Prisma.ConnectorWhereInput 
 export async function builderConnectorWhere(db: PrismaClient | Tx, p: Actor, customerId: string): Promise<Prisma.ConnectorWhereInput> {
   if (p.kind !== 'CUSTOMER_USER') return { orgId: p.orgId };
   const offered = await db.availableSelection.findMany({ where: { customerId, orgId: p.orgId }, distinct: ['connectorId'], select: { connectorId: true } });
-  return { orgId: p.orgId, OR: [{ connections: { some: customerVisibleConnection(p.orgId) } }, { id: { in: offered.map((o) => o.connectorId) } }] };
+  return { orgId: p.orgId, OR: [{ connections: { some: customerVisibleConnection(p) } }, { id: { in: offered.map((o) => o.connectorId) } }] };
 }

@@ -23,13 +23,23 @@ export const STATE_TTL_MS = 10 * 60_000;
 export const CALLBACK_PATH = '/oauth/callback';
 /** The link a flow's browser opens first: it is given the flow's cookie there, then sent to the provider. */
 export const START_PATH = '/oauth/start';
+/** Where the Connect page's OAuth popup returns (rest/connect.ts); always an allowed success/failure URL. */
+export const CONNECT_OAUTH_RETURN_PATH = '/connect/oauth-return';
 
 export function callbackUrl(app: App): string {
   return app.config.publicUrl + CALLBACK_PATH;
 }
 
-/** Success and failure URLs: http(s), on an origin of the organization's settings (`oauthRedirectOrigins`). */
-function redirectTargets(urls: { successUrl?: string | null; failureUrl?: string | null }, allowedOrigins: string[]): { successUrl: string | null; failureUrl: string | null } {
+/**
+ * Success and failure URLs: http(s), on an origin of the organization's
+ * settings (`oauthRedirectOrigins`), or the gateway's own Connect page
+ * return (`PUBLIC_URL/connect/oauth-return`: the page's OAuth popup ends there).
+ */
+function redirectTargets(
+  urls: { successUrl?: string | null; failureUrl?: string | null },
+  allowedOrigins: string[],
+  connectReturn: string,
+): { successUrl: string | null; failureUrl: string | null } {
   const problems: FieldProblem[] = [];
   const check = (path: 'successUrl' | 'failureUrl'): string | null => {
     const v = urls[path];
@@ -39,7 +49,7 @@ function redirectTargets(urls: { successUrl?: string | null; failureUrl?: string
       u = new URL(v);
     } catch {}
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) problems.push({ path, message: 'must be an http(s) URL' });
-    else if (!allowedOrigins.includes(u.origin)) {
+    else if (!allowedOrigins.includes(u.origin) && `${u.origin}${u.pathname}` !== connectReturn) {
       problems.push({ path, message: `${u.origin} is not one of the organization's OAuth redirect origins (updateOrganizationSettings)` });
     } else return u.toString();
     return null;
@@ -63,7 +73,7 @@ export async function startAuthorization(
     throw ValidationError.field('connectionId', 'the connector uses the client_credentials grant: use connectOAuthClientCredentials');
   }
   const org = await op.tx.organization.findUniqueOrThrow({ where: { id: target.connection.orgId }, select: { oauthRedirectOrigins: true } });
-  const { successUrl, failureUrl } = redirectTargets(urls, org.oauthRedirectOrigins);
+  const { successUrl, failureUrl } = redirectTargets(urls, org.oauthRedirectOrigins, op.app.config.publicUrl + CONNECT_OAUTH_RETURN_PATH);
   const id = randomUUID();
   const verifier = settings.pkce ? newCodeVerifier() : '';
   const expiresAt = new Date(Date.now() + STATE_TTL_MS);

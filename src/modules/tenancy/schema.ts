@@ -33,7 +33,23 @@ const OrganizationSettingsRef = builder.objectRef<{ oauthRedirectOrigins: string
   }),
 });
 
+const BrandingRef = builder.objectRef<{ logoUrl: string | null; primaryColor: string | null; backgroundColor: string | null }>('Branding').implement({
+  description: "How the hosted Connect page looks for the organization's customers (null: the page's defaults).",
+  fields: (t) => ({
+    logoUrl: t.exposeString('logoUrl', { nullable: true }),
+    primaryColor: t.exposeString('primaryColor', { nullable: true, description: '#rrggbb: buttons, links, focus rings.' }),
+    backgroundColor: t.exposeString('backgroundColor', { nullable: true, description: '#rrggbb: the page background.' }),
+  }),
+});
+
 builder.prismaObjectFields('Organization', (t) => ({
+  branding: t.field({
+    type: BrandingRef,
+    description: 'Anyone of the organization may read it (customer users: the Connect page).',
+    authScopes: { authenticated: true },
+    select: { brandLogoUrl: true, brandPrimaryColor: true, brandBackgroundColor: true },
+    resolve: (o) => ({ logoUrl: o.brandLogoUrl, primaryColor: o.brandPrimaryColor, backgroundColor: o.brandBackgroundColor }),
+  }),
   settings: t.field({
     type: OrganizationSettingsRef,
     authScopes: { org: true },
@@ -112,6 +128,9 @@ const OrganizationSettingsInput = builder.inputType('OrganizationSettingsInput',
   description: 'Settings to change; absent ones are kept.',
   fields: (t) => ({
     oauthRedirectOrigins: t.stringList({ description: 'scheme://host[:port] of the pages OAuth2 flows may return to; replaces the list.' }),
+    brandLogoUrl: t.string({ description: 'Connect page logo: an https URL or a data:image/…;base64 URL; null clears it.' }),
+    brandPrimaryColor: t.string({ description: 'Connect page accent colour, #rrggbb; null clears it.' }),
+    brandBackgroundColor: t.string({ description: 'Connect page background colour, #rrggbb; null clears it.' }),
   }),
 });
 

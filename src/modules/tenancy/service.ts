@@ -158,10 +158,32 @@ const origin = z
     }
   }, 'must be an origin: scheme://host[:port], nothing after it');
 
-/** The organization's settings; absent ones are kept, null clears a list. */
+const colour = z.string().regex(/^#[0-9a-fA-F]{6}$/, 'must be a colour as #rrggbb').nullish();
+
+/**
+ * A logo the Connect page shows: an https URL, or a small image as a data URL
+ * (an <img> never runs what an image holds; the page's CSP allows only these).
+ */
+const logoUrl = z
+  .string()
+  .max(16_000, 'at most 16000 characters (a data URL for a small logo; otherwise an https URL)')
+  .refine((v) => {
+    if (/^data:image\/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/=]+$/.test(v)) return true;
+    try {
+      return new URL(v).protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an https URL or a data:image/…;base64 URL')
+  .nullish();
+
+/** The organization's settings; absent ones are kept, null clears a list (or a branding setting). */
 const OrganizationSettings = z.object({
   /** Origins an OAuth2 flow may send the browser back to (successUrl / failureUrl). */
   oauthRedirectOrigins: z.array(origin).max(50, 'at most 50 origins').nullish(),
+  brandLogoUrl: logoUrl,
+  brandPrimaryColor: colour,
+  brandBackgroundColor: colour,
 });
 
 export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<Organization> {
@@ -169,7 +191,12 @@ export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<
   const { orgId } = orgOwned(op.actor);
   const org = await op.tx.organization.update({
     where: { id: orgId },
-    data: { ...(input.oauthRedirectOrigins !== undefined ? { oauthRedirectOrigins: [...new Set(input.oauthRedirectOrigins ?? [])] } : {}) },
+    data: {
+      ...(input.oauthRedirectOrigins !== undefined ? { oauthRedirectOrigins: [...new Set(input.oauthRedirectOrigins ?? [])] } : {}),
+      ...(input.brandLogoUrl !== undefined ? { brandLogoUrl: input.brandLogoUrl } : {}),
+      ...(input.brandPrimaryColor !== undefined ? { brandPrimaryColor: input.brandPrimaryColor?.toLowerCase() ?? null } : {}),
+      ...(input.brandBackgroundColor !== undefined ? { brandBackgroundColor: input.brandBackgroundColor?.toLowerCase() ?? null } : {}),
+    },
   });
   await op.audit('organization.settings', 'Organization', orgId, { changed: Object.keys(input) });
   return org;

@@ -21,7 +21,7 @@ import type { Slot } from './service.js';
 export function valueWhere(p: Principal | null): Prisma.ConnectionValueWhereInput {
   if (isOrgPrincipal(p)) return { orgId: p.orgId };
   if (p?.kind === 'CUSTOMER_USER') {
-    return { orgId: p.orgId, kind: 'CUSTOMER', customerId: p.customerId, connection: customerVisibleConnection(p.orgId) };
+    return { orgId: p.orgId, kind: 'CUSTOMER', customerId: p.customerId, connection: customerVisibleConnection(p) };
   }
   return { id: NO_ROW };
 }

@@ -125,7 +125,7 @@ builder.queryField('workflows', (t) =>
 
 // ───────────────────────────── mutations ─────────────────────────────
 
-const writers = { orgWrite: true, customerUser: true };
+const writers = { orgWrite: true, workflowBuilder: true };
 
 builder.mutationFields((t) => ({
   createWorkflow: t.prismaField({

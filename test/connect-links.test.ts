@@ -1,0 +1,273 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { graphql } from './gql/index.js';
+import { gid, gql, http } from './helpers/client.js';
+import { makeApiKey, makeConnection, makeConnector } from './helpers/fixtures.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+
+/**
+ * Connect links through the API: created by the vendor (GraphQL and REST),
+ * exchanged once for a session that is a customer user limited — on every
+ * path — to the link's connections, revocable, time-limited.
+ */
+const CreateLink = graphql(`
+  mutation ConnectLinkCreate($customerId: ID, $customerExternalId: String, $connections: [String!]!, $expiresIn: Int) {
+    createConnectLink(customerId: $customerId, customerExternalId: $customerExternalId, connections: $connections, expiresIn: $expiresIn) {
+      __typename
+      ... on MutationCreateConnectLinkSuccess { data { url token link { id linkId status expiresAt customer { externalId } connections { stableKey } } } }
+      ... on Error { code message }
+      ... on ValidationError { problems { path message } }
+    }
+  }
+`);
+
+const RevokeLink = graphql(`
+  mutation ConnectLinkRevoke($id: ID!) {
+    revokeConnectLink(id: $id) { __typename ... on MutationRevokeConnectLinkSuccess { data { status revokedAt } } ... on Error { code } }
+  }
+`);
+
+const ListLinks = graphql(`
+  query ConnectLinkList($customerId: ID) { connectLinks(first: 10, customerId: $customerId) { edges { node { linkId status } } } }
+`);
+
+const SessionView = graphql(`
+  query ConnectLinkSessionView($other: ID!) {
+    viewer { kind customer { externalId } organization { name branding { primaryColor } } }
+    connections(first: 10) { edges { node { stableKey } } }
+    other: connection(id: $other) { stableKey }
+    customerConnectionOverview { connections { connection { stableKey } option { name } } }
+    connectionValues(first: 10) { edges { node { connection { stableKey } } } }
+  }
+`);
+
+const SetMine = graphql(`
+  mutation ConnectLinkSetMine($connectionId: ID!, $values: JSON!) {
+    setMyConnectionValue(connectionId: $connectionId, values: $values) {
+      __typename ... on MutationSetMyConnectionValueSuccess { data { status } } ... on Error { code }
+    }
+  }
+`);
+
+const StartOAuth = graphql(`
+  mutation ConnectLinkStartOAuth($connectionId: ID!, $successUrl: String, $failureUrl: String) {
+    startOAuthAuthorization(connectionId: $connectionId, successUrl: $successUrl, failureUrl: $failureUrl) {
+      __typename ... on MutationStartOAuthAuthorizationSuccess { data { authorizeUrl } } ... on Error { code message }
+    }
+  }
+`);
+
+const CreateWorkflow = graphql(`
+  mutation ConnectLinkCreateWorkflow($name: String!) {
+    createWorkflow(input: { name: $name }) { __typename ... on Error { code } }
+  }
+`);
+
+const Branding = graphql(`
+  mutation ConnectLinkBranding($input: OrganizationSettingsInput!) {
+    updateOrganizationSettings(input: $input) {
+      __typename
+      ... on MutationUpdateOrganizationSettingsSuccess { data { branding { logoUrl primaryColor backgroundColor } } }
+      ... on ValidationError { problems { path message } }
+    }
+  }
+`);
+
+let gw: TestGateway;
+let org: SeededOrg;
+let other: SeededOrg;
+let acmeId: string;
+let secondId: string;
+
+beforeAll(async () => {
+  gw = await startGateway();
+  org = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
+  other = await seedOrg(gw.app, { customers: ['x'] });
+  await seedDemoContent(gw.app, org);
+  acmeId = (await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'acme-api' } })).id;
+  secondId = (await makeConnection(gw.app, org.orgId, { stableKey: 'second-api', name: 'Second API', connectorKey: 'acme-api', type: 'CUSTOMER_ACTIVATED' })).id;
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+const globex = () => org.customers.find((c) => c.externalId === 'globex')!;
+
+async function newLink(connections = ['acme-api'], expiresIn?: number) {
+  const r = await gql(gw.url, CreateLink, { customerId: gid('Customer', globex().id), connections, ...(expiresIn ? { expiresIn } : {}) }, org.adminToken);
+  const res = r.data!.createConnectLink;
+  if (res.__typename !== 'MutationCreateConnectLinkSuccess') throw new Error(JSON.stringify(res));
+  return res.data;
+}
+
+const exchange = (link: string) => http(`${gw.url}/connect/session`, { method: 'POST', body: { link } });
+
+describe('createConnectLink', () => {
+  it('returns a single-use URL to the page, valid 30 minutes by default, for the named connections only', async () => {
+    const before = Date.now();
+    const link = await newLink();
+    expect(link.url).toBe(`${gw.url}/connect#link=${link.token}`);
+    expect(link.link).toMatchObject({ status: 'ACTIVE', customer: { externalId: 'globex' }, connections: [{ stableKey: 'acme-api' }] });
+    const ttl = new Date(link.link.expiresAt).getTime() - before;
+    expect(ttl).toBeGreaterThan(29 * 60_000);
+    expect(ttl).toBeLessThan(31 * 60_000);
+    // Only the hash is kept.
+    const row = await gw.app.db.prisma.connectLink.findUniqueOrThrow({ where: { id: link.link.linkId } });
+    expect(JSON.stringify(row)).not.toContain(link.token);
+  });
+
+  it('refuses unknown, org-activated and too long-lived links, naming the argument', async () => {
+    const r = await gql(gw.url, CreateLink, { customerExternalId: 'globex', connections: ['acme-api', 'nope', 'twilio-sms'], expiresIn: 90_000 }, org.adminToken);
+    expect(r.data!.createConnectLink).toMatchObject({ __typename: 'ValidationError', problems: [{ path: 'expiresIn' }] });
+    const r2 = await gql(gw.url, CreateLink, { customerExternalId: 'globex', connections: ['acme-api', 'nope', 'twilio-sms'] }, org.adminToken);
+    const res = r2.data!.createConnectLink;
+    expect(res.__typename).toBe('ValidationError');
+    expect(res.__typename === 'ValidationError' && res.problems.map((p) => p.path)).toEqual(['connections.1', 'connections.2']);
+    expect(await gw.app.db.prisma.connectLink.count({ where: { customerId: globex().id, connectionIds: { has: acmeId }, usedAt: null, revokedAt: null } })).toBe(1);
+  });
+
+  it("is not found for another org's customer, forbidden to customer users and to keys that may not write credentials", async () => {
+    const r = await gql(gw.url, CreateLink, { customerId: gid('Customer', globex().id), connections: ['acme-api'] }, other.adminToken);
+    expect(r.data!.createConnectLink).toMatchObject({ __typename: 'NotFoundError' });
+    const asUser = await gql(gw.url, CreateLink, { customerExternalId: 'globex', connections: ['acme-api'] }, globex().userToken);
+    expect(asUser.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const { secret: limited } = await makeApiKey(gw.app, org.orgId, { name: 'no-creds', noCredentialWrites: true });
+    const asLimited = await http(`${gw.url}/api/v1/connect-links`, { method: 'POST', token: limited, body: { customerExternalId: 'globex', connections: ['acme-api'] } });
+    expect(asLimited.status).toBe(403);
+  });
+});
+
+describe('a link session', () => {
+  it('is issued once; the session sees and sets only the named connections of its customer', async () => {
+    const link = await newLink();
+    const first = await exchange(link.token);
+    expect(first.status).toBe(200);
+    const { accessToken } = first.json() as { accessToken: string };
+    expect((await exchange(link.token)).status).toBe(401);
+
+    // Something to see for each connection: values of the customer on both.
+    const second = await gql(gw.url, SetMine, { connectionId: gid('Connection', secondId), values: { baseUrl: 'https://b.example', apiKey: 'second-secret-0123' } }, globex().userToken);
+    expect(second.data!.setMyConnectionValue.__typename).toBe('MutationSetMyConnectionValueSuccess');
+
+    const view = await gql(gw.url, SessionView, { other: gid('Connection', secondId) }, accessToken);
+    expect(view.errors).toBeUndefined();
+    expect(view.data!.viewer).toMatchObject({ kind: 'CUSTOMER_USER', customer: { externalId: 'globex' } });
+    expect(view.data!.connections.edges.map((e) => e.node.stableKey)).toEqual(['acme-api']);
+    expect(view.data!.other).toBeNull();
+    expect(view.data!.customerConnectionOverview!.connections.map((c) => c.option.name)).toEqual(['Acme API']);
+    expect(view.data!.connectionValues.edges).toEqual([]);
+
+    const refused = await gql(gw.url, SetMine, { connectionId: gid('Connection', secondId), values: { baseUrl: 'https://x.example', apiKey: 'x-0123456789' } }, accessToken);
+    expect(refused.data!.setMyConnectionValue).toMatchObject({ __typename: 'NotFoundError' });
+    const set = await gql(gw.url, SetMine, { connectionId: gid('Connection', acmeId), values: { baseUrl: 'https://g.example', apiKey: 'globex-acme-0123' } }, accessToken);
+    expect(set.data!.setMyConnectionValue).toMatchObject({ __typename: 'MutationSetMyConnectionValueSuccess', data: { status: 'ACTIVE' } });
+
+    // It sets credentials, nothing else: no workflows.
+    const workflow = await gql(gw.url, CreateWorkflow, { name: 'from a link' }, accessToken);
+    expect(workflow.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(await gw.app.db.prisma.workflow.count({ where: { name: 'from a link' } })).toBe(0);
+
+    // Revoked: the open session ends at once.
+    const revoked = await gql(gw.url, RevokeLink, { id: link.link.id }, org.adminToken);
+    expect(revoked.data!.revokeConnectLink).toMatchObject({ data: { status: 'REVOKED' } });
+    expect((await gql(gw.url, SessionView, { other: gid('Connection', secondId) }, accessToken)).status).toBe(401);
+  });
+
+  it('is refused for an expired, revoked or unknown link, the same way', async () => {
+    const expired = await newLink(['acme-api'], 60);
+    await gw.app.db.prisma.connectLink.update({ where: { id: expired.link.linkId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const revoked = await newLink();
+    await gql(gw.url, RevokeLink, { id: revoked.link.linkId }, org.adminToken);
+    const answers = await Promise.all([exchange(expired.token), exchange(revoked.token), exchange('cgl_unknown'), exchange('cgl_' + 'x'.repeat(1000))]);
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 401]);
+    expect(new Set(answers.map((a) => (a.json() as { message: string }).message)).size).toBe(1);
+    const huge = await http(`${gw.url}/connect/session`, { method: 'POST', raw: JSON.stringify({ link: 'cgl_' + 'x'.repeat(10_000) }) });
+    expect(huge.status).toBe(400);
+    expect(huge.json()).toMatchObject({ problems: [{ path: 'body' }] });
+    const bad = await http(`${gw.url}/connect/session`, { method: 'POST', raw: '{"link": 5}' });
+    expect(bad.status).toBe(400);
+    expect(bad.json()).toMatchObject({ problems: [{ path: 'body.link' }] });
+    const list = await gql(gw.url, ListLinks, { customerId: gid('Customer', globex().id) }, org.adminToken);
+    const statuses = new Map(list.data!.connectLinks.edges.map((e) => [e.node.linkId, e.node.status]));
+    expect(statuses.get(expired.link.linkId)).toBe('EXPIRED');
+    expect(statuses.get(revoked.link.linkId)).toBe('REVOKED');
+  });
+
+  it("another org's admin can neither list nor revoke it", async () => {
+    const link = await newLink();
+    const r = await gql(gw.url, RevokeLink, { id: link.link.id }, other.adminToken);
+    expect(r.data!.revokeConnectLink).toMatchObject({ __typename: 'NotFoundError' });
+    const list = await gql(gw.url, ListLinks, {}, other.adminToken);
+    expect(list.data!.connectLinks.edges).toEqual([]);
+    expect((await exchange(link.token)).status).toBe(200);
+  });
+});
+
+describe('an OAuth2 flow a link session started', () => {
+  it('returns to the Connect page, and is refused at the callback once the link is revoked', async () => {
+    const connector = await makeConnector(gw.app, org.orgId, {
+      key: 'far-idp',
+      name: 'Far IdP',
+      authType: 'OAUTH2',
+      oauth2: { grantType: 'authorization_code', authorizeUrl: 'https://idp.example/authorize', tokenUrl: 'https://idp.example/token', scopes: [], clientId: 'c', pkce: true },
+      oauthClientSecret: 'client-secret-0123',
+    });
+    await makeConnection(gw.app, org.orgId, { stableKey: 'far', name: 'Far', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const link = await newLink(['far']);
+    const { accessToken } = (await exchange(link.token)).json() as { accessToken: string };
+    const far = await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'far' } });
+    const back = `${gw.url}/connect/oauth-return`;
+    // The Connect page's return is always allowed; another page of the gateway is not an org redirect origin.
+    const elsewhere = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', far.id), successUrl: `${gw.url}/graphql` }, accessToken);
+    expect(elsewhere.data!.startOAuthAuthorization.__typename).toBe('ValidationError');
+    const started = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', far.id), successUrl: back, failureUrl: back }, accessToken);
+    const res = started.data!.startOAuthAuthorization;
+    if (res.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error(JSON.stringify(res));
+    const opened = await http(res.data.authorizeUrl);
+    expect(opened.location).toMatch(/^https:\/\/idp\.example\/authorize\?/);
+    const state = new URL(opened.location!).searchParams.get('state')!;
+    const cookie = opened.headers.getSetCookie()[0]!.split(';')[0]!;
+
+    await gql(gw.url, RevokeLink, { id: link.link.id }, org.adminToken);
+    const callback = await http(`${gw.url}/oauth/callback?state=${encodeURIComponent(state)}&code=abc`, { headers: { cookie } });
+    expect(callback.status).toBe(303);
+    expect(callback.location).toBe(`${back}?error=access_revoked&connection=${far.id}`);
+  });
+});
+
+describe('REST /api/v1/connect-links', () => {
+  it('creates, lists and revokes with an API key', async () => {
+    const created = await http(`${gw.url}/api/v1/connect-links`, {
+      method: 'POST',
+      token: org.apiKey,
+      body: { customerId: globex().id, connections: ['acme-api'], expiresIn: 600 },
+    });
+    expect(created.status).toBe(201);
+    const body = created.json() as { id: string; url: string; token: string; status: string; connectionIds: string[] };
+    expect(body).toMatchObject({ status: 'ACTIVE', connectionIds: [acmeId] });
+    expect(body.url).toBe(`${gw.url}/connect#link=${body.token}`);
+    const list = await http(`${gw.url}/api/v1/connect-links?customerId=${globex().id}&limit=100`, { token: org.apiKey });
+    expect((list.json() as { data: { id: string }[] }).data.map((l) => l.id)).toContain(body.id);
+    const revoked = await http(`${gw.url}/api/v1/connect-links/${body.id}`, { method: 'DELETE', token: org.apiKey });
+    expect(revoked.json()).toMatchObject({ id: body.id, status: 'REVOKED' });
+    expect((await exchange(body.token)).status).toBe(401);
+    expect((await http(`${gw.url}/api/v1/connect-links/${body.id}`, { method: 'DELETE', token: other.apiKey })).status).toBe(404);
+    const invalid = await http(`${gw.url}/api/v1/connect-links`, { method: 'POST', token: org.apiKey, body: { customerId: globex().id, connections: [] } });
+    expect(invalid.status).toBe(400);
+    expect(invalid.json()).toMatchObject({ problems: [{ path: 'body.connections' }] });
+  });
+});
+
+describe('branding settings', () => {
+  it('are validated and readable by customer users', async () => {
+    const bad = await gql(gw.url, Branding, { input: { brandLogoUrl: 'javascript:alert(1)', brandPrimaryColor: 'red' } }, org.adminToken);
+    const res = bad.data!.updateOrganizationSettings;
+    expect(res.__typename === 'ValidationError' && res.problems.map((p) => p.path).sort()).toEqual(['input.brandLogoUrl', 'input.brandPrimaryColor']);
+    const ok = await gql(gw.url, Branding, { input: { brandLogoUrl: 'https://cdn.example/logo.png', brandPrimaryColor: '#1D4ED8' } }, org.adminToken);
+    expect(ok.data!.updateOrganizationSettings).toMatchObject({ data: { branding: { logoUrl: 'https://cdn.example/logo.png', primaryColor: '#1d4ed8', backgroundColor: null } } });
+    const link = await newLink();
+    const { accessToken } = (await exchange(link.token)).json() as { accessToken: string };
+    const view = await gql(gw.url, SessionView, { other: gid('Connection', secondId) }, accessToken);
+    expect(view.data!.viewer.organization.branding.primaryColor).toBe('#1d4ed8');
+  });
+});
