@@ -98,20 +98,20 @@ describe('shared live-feed results', () => {
     const intruderClient = wsClient(gw.url, b.userToken);
     clients.push(intruderClient);
     const intruder = new Collector(intruderClient, Feed, { customerId: customerA, after });
-    await intruder.until((c) => c.errors.length > 0 || c.completed, 10_000, 'refusal');
+    await intruder.until((c) => c.errors.length > 0 || c.completed, 30_000, 'refusal');
     expect(JSON.stringify(intruder.errors)).toContain('NOT_FOUND');
 
     // A first change proves every subscription live (replayed or live: either way, before the measured one).
     await rename('warm-up');
     for (const [name, c] of Object.entries(got)) {
       if (name === 'userX') continue;
-      await c.until((x) => x.events.some((e) => e.connection?.name === 'warm-up'), 15_000, `warm-up on ${name}`);
+      await c.until((x) => x.events.some((e) => e.connection?.name === 'warm-up'), 30_000, `warm-up on ${name}`);
     }
     const before = await counters();
 
     await rename('renamed');
     const acme = Object.entries(got).filter(([name]) => name !== 'userX');
-    for (const [name, c] of acme) await c.until((x) => x.events.some((e) => e.connection?.name === 'renamed'), 15_000, `rename on ${name}`);
+    for (const [name, c] of acme) await c.until((x) => x.events.some((e) => e.connection?.name === 'renamed'), 30_000, `rename on ${name}`);
     const delivered = Object.fromEntries(acme.map(([name, c]) => [name, c.events.find((e) => e.connection?.name === 'renamed')!]));
 
     // Customer A's subscribers all receive A's event; B's receive B's (another cursor), never A's.
@@ -150,10 +150,10 @@ describe('shared live-feed results', () => {
       many.push(new Collector(client, Feed, { customerId, after }));
     }
     await rename('warm-up 2');
-    for (const c of many) await c.until((x) => x.events.some((e) => e.connection?.name === 'warm-up 2'), 15_000, 'warm-up 2');
+    for (const c of many) await c.until((x) => x.events.some((e) => e.connection?.name === 'warm-up 2'), 30_000, 'warm-up 2');
     const before = await counters();
     await rename('many');
-    for (const c of many) await c.until((x) => x.events.some((e) => e.connection?.name === 'many'), 15_000, 'many');
+    for (const c of many) await c.until((x) => x.events.some((e) => e.connection?.name === 'many'), 30_000, 'many');
     const now = await counters();
     // The first test's subscribers are still open, with another cursor (`after` chooses the replay, not the
     // result): the 25 join userA's audience. Still 6 audiences.

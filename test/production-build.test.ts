@@ -38,7 +38,8 @@ const Viewer = graphql(`
 
 beforeAll(async () => {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  await run(npm, ['run', '--silent', 'build'], { timeout: 170_000 });
+  // Incremental: seconds when dist/ is current, a few minutes from scratch on a busy machine.
+  await run(npm, ['run', '--silent', 'build'], { timeout: 420_000 });
 
   dataDir = mkdtempSync(path.join(tmpdir(), 'cg-prod-'));
   const common = { AUTH_SECRET: randomBytes(32).toString('base64url'), ENCRYPTION_KEYS: newKeySpec('prod1'), LOG_LEVEL: 'info', LOG_FORMAT: 'json' };
@@ -71,7 +72,7 @@ beforeAll(async () => {
     child.stderr.on('data', (b: Buffer) => (stderr += String(b)));
     child.once('exit', (code) => reject(new Error(`dist/main.js exited with ${code}: ${stderr}${out}`)));
   });
-}, 180_000);
+}, 480_000);
 
 afterAll(async () => {
   if (server && server.exitCode === null) {
@@ -80,7 +81,7 @@ afterAll(async () => {
     await exited;
   }
   await fresh?.drop();
-  rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('the compiled gateway', () => {
