@@ -158,8 +158,15 @@ async function refreshNow(op: Op, connectionId: string, opts: RefreshOptions): P
  */
 export const FEED_LOCK_KEY = 7_302_114_887_301n;
 export async function lockAvailability(tx: Tx): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(${FEED_LOCK_KEY})`;
+  // Last in the lock order (docs/architecture.md): whoever holds it waits for nothing else, so a
+  // longer wait than the pool's lock_timeout cannot deadlock; it only queues behind writers that
+  // are finishing, and a busy machine does not turn them into 503s. (set_config runs first: a
+  // select list is evaluated left to right.)
+  await tx.$executeRaw`SELECT set_config('lock_timeout', ${FEED_LOCK_TIMEOUT}, true), pg_advisory_xact_lock(${FEED_LOCK_KEY})`;
 }
+
+/** How long a writer waits for the feed lock (within the transaction's own 30 s). */
+const FEED_LOCK_TIMEOUT = '20s';
 
 /** Availability of every connection that a new or changed customer might get (global ones). */
 export async function refreshCustomerAvailability(op: Op, orgId: string): Promise<void> {
