@@ -319,7 +319,7 @@ export async function refreshValue(
         return { kind: 'FRESH', value, refreshed: false };
       } else {
         const message = 'The access token expired and there is no refresh token; authorize again.';
-        await setValueStatus(op, value.id, 'EXPIRED', message);
+        await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
         return { kind: 'EXPIRED', message };
       }
 
@@ -357,13 +357,13 @@ export async function refreshValue(
         countRefresh(err.error === 'invalid_grant' ? 'expired' : err.transient ? 'failed_transient' : 'rejected');
         if (err.error === 'invalid_grant') {
           const message = `Authorization expired: ${err.message}`;
-          await setValueStatus(op, value.id, 'EXPIRED', message);
+          await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
           app.log.info({ valueId: value.id }, 'oauth refresh: invalid_grant, value expired');
           return { kind: 'EXPIRED', message };
         }
         if (!err.transient) {
           const message = `Token refresh failed: ${err.message}`;
-          await setValueStatus(op, value.id, 'ERROR', message);
+          await setValueStatus(op, value.id, 'ERROR', message, 'refresh.rejected');
           app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh rejected');
           return { kind: 'ERROR', message, retryable: false };
         }
