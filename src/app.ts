@@ -4,6 +4,7 @@ import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { FeedHub } from './modules/feed/hub.js';
+import { HealthWorkers } from './modules/health/workers.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
@@ -26,6 +27,8 @@ export interface App {
   tracing: Tracing;
   /** Every request the gateway sends out goes through its policy. */
   outbound: Outbound;
+  /** Connection health's background workers (webhook delivery…), started by the server when configured. */
+  health: HealthWorkers;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -63,5 +66,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
   const outbound = createOutbound({ allowedNetworks: config.outboundAllowedNetworks });
-  return { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound };
+  const app: App = { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound, health: undefined as unknown as HealthWorkers };
+  app.health = new HealthWorkers(app);
+  return app;
 }

@@ -94,6 +94,16 @@ const EnvSchema = z.object({
   FIELD_SUGGESTIONS: flag,
   /** Networks the gateway may send requests to although they are not public (on-premise targets): CIDRs or addresses, comma-separated. */
   OUTBOUND_ALLOWED_NETWORKS: list(network, 'a CIDR range or an IP address'),
+  /** Connection health workers (webhook delivery, background refresh, scheduled checks) in this process. Default on. */
+  HEALTH_WORKERS: flag,
+  /** How often the webhook worker looks for due deliveries it was not woken for (ms). */
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  /** First retry delay of a failed delivery (ms); doubles per attempt, up to an hour, for 24 hours. */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+  /** An endpoint failing without a single success for this long is disabled (ms). */
+  WEBHOOK_DISABLE_AFTER_MS: z.coerce.number().int().min(1).default(24 * 3600_000),
+  /** Time limit of one delivery attempt (ms). */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -116,6 +126,8 @@ export interface Config {
   maxComplexity: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
+  /** Connection health: webhook delivery (and, later, refresh and checks) workers. */
+  health: { workers: boolean; webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
@@ -204,6 +216,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxComplexity: e.MAX_COMPLEXITY,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+    health: {
+      workers: e.HEALTH_WORKERS ?? true,
+      webhookPollMs: e.WEBHOOK_POLL_MS,
+      webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
+      webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    },
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET

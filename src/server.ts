@@ -18,6 +18,7 @@ export function createGateway(app: App): Gateway {
   const http = createServer(createEdge(app, graphql));
   const ws = attachWebSocket(http, app, graphql);
   app.feed.start();
+  if (app.config.health.workers) app.health.start();
 
   let url = '';
   return {
@@ -34,6 +35,7 @@ export function createGateway(app: App): Gateway {
       // Sockets close first (clients reconnect elsewhere with their cursor), then the feed stops.
       await ws.close();
       await app.feed.close();
+      await app.health.close();
       await app.outbound.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));

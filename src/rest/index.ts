@@ -3,11 +3,12 @@ import type { App } from '../app.js';
 import { globalConnectionRoutes } from './global-connections.js';
 import { openApiDocument } from './openapi.js';
 import { projectRoutes } from './projects.js';
+import { webhookRoutes } from './webhooks.js';
 import { mountRoutes } from './route.js';
 
 /** The Activepieces-compatible backend automation API, and its OpenAPI document. */
 export const REST_PREFIX = '/api/v1';
-export const restRoutes = [...projectRoutes, ...globalConnectionRoutes];
+export const restRoutes = [...projectRoutes, ...globalConnectionRoutes, ...webhookRoutes];
 
 export function mountRestApi(edge: Hono, app: App): void {
   let doc: string | undefined;

@@ -50,6 +50,11 @@ export async function emitEvent(op: Op, orgId: string, type: EventType, data: ()
   await op.tx.webhookDelivery.createMany({
     data: endpoints.map((e) => ({ orgId, endpointId: e.id, messageId: message.id, nextAttemptAt: now, deadline: new Date(now.getTime() + DELIVERY_WINDOW_MS) })),
   });
+  wakeDeliveryWorkers(op);
+}
+
+/** Wakes this process's delivery worker once the transaction commits (others find the rows when they poll). */
+export function wakeDeliveryWorkers(op: Pick<Op, 'afterCommit'>): void {
   op.afterCommit(() => {
     for (const wake of wakers) wake();
   });

@@ -1,0 +1,24 @@
+import type { App } from '../../app.js';
+import { WebhookWorker } from '../webhooks/worker.js';
+
+/**
+ * The background work of connection health in one gateway process, started
+ * with its server and stopped before its database closes; off with
+ * HEALTH_WORKERS=false (then another instance does it: every claim goes
+ * through the database).
+ */
+export class HealthWorkers {
+  readonly webhooks: WebhookWorker;
+
+  constructor(app: App) {
+    this.webhooks = new WebhookWorker(app);
+  }
+
+  start(): void {
+    this.webhooks.start();
+  }
+
+  async close(): Promise<void> {
+    await this.webhooks.close();
+  }
+}
