@@ -125,6 +125,16 @@ async function createEndpoint(gw: TestGateway, token: string, input: { url: stri
   return out.data;
 }
 
+/** Polls until `check` holds (the receiver answers before the worker records the outcome). */
+async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await read();
+    if (check(v) || Date.now() > end) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function deliveries(gw: TestGateway, token: string) {
   const res = await gql(gw.url, Endpoints, {}, token);
   return res.data!.webhookEndpoints.edges.map((e) => e.node);
@@ -209,7 +219,10 @@ describe('webhooks', () => {
     expect(arrived.map((r) => r.type)).toEqual(['customer.created']);
     expect(arrived[0]!.payload.data).toMatchObject({ externalId: 'initech' });
 
-    const log = (await deliveries(gw, org.adminToken)).find((e) => e.url === receiver.url)!.deliveries.edges.map((e) => e.node).find((d) => d.id === failing.id)!;
+    const log = await eventually(
+      async () => (await deliveries(gw, org.adminToken)).find((e) => e.url === receiver.url)!.deliveries.edges.map((e) => e.node).find((d) => d.id === failing.id)!,
+      (d) => d.status === 'SUCCEEDED',
+    );
     expect(log).toMatchObject({ status: 'SUCCEEDED', lastStatusCode: 200, lastError: null });
     expect(log.attemptLog.at(-1)!.statusCode).toBe(200);
     expect(log.attemptLog.every((a) => a.latencyMs >= 0)).toBe(true);
@@ -289,7 +302,7 @@ describe.skipIf(!onPostgres)('a gateway process killed mid-delivery', () => {
       gw.app.health.start();
       await receiver.until(() => receiver.received.length === 2, 15_000);
       expect(receiver.received[1]!.id).toBe(receiver.received[0]!.id);
-      const delivery = await gw.app.db.prisma.webhookDelivery.findFirstOrThrow({ where: { orgId: org.orgId } });
+      const delivery = await eventually(() => gw.app.db.prisma.webhookDelivery.findFirstOrThrow({ where: { orgId: org.orgId } }), (d) => d.status === 'SUCCEEDED');
       expect(delivery).toMatchObject({ status: 'SUCCEEDED', attempts: 2 });
     } finally {
       child?.kill('SIGKILL');
