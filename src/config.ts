@@ -102,6 +102,10 @@ const EnvSchema = z.object({
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
   /** An endpoint failing without a single success for this long is disabled (ms). */
   WEBHOOK_DISABLE_AFTER_MS: z.coerce.number().int().min(1).default(24 * 3600_000),
+  /** OAuth2 tokens expiring within this margin are refreshed in the background (ms). */
+  HEALTH_REFRESH_MARGIN_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
+  /** How often each instance looks for tokens due for a background refresh (ms). */
+  HEALTH_REFRESH_POLL_MS: z.coerce.number().int().min(10).default(60_000),
   /** Time limit of one delivery attempt (ms). */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
 });
@@ -127,7 +131,14 @@ export interface Config {
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
   /** Connection health: webhook delivery (and, later, refresh and checks) workers. */
-  health: { workers: boolean; webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
+  health: {
+    workers: boolean;
+    refreshMarginMs: number;
+    refreshPollMs: number;
+    /** A background refresh's claim (its provider call's time limit, with room); after that another instance may take over. */
+    refreshLeaseMs: number;
+    refreshRetryBaseMs: number;
+    webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
@@ -218,6 +229,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
     health: {
       workers: e.HEALTH_WORKERS ?? true,
+      refreshMarginMs: e.HEALTH_REFRESH_MARGIN_MS,
+      refreshPollMs: e.HEALTH_REFRESH_POLL_MS,
+      refreshLeaseMs: 120_000,
+      refreshRetryBaseMs: 30_000,
       webhookPollMs: e.WEBHOOK_POLL_MS,
       webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
       webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,

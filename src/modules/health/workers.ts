@@ -1,5 +1,6 @@
 import type { App } from '../../app.js';
 import { WebhookWorker } from '../webhooks/worker.js';
+import { BackgroundRefresher } from './refresh.js';
 
 /**
  * The background work of connection health in one gateway process, started
@@ -9,16 +10,19 @@ import { WebhookWorker } from '../webhooks/worker.js';
  */
 export class HealthWorkers {
   readonly webhooks: WebhookWorker;
+  readonly refresher: BackgroundRefresher;
 
   constructor(app: App) {
     this.webhooks = new WebhookWorker(app);
+    this.refresher = new BackgroundRefresher(app);
   }
 
   start(): void {
     this.webhooks.start();
+    this.refresher.start();
   }
 
   async close(): Promise<void> {
-    await this.webhooks.close();
+    await Promise.all([this.refresher.close(), this.webhooks.close()]);
   }
 }
