@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -10,7 +12,7 @@ import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { asOrg, makeConnection, makeConnector, setStatus } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
-import { createCustomer } from '../src/modules/tenancy/service.js';
+import { createCustomer, deleteCustomer } from '../src/modules/tenancy/service.js';
 
 /**
  * Webhooks against a real HTTP receiver that verifies every signature with
@@ -235,6 +237,27 @@ describe('webhooks', () => {
     // Another org cannot redeliver it: it does not exist for them.
     const other = await seedOrg(gw.app, { customers: [] });
     expect((await http(`${gw.url}/api/v1/webhook-deliveries/${(await gw.app.db.prisma.webhookDelivery.findFirstOrThrow({ where: { orgId: org.orgId } })).id}/redeliver`, { method: 'POST', token: other.apiKey })).status).toBe(404);
+  });
+
+  it("the README's Node receiver verifies a real delivery", async () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const code = /## Connection health[\s\S]*?```js\n([\s\S]*?)```/.exec(readme)![1]!;
+    // Inside the project, so that `standardwebhooks` resolves from its node_modules.
+    const file = path.join('test', `.readme-receiver-${process.pid}.mjs`);
+    writeFileSync(file, code);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const endpoint = await createEndpoint(gw, org.adminToken, { url: `http://127.0.0.1:${port}/`, eventTypes: ['CUSTOMER_DELETED'] });
+    const child = spawn(process.execPath, [file], { env: { ...process.env, WEBHOOK_SECRET: endpoint.secret, PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const line = new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+      const customer = await asOrg(gw.app, org.orgId, (op) => createCustomer(op, { externalId: 'to-delete', name: 'To delete' }));
+      await asOrg(gw.app, org.orgId, (op) => deleteCustomer(op, customer.id));
+      expect(await line).toMatch(/^msg_[0-9a-f-]{36} customer\.deleted \{.*"externalId":"to-delete"/);
+    } finally {
+      child.kill();
+      unlinkSync(file);
+    }
   });
 
   it('rejects an invalid endpoint with a typed problem naming the field', async () => {
