@@ -79,7 +79,9 @@ describe('status history of a connection value', () => {
     const valueRow = await gw.app.db.prisma.connectionValue.findFirstOrThrow({ where: { connectionId, slot: acme!.id } });
     await setStatus(gw.app, connectionId, acme!.id, 'ERROR', 'The API answered 401');
     // Entering the same credentials again while ERROR: recovered.
-    await gql(gw.url, SetMine, { connectionId: connection, values: { secret_text: 'second-secret-5678' } }, acme!.userToken);
+    const reentered = await gql(gw.url, SetMine, { connectionId: connection, values: { secret_text: 'second-secret-5678' } }, acme!.userToken);
+    // Reconnect in place: re-entering credentials keeps the value's id (and so whatever refers to it).
+    expect((reentered.data?.setMyConnectionValue as { data: { id: string } }).data.id).toBe(firstId);
     await setStatus(gw.app, connectionId, acme!.id, 'EXPIRED', 'Authorization expired');
     const beforeClear = await readHistory(valueRow.id, org.adminToken);
     await gql(gw.url, ClearMine, { connectionId: connection }, acme!.userToken);
