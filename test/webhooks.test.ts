@@ -76,7 +76,7 @@ class Receiver {
     for (const w of this.waiters.splice(0)) w();
   }
 
-  async until(pred: () => boolean, ms = 10_000): Promise<void> {
+  async until(pred: () => boolean, ms = 30_000): Promise<void> {
     const end = Date.now() + ms;
     while (!pred()) {
       if (Date.now() > end) throw new Error('timed out waiting for the receiver');
@@ -128,7 +128,7 @@ async function createEndpoint(gw: TestGateway, token: string, input: { url: stri
 }
 
 /** Polls until `check` holds (the receiver answers before the worker records the outcome). */
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, ms = 15_000): Promise<T> {
+async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await read();
