@@ -153,7 +153,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
   Query: {
     viewer: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
     apiKeys: [{ args: () => ({}), expect: orgOnlyRead }],
-    webhookEndpoints: [{ args: () => ({}), expect: orgOnlyRead }],
+    // Acme has an endpoint; the other org has none (an empty list).
+    webhookEndpoints: [{ args: async () => (await freshEndpoint(), {}), expect: { ...orgOnlyRead, OTHER: 'hidden' } }],
     embedSigningKeys: [{ args: () => ({}), expect: orgOnlyRead }],
     exportManifest: [{ args: () => ({}), expect: orgOnlyRead }],
     customers: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
