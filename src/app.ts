@@ -6,6 +6,7 @@ import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import { FeedHub } from './modules/feed/hub.js';
+import { HealthWorkers } from './modules/health/workers.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
@@ -30,6 +31,8 @@ export interface App {
   outbound: Outbound;
   /** Audit rows of reads, group-committed (op.ts). */
   auditTrail: GroupWriter<AuditRow>;
+  /** Connection health's background workers (webhook delivery…), started by the server when configured. */
+  health: HealthWorkers;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -67,5 +70,18 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
   const outbound = createOutbound({ allowedNetworks: config.outboundAllowedNetworks });
-  return { config, db, log, tokens, feed, metrics, tracing: startTracing(config.otel), outbound, auditTrail: auditTrail(db.prisma) };
+  const app: App = {
+    config,
+    db,
+    log,
+    tokens,
+    feed,
+    metrics,
+    tracing: startTracing(config.otel),
+    outbound,
+    auditTrail: auditTrail(db.prisma),
+    health: undefined as unknown as HealthWorkers,
+  };
+  app.health = new HealthWorkers(app);
+  return app;
 }

@@ -120,6 +120,20 @@ const EnvSchema = z.object({
   FIELD_SUGGESTIONS: flag,
   /** Networks the gateway may send requests to although they are not public (on-premise targets): CIDRs or addresses, comma-separated. */
   OUTBOUND_ALLOWED_NETWORKS: list(network, 'a CIDR range or an IP address'),
+  /** Connection health workers (webhook delivery, background refresh, scheduled checks) in this process. Default on. */
+  HEALTH_WORKERS: flag,
+  /** How often the webhook worker looks for due deliveries it was not woken for (ms). */
+  WEBHOOK_POLL_MS: z.coerce.number().int().min(10).default(1000),
+  /** First retry delay of a failed delivery (ms); doubles per attempt, up to an hour, for 24 hours. */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(1).default(5000),
+  /** An endpoint failing without a single success for this long is disabled (ms). */
+  WEBHOOK_DISABLE_AFTER_MS: z.coerce.number().int().min(1).default(24 * 3600_000),
+  /** OAuth2 tokens expiring within this margin are refreshed in the background (ms). */
+  HEALTH_REFRESH_MARGIN_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
+  /** How often each instance looks for tokens due for a background refresh (ms). */
+  HEALTH_REFRESH_POLL_MS: z.coerce.number().int().min(10).default(60_000),
+  /** Time limit of one delivery attempt (ms). */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -156,6 +170,15 @@ export interface Config {
   rateLimitAnonymousPerMinute: number;
   seedDemo: boolean;
   logFormat: 'json' | 'pretty';
+  /** Connection health: webhook delivery (and, later, refresh and checks) workers. */
+  health: {
+    workers: boolean;
+    refreshMarginMs: number;
+    refreshPollMs: number;
+    /** A background refresh's claim (its provider call's time limit, with room); after that another instance may take over. */
+    refreshLeaseMs: number;
+    refreshRetryBaseMs: number;
+    webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
@@ -267,6 +290,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitAnonymousPerMinute: e.RATE_LIMIT_ANONYMOUS_PER_MINUTE,
     seedDemo: e.SEED_DEMO === 'true' || e.SEED_DEMO === '1',
     logFormat: e.LOG_FORMAT ?? (process.stdout.isTTY ? 'pretty' : 'json'),
+    health: {
+      workers: e.HEALTH_WORKERS ?? true,
+      refreshMarginMs: e.HEALTH_REFRESH_MARGIN_MS,
+      refreshPollMs: e.HEALTH_REFRESH_POLL_MS,
+      refreshLeaseMs: 120_000,
+      refreshRetryBaseMs: 30_000,
+      webhookPollMs: e.WEBHOOK_POLL_MS,
+      webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
+      webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    },
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET

@@ -32,6 +32,7 @@ export function createGateway(app: App, server?: Server): Gateway {
   http.on('request', edge);
   const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
+  if (app.config.health.workers) app.health.start();
   const pruneAudit = () =>
     void pruneAuditEvents(app.db.prisma, app.config.auditRetentionDays).catch((err: unknown) => app.log.warn({ err: errorSummary(err) }, 'audit retention failed'));
   // A minute after start (so short-lived processes prune too), then hourly.
@@ -40,6 +41,7 @@ export function createGateway(app: App, server?: Server): Gateway {
   const closeRest = async () => {
     for (const t of auditRetention) clearTimeout(t);
     await app.feed.close();
+    await app.health.close();
     await app.outbound.close();
     await rateLimits.close();
     await app.tracing.shutdown();

@@ -18,6 +18,7 @@
  * did not exist) · invalid (allowed, refused by a typed input error) ·
  * forbidden (FORBIDDEN) · unauth (UNAUTHENTICATED).
  */
+import { createWebhookEndpoint } from '../src/modules/webhooks/service.js';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { encodeId } from '../src/ids.js';
 import {
@@ -135,6 +136,9 @@ async function freshConnection(type: 'CUSTOMER_ACTIVATED' | 'ORG_ACTIVATED_CUSTO
   return c;
 }
 const asAcme = <T>(fn: (op: Op) => Promise<T>) => asOrg(gw.app, acme.orgId, fn);
+async function freshEndpoint() {
+  return (await asAcme((op) => createWebhookEndpoint(op, { url: 'https://hooks.example.invalid/in', eventTypes: ['customer.created'] }))).endpoint;
+}
 function freshIntegration() {
   return asAcme((op) => createIntegration(op, { stableKey: uniq('i'), name: 'fresh' }));
 }
@@ -157,6 +161,8 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
         expect: { ...orgOnlyRead, OTHER: 'hidden' },
       },
     ],
+    // Acme has an endpoint; the other org has none (an empty list).
+    webhookEndpoints: [{ args: async () => (await freshEndpoint(), {}), expect: { ...orgOnlyRead, OTHER: 'hidden' } }],
     embedSigningKeys: [{ args: () => ({}), expect: orgOnlyRead }],
     exportManifest: [{ args: () => ({}), expect: orgOnlyRead }],
     customers: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],
@@ -281,6 +287,21 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
         args: async () => {
           const { key } = await asAcme((op) => createApiKey(op, { name: 'r' }));
           return { id: g('ApiKey', key.id) };
+        },
+        expect: orgWriteTarget,
+      },
+    ],
+    // webhooks
+    createWebhookEndpoint: [{ args: () => ({ input: { url: 'https://hooks.example.invalid/in' } }), expect: orgWriteOwn }],
+    updateWebhookEndpoint: [{ args: async () => ({ id: g('WebhookEndpoint', (await freshEndpoint()).id), patch: { description: 'd' } }), expect: orgWriteTarget }],
+    deleteWebhookEndpoint: [{ args: async () => ({ id: g('WebhookEndpoint', (await freshEndpoint()).id) }), expect: orgWriteTarget }],
+    redeliverWebhook: [
+      {
+        args: async () => {
+          const endpoint = await freshEndpoint();
+          await asAcme((op) => createCustomer(op, { externalId: uniq('w'), name: 'w' }));
+          const delivery = await gw.app.db.prisma.webhookDelivery.findFirstOrThrow({ where: { endpointId: endpoint.id } });
+          return { deliveryId: g('WebhookDelivery', delivery.id) };
         },
         expect: orgWriteTarget,
       },

@@ -564,6 +564,10 @@ describe('OpenAPI document', () => {
       '/api/v1/global-connections/{id}',
       '/api/v1/projects',
       '/api/v1/projects/{id}',
+      '/api/v1/webhook-deliveries/{id}/redeliver',
+      '/api/v1/webhook-endpoints',
+      '/api/v1/webhook-endpoints/{id}',
+      '/api/v1/webhook-endpoints/{id}/deliveries',
     ]);
     expect(Object.keys(doc.paths['/api/v1/global-connections']!).sort()).toEqual(['get', 'post']);
     expect(Object.keys(doc.paths['/api/v1/global-connections/{id}']!).sort()).toEqual(['delete', 'get', 'post']);

@@ -4,11 +4,12 @@ import { connectLinkRoutes } from './connect-links.js';
 import { globalConnectionRoutes } from './global-connections.js';
 import { openApiDocument } from './openapi.js';
 import { projectRoutes } from './projects.js';
+import { webhookRoutes } from './webhooks.js';
 import { mountRoutes } from './route.js';
 
 /** The Activepieces-compatible backend automation API, and its OpenAPI document. */
 export const REST_PREFIX = '/api/v1';
-export const restRoutes = [...projectRoutes, ...globalConnectionRoutes, ...connectLinkRoutes];
+export const restRoutes = [...projectRoutes, ...globalConnectionRoutes, ...connectLinkRoutes, ...webhookRoutes];
 
 export function mountRestApi(edge: Hono, app: App): void {
   let doc: string | undefined;

@@ -6,6 +6,8 @@ import '../modules/access/schema.js';
 import '../modules/connectors/schema.js';
 import '../modules/connections/schema.js';
 import '../modules/values/schema.js';
+import '../modules/health/schema.js';
+import '../modules/webhooks/schema.js';
 import '../modules/oauth/schema.js';
 import '../modules/runtime/schema.js';
 import '../modules/integrations/schema.js';

@@ -71,6 +71,10 @@ export async function startGateway(
         LOG_LEVEL: 'silent',
         // The suite sends far more per credential than a principal's budget; test/robust-rate-limit.test.ts turns them on.
         RATE_LIMITS: 'off',
+        // Health workers stay quiet (no background refresh racing the lazy path, no polling statements in SQL counts);
+        // the health tests ask for short intervals, and a change in this process still wakes the webhook worker.
+        HEALTH_REFRESH_POLL_MS: '3600000',
+        WEBHOOK_POLL_MS: '3600000',
         ...env,
       }),
       database: fresh.database,

@@ -8,6 +8,7 @@ import { displayName, parseInput, stableKey, metadata } from '../../validation.j
 import { ensureConnector } from '../connectors/service.js';
 import type { FieldDef } from '../connectors/fields.js';
 import { refreshAvailability } from '../feed/service.js';
+import { emitEvent } from '../webhooks/outbox.js';
 import { orgOwned } from '../tenancy/scope.js';
 import { servingSlot, setValue } from '../values/service.js';
 
@@ -126,6 +127,7 @@ async function insert(op: Op, input: z.output<typeof ConnectionFields>, action: 
   });
   await replaceAllowList(op, connection.id, input.allowedCustomerIds);
   await refreshAvailability(op, connection.id);
+  await emitEvent(op, orgId, 'connection.created', () => connectionEventData(connection));
   await op.audit(action, 'Connection', connection.id);
   return connection;
 }
@@ -181,6 +183,7 @@ export async function archiveConnection(op: Op, id: string, archived: boolean): 
     data: { archivedAt: archived ? (connection.archivedAt ?? new Date()) : null },
   });
   await refreshAvailability(op, connection.id);
+  if (archived && !connection.archivedAt) await emitEvent(op, connection.orgId, 'connection.archived', () => connectionEventData(updated));
   await op.audit(archived ? 'connection.archive' : 'connection.unarchive', 'Connection', connection.id);
   return updated;
 }
@@ -217,7 +220,13 @@ export async function deleteConnection(op: Op, id: string): Promise<void> {
   await op.tx.connection.delete({ where: { id: connection.id } });
   // REMOVED events for every customer that could pick it.
   await refreshAvailability(op, connection.id);
+  await emitEvent(op, connection.orgId, 'connection.deleted', () => connectionEventData(connection));
   await op.audit('connection.delete', 'Connection', connection.id);
+}
+
+/** What a connection's webhook events say about it. */
+function connectionEventData(c: Connection): Record<string, unknown> {
+  return { connectionId: c.id, stableKey: c.stableKey, name: c.name, type: c.type, connectorId: c.connectorId, externalId: c.externalId };
 }
 
 /**

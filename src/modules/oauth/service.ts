@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../app.js';
 import type { Actor, Principal } from '../../auth/principal.js';
-import { CryptoError } from '../../crypto/keyring.js';
+import { CryptoError, type KeyRing } from '../../crypto/keyring.js';
 import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
 import { lockValue } from '../../db/locks.js';
 import { ValidationError, type FieldProblem } from '../../errors.js';
@@ -289,6 +289,30 @@ export function needsRefresh(value: Pick<ConnectionValue, 'expiresAt'>, now = Da
 
 type Hints = Record<string, SecretHint>;
 
+/** The columns of a value after a successful refresh: new tokens sealed, a refresh token not sent again kept, failures reset. */
+export function refreshedValueData(ring: KeyRing, value: ConnectionValue, refreshToken: string | undefined, tokens: TokenSet) {
+  const merged = mergeTokens({ refreshToken }, tokens);
+  const hints: Hints = { ...(value.secretHints as unknown as Hints) };
+  for (const [k, v] of Object.entries(merged.secrets)) hints[k] = hintFor(v);
+  return {
+    secrets: { ...(value.secrets as Record<string, string>), ...sealSecrets(ring, value.id, merged.secrets) },
+    secretHints: hints as object,
+    fields: { ...(value.fields as object), ...merged.fields },
+    expiresAt: merged.expiresAt,
+    refreshFailures: 0,
+    lastError: null,
+    lastErrorAt: null,
+    version: { increment: 1 },
+  };
+}
+
+/** The token request that renews a value: client credentials again, or its refresh token; null when it has none. */
+export function renewalParams(settings: OAuth2Settings, secrets: Record<string, string>): Record<string, string> | null {
+  if (settings.grantType === 'client_credentials') return clientCredentialsParams(settings);
+  if (!secrets.refreshToken) return null;
+  return { grant_type: 'refresh_token', refresh_token: secrets.refreshToken, ...(settings.scopes.length ? { scope: settings.scopes.join(' ') } : {}) };
+}
+
 export async function refreshValue(
   app: App,
   actor: Actor,
@@ -316,43 +340,26 @@ export async function refreshValue(
       const secrets = openSecrets(ring, value.id, sealed);
       const stillValid = value.expiresAt !== null && value.expiresAt.getTime() > Date.now();
 
-      let params: Record<string, string>;
-      if (settings.grantType === 'client_credentials') {
-        params = clientCredentialsParams(settings);
-      } else if (secrets.refreshToken) {
-        params = {
-          grant_type: 'refresh_token',
-          refresh_token: secrets.refreshToken,
-          ...(settings.scopes.length ? { scope: settings.scopes.join(' ') } : {}),
-        };
-      } else if (stillValid) {
+      // A background refresher holds this value (health/refresh.ts): serve the still-valid token rather than race it.
+      if (stillValid && (await tx.valueRefreshLease.count({ where: { valueId: value.id, until: { gt: new Date() } } }))) {
         return { kind: 'FRESH', value, refreshed: false };
-      } else {
+      }
+      const params = renewalParams(settings, secrets);
+      if (!params) {
+        if (stillValid) return { kind: 'FRESH', value, refreshed: false };
         const message = 'The access token expired and there is no refresh token; authorize again.';
-        await setValueStatus(op, value.id, 'EXPIRED', message);
+        await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
         return { kind: 'EXPIRED', message };
       }
 
       try {
         const tokens = await tokenRequest(app.outbound, settings, connectorClientSecret(ring, connection.connector), params, opts);
         countRefresh('refreshed');
-        const merged = mergeTokens({ refreshToken: secrets.refreshToken }, tokens);
-        const hints: Hints = { ...(value.secretHints as unknown as Hints) };
-        for (const [k, v] of Object.entries(merged.secrets)) hints[k] = hintFor(v);
         // Compare-and-set on the version read under the lock: a writer that
         // does not take the lock (a plain credential update) is never overwritten.
         const { count } = await tx.connectionValue.updateMany({
           where: { id: value.id, version: value.version },
-          data: {
-            secrets: { ...sealed, ...sealSecrets(ring, value.id, merged.secrets) },
-            secretHints: hints as object,
-            fields: { ...(value.fields as object), ...merged.fields },
-            expiresAt: merged.expiresAt,
-            refreshFailures: 0,
-            lastError: null,
-            lastErrorAt: null,
-            version: { increment: 1 },
-          },
+          data: refreshedValueData(ring, value, secrets.refreshToken, tokens),
         });
         const updated = await tx.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
         if (count === 0) {
@@ -367,13 +374,13 @@ export async function refreshValue(
         countRefresh(err.error === 'invalid_grant' ? 'expired' : err.transient ? 'failed_transient' : 'rejected');
         if (err.error === 'invalid_grant') {
           const message = `Authorization expired: ${err.message}`;
-          await setValueStatus(op, value.id, 'EXPIRED', message);
+          await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
           app.log.info({ valueId: value.id }, 'oauth refresh: invalid_grant, value expired');
           return { kind: 'EXPIRED', message };
         }
         if (!err.transient) {
           const message = `Token refresh failed: ${err.message}`;
-          await setValueStatus(op, value.id, 'ERROR', message);
+          await setValueStatus(op, value.id, 'ERROR', message, 'refresh.rejected');
           app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh rejected');
           return { kind: 'ERROR', message, retryable: false };
         }

@@ -162,7 +162,7 @@ export async function testConnection(
   const record = (ok: boolean, failure: TestFailure | null, httpStatus: number | null, message: string, setStatus = true): Promise<TestOutcome> =>
     write(app, actor, 'graphql', async (op) => {
       const v = setStatus
-        ? await setValueStatus(op, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message)
+        ? await setValueStatus(op, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message, 'connection.test')
         : await op.tx.connectionValue.findUniqueOrThrow({ where: { id: value!.id } });
       await op.audit('connection.test', 'ConnectionValue', v.id, { ok, failure, httpStatus });
       return { ok, failure, httpStatus, message, value: v };

@@ -8,6 +8,7 @@ import type { Customer, Organization, OrgUser } from '../../generated/prisma/cli
 import { audit, type Op, type Surface } from '../../op.js';
 import { displayName, parseInput, metadata } from '../../validation.js';
 import { lockAvailability, refreshCustomerAvailability } from '../feed/service.js';
+import { emitEvent } from '../webhooks/outbox.js';
 import { orgOwned } from './scope.js';
 
 /**
@@ -34,6 +35,7 @@ async function lockExternalId(op: Op, orgId: string, externalId: string): Promis
 async function insert(op: Op, orgId: string, input: z.output<typeof CustomerFields>, action: string): Promise<Customer> {
   const customer = await op.tx.customer.create({ data: { ...input, orgId, metadata: (input.metadata ?? {}) as object } });
   await refreshCustomerAvailability(op, orgId);
+  await emitEvent(op, orgId, 'customer.created', () => customerEventData(customer));
   await op.audit(action, 'Customer', customer.id);
   return customer;
 }
@@ -90,7 +92,13 @@ export async function deleteCustomer(op: Op, id: string): Promise<void> {
   // The materialized picker set has no foreign keys; its rows go with the customer, under the feed lock (lock order).
   await lockAvailability(op.tx);
   await op.tx.availableSelection.deleteMany({ where: { customerId: found.id } });
+  await emitEvent(op, found.orgId, 'customer.deleted', () => customerEventData(found));
   await op.audit('customer.delete', 'Customer', found.id);
+}
+
+/** What a customer's webhook events say about it. */
+function customerEventData(c: Customer): Record<string, unknown> {
+  return { customerId: c.id, externalId: c.externalId, name: c.name };
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Op } from '../../op.js';
 import { clearedKeys, connectorFields, testRequestOrigin, validateValues } from '../connectors/fields.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
 import { refreshAvailability } from '../feed/service.js';
+import { recordTransition } from '../health/history.js';
 
 /**
  * Connection values: the credentials themselves, one per slot of a
@@ -121,6 +122,7 @@ export async function setValue(
           slot: key,
         },
       });
+  await recordTransition(op, value, existing?.status ?? null, value.status, action, value.lastError);
   await refreshAfterValueChange(op, connection.id, slot);
   await op.audit(action, 'Connection', connection.id, { slot: slot.kind, valueId: value.id });
   return value;
@@ -166,15 +168,27 @@ async function readValueLocked(op: Op, connectionId: string, slot: string): Prom
 /** Removes one slot's credentials; answers whether there were any. */
 export async function clearValue(op: Op, connection: Connection, slot: Slot): Promise<boolean> {
   assertWithinLimits(op.actor, 'credentials');
+  const existing = await readValueLocked(op, connection.id, slotKey(slot));
   const { count } = await op.tx.connectionValue.deleteMany({ where: { connectionId: connection.id, slot: slotKey(slot) } });
+  if (existing && count) await recordTransition(op, existing, existing.status, null, 'connectionValue.clear');
   if (count) await refreshAfterValueChange(op, connection.id, slot);
   await op.audit('connectionValue.clear', 'Connection', connection.id, { slot: slot.kind });
   return count > 0;
 }
 
-/** Status changes (test connection, OAuth refresh outcome…). Messages must not contain secrets. */
-export async function setValueStatus(op: Op, valueId: string, status: ValueStatus, lastError?: string | null): Promise<ConnectionValue> {
+/**
+ * Status changes (test connection, OAuth refresh outcome, scheduled check…),
+ * recorded in the value's history with `cause`. Messages must not contain secrets.
+ */
+export async function setValueStatus(
+  op: Op,
+  valueId: string,
+  status: ValueStatus,
+  lastError?: string | null,
+  cause = 'status.set',
+): Promise<ConnectionValue> {
   const now = new Date();
+  const before = await op.tx.connectionValue.findUniqueOrThrow({ where: { id: valueId }, select: { status: true } });
   const value = await op.tx.connectionValue.update({
     where: { id: valueId },
     data: {
@@ -184,6 +198,7 @@ export async function setValueStatus(op: Op, valueId: string, status: ValueStatu
       ...(status === 'ACTIVE' ? { activatedAt: now, refreshFailures: 0 } : {}),
     },
   });
+  await recordTransition(op, value, before.status, status, cause, value.lastError);
   await refreshAfterValueChange(op, value.connectionId, slotOfKey(value.slot));
   return value;
 }

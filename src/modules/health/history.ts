@@ -1,0 +1,88 @@
+import type { ValueStatus } from '../../generated/prisma/client.js';
+import type { Op } from '../../op.js';
+import { emitEvent, type EventType } from '../webhooks/outbox.js';
+
+/**
+ * Status history of connection values, and what a transition tells the
+ * organization's webhooks. The values service calls `recordTransition` for
+ * every change of a value's status (its creation and clearing included), in
+ * the transaction of the change: a rolled-back change leaves no history and
+ * sends nothing.
+ */
+export interface ValueSlotRef {
+  id: string;
+  orgId: string;
+  connectionId: string;
+  customerId: string | null;
+  slot: string;
+  kind: string;
+}
+
+/** The webhook event a transition means, if any. */
+export function transitionEvent(from: ValueStatus | null, to: ValueStatus | null): EventType | null {
+  if (to === null) return 'value.cleared';
+  if (to === 'ACTIVE') return from === 'ERROR' || from === 'EXPIRED' ? 'value.recovered' : 'value.activated';
+  if (to === 'ERROR') return 'value.error';
+  if (to === 'EXPIRED') return 'value.expired';
+  return null;
+}
+
+/**
+ * Records one transition (nothing when the status did not change) and writes
+ * its webhook event to the outbox. `message` is the value's error after the
+ * change; it must never hold a secret.
+ */
+export async function recordTransition(
+  op: Op,
+  value: ValueSlotRef,
+  from: ValueStatus | null,
+  to: ValueStatus | null,
+  cause: string,
+  message: string | null = null,
+): Promise<void> {
+  if (from === to) return;
+  await op.tx.valueStatusChange.create({
+    data: {
+      orgId: value.orgId,
+      // A cleared value's row is gone; its transitions stay, attached to the slot.
+      valueId: to === null ? null : value.id,
+      connectionId: value.connectionId,
+      customerId: value.customerId,
+      slot: value.slot,
+      fromStatus: from,
+      toStatus: to,
+      cause,
+      message,
+      actorKind: op.actor.kind,
+      actorId: op.actor.id,
+      via: op.via,
+    },
+  });
+  const type = transitionEvent(from, to);
+  if (type) await emitEvent(op, value.orgId, type, () => valueEventData(op, value, { status: to, previousStatus: from, cause, message }));
+}
+
+/** A refresh that failed without changing the status (a transient provider failure): only an event. */
+export async function recordRefreshFailure(op: Op, value: ValueSlotRef, message: string): Promise<void> {
+  await emitEvent(op, value.orgId, 'value.refresh_failed', () => valueEventData(op, value, { status: null, previousStatus: null, cause: 'refresh.failed', message }));
+}
+
+async function valueEventData(
+  op: Op,
+  value: ValueSlotRef,
+  change: { status: ValueStatus | null; previousStatus: ValueStatus | null; cause: string; message: string | null },
+): Promise<Record<string, unknown>> {
+  const [connection, customer] = await Promise.all([
+    op.tx.connection.findUnique({ where: { id: value.connectionId }, select: { stableKey: true } }),
+    value.customerId ? op.tx.customer.findUnique({ where: { id: value.customerId }, select: { externalId: true } }) : null,
+  ]);
+  return {
+    valueId: value.id,
+    connectionId: value.connectionId,
+    connectionStableKey: connection?.stableKey ?? null,
+    kind: value.kind,
+    customerId: value.customerId,
+    customerExternalId: customer?.externalId ?? null,
+    ...change,
+  };
+}
