@@ -163,6 +163,7 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
     ],
     // Acme has an endpoint; the other org has none (an empty list).
     webhookEndpoints: [{ args: async () => (await freshEndpoint(), {}), expect: { ...orgOnlyRead, OTHER: 'hidden' } }],
+    connectionHealthSummary: [{ args: () => ({}), expect: orgOnlyRead }],
     embedSigningKeys: [{ args: () => ({}), expect: orgOnlyRead }],
     exportManifest: [{ args: () => ({}), expect: orgOnlyRead }],
     customers: [{ args: () => ({}), expect: { ADMIN: 'ok', KEY: 'ok', CUST_A: 'ok', CUST_B: 'ok', RUNTIME: 'ok', ANON: 'unauth', OTHER: 'ok' } }],

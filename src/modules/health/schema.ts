@@ -1,4 +1,5 @@
 import { builder } from '../../schema/builder.js';
+import { rowsById } from '../../schema/loaders.js';
 import { ValueStatusEnum } from '../values/schema.js';
 import { statusChangeWhere } from './scope.js';
 
@@ -39,3 +40,102 @@ builder.prismaObjectFields('Connection', (t) => ({
     query: (_args, ctx) => ({ where: statusChangeWhere(ctx.principal), orderBy: { id: 'asc' } }),
   }),
 }));
+
+// ───────────────────────────── dashboard summary ─────────────────────────────
+
+interface StatusCounts {
+  PENDING: number;
+  ACTIVE: number;
+  ERROR: number;
+  EXPIRED: number;
+}
+interface HealthRow {
+  connectionId: string;
+  connectorId: string;
+  counts: StatusCounts;
+}
+
+const StatusCountsRef = builder.objectRef<StatusCounts>('StatusCounts').implement({
+  description: 'Credential values by status (test values excluded).',
+  fields: (t) => ({
+    pending: t.int({ resolve: (c) => c.PENDING }),
+    active: t.int({ resolve: (c) => c.ACTIVE }),
+    error: t.int({ resolve: (c) => c.ERROR }),
+    expired: t.int({ resolve: (c) => c.EXPIRED }),
+    total: t.int({ resolve: (c) => c.PENDING + c.ACTIVE + c.ERROR + c.EXPIRED }),
+  }),
+});
+
+const ConnectionHealthRef = builder.objectRef<HealthRow>('ConnectionHealth').implement({
+  fields: (t) => ({
+    // The org's own rows (the summary is for org principals), all of the response's in one statement.
+    connection: t.prismaField({ type: 'Connection', resolve: async (query, h, _a, ctx) => (await rowsById(ctx, 'Connection', query, [h.connectionId]))[0]! }),
+    counts: t.field({ type: StatusCountsRef, resolve: (h) => h.counts }),
+  }),
+});
+
+const ConnectorHealthRef = builder.objectRef<HealthRow>('ConnectorHealth').implement({
+  fields: (t) => ({
+    connector: t.prismaField({ type: 'Connector', resolve: async (query, h, _a, ctx) => (await rowsById(ctx, 'Connector', query, [h.connectorId]))[0]! }),
+    counts: t.field({ type: StatusCountsRef, resolve: (h) => h.counts }),
+  }),
+});
+
+const zero = (): StatusCounts => ({ PENDING: 0, ACTIVE: 0, ERROR: 0, EXPIRED: 0 });
+function add(into: StatusCounts, from: StatusCounts): void {
+  for (const k of Object.keys(into) as (keyof StatusCounts)[]) into[k] += from[k];
+}
+
+interface HealthSummary {
+  totals: StatusCounts;
+  connections: HealthRow[];
+  connectors: HealthRow[];
+}
+
+const HealthSummaryRef = builder.objectRef<HealthSummary>('ConnectionHealthSummary').implement({
+  description: "The organization's credential values by status: overall, per connection and per connector (unarchived connections; test values excluded).",
+  fields: (f) => ({
+    totals: f.field({ type: StatusCountsRef, resolve: (s) => s.totals }),
+    connections: f.field({ type: [ConnectionHealthRef], description: 'Connections with at least one value, most errors first.', resolve: (s) => s.connections }),
+    connectors: f.field({ type: [ConnectorHealthRef], description: 'Connectors with at least one value, most errors first.', resolve: (s) => s.connectors }),
+  }),
+});
+
+builder.queryField('connectionHealthSummary', (t) =>
+  t.field({
+    type: HealthSummaryRef,
+    authScopes: { org: true },
+    description: 'For the admin dashboard: values by status per connection and per connector, in one grouped query.',
+    resolve: async (_root, _args, ctx) => {
+      const orgId = ctx.principal!.orgId;
+      const groups = await ctx.prisma.connectionValue.groupBy({
+        by: ['connectionId', 'status'],
+        where: { orgId, kind: { not: 'TEST' }, connection: { archivedAt: null } },
+        _count: { _all: true },
+      });
+      const connections = await ctx.prisma.connection.findMany({
+        where: { orgId, id: { in: [...new Set(groups.map((g) => g.connectionId))] } },
+        select: { id: true, connectorId: true },
+      });
+      const connectorOf = new Map(connections.map((c) => [c.id, c.connectorId]));
+      const byConnection = new Map<string, HealthRow>();
+      for (const g of groups) {
+        const connectorId = connectorOf.get(g.connectionId);
+        if (!connectorId) continue;
+        let row = byConnection.get(g.connectionId);
+        if (!row) byConnection.set(g.connectionId, (row = { connectionId: g.connectionId, connectorId, counts: zero() }));
+        row.counts[g.status] += g._count._all;
+      }
+      const totals = zero();
+      const byConnector = new Map<string, HealthRow>();
+      for (const row of byConnection.values()) {
+        add(totals, row.counts);
+        let c = byConnector.get(row.connectorId);
+        if (!c) byConnector.set(row.connectorId, (c = { connectionId: row.connectionId, connectorId: row.connectorId, counts: zero() }));
+        add(c.counts, row.counts);
+      }
+      const worstFirst = (a: HealthRow, b: HealthRow) => b.counts.ERROR + b.counts.EXPIRED - (a.counts.ERROR + a.counts.EXPIRED) || a.connectionId.localeCompare(b.connectionId);
+      return { totals, connections: [...byConnection.values()].sort(worstFirst), connectors: [...byConnector.values()].sort(worstFirst) };
+    },
+  }),
+);
