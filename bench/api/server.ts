@@ -31,7 +31,7 @@ if (system === 'gateway') {
   const { loadConfig } = await import('../../src/config.js');
   const { openDatabase } = await import('../../src/db/database.js');
   const { createGateway } = await import('../../src/server.js');
-  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent' });
   const statements: { sql: string; params: string }[] = [];
   const db = await openDatabase(config.database, { onQuery: (sql, params) => statements.push({ sql, params }) });
   const gateway = createGateway(createApp(config, db));
