@@ -8,6 +8,9 @@ import { attachWebSocket } from './http/websocket.js';
 import { errorSummary } from './logging.js';
 import { pruneAuditEvents } from './op.js';
 
+/** How long a stopping gateway waits for requests already sent to be read before it closes idle connections. */
+const SHUTDOWN_GRACE_MS = 1000;
+
 /** One gateway process's HTTP and WebSocket server, wired to its app. */
 export interface Gateway {
   http: Server;
@@ -67,6 +70,9 @@ export function createGateway(app: App, server?: Server): Gateway {
     },
     async shutdown(timeoutMs) {
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      // Requests already on the wire get a moment to be read: a connection whose request has not
+      // been parsed yet counts as idle, and closing it would reset a request the client already sent.
+      await new Promise((r) => setTimeout(r, Math.min(SHUTDOWN_GRACE_MS, timeoutMs / 4)));
       // Keep-alive connections go as soon as they are idle: now, and whenever an in-flight request ends.
       http.closeIdleConnections();
       const idle = setInterval(() => http.closeIdleConnections(), 50);

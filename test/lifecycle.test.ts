@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { openPGlite } from '../src/db/pglite.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 
@@ -121,7 +121,7 @@ describe('graceful shutdown', () => {
     expect(run.stderr()).toContain('shutting down');
 
     // Every acknowledged write is in the database.
-    const db = new PGlite(path.join(dataDir, 'pglite'));
+    const db = await openPGlite(path.join(dataDir, 'pglite'));
     try {
       const r = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Customer" WHERE "externalId" LIKE 'drain-%'`);
       expect(r.rows[0]!.n).toBe(20);
