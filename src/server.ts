@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
@@ -8,8 +8,8 @@ import { attachWebSocket } from './http/websocket.js';
 import { errorSummary } from './logging.js';
 import { pruneAuditEvents } from './op.js';
 
-/** How long a stopping gateway waits for requests already sent to be read before it closes idle connections. */
-const SHUTDOWN_GRACE_MS = 1000;
+/** On shutdown, how long connections already queued at the listener get to be taken before it closes. */
+const ACCEPT_GRACE_MS = 1000;
 
 /** One gateway process's HTTP and WebSocket server, wired to its app. */
 export interface Gateway {
@@ -32,7 +32,11 @@ export function createGateway(app: App, server?: Server): Gateway {
   const rateLimits = new RateLimits(app.config, app.log);
   const edge = createEdge(app, graphql, rateLimits);
   const http = server ?? createServer();
-  http.on('request', edge);
+  let stopping = false;
+  http.on('request', (req, res) => {
+    if (stopping) res.shouldKeepAlive = false;
+    edge(req, res);
+  });
   const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
   if (app.config.health.workers) app.health.start();
@@ -69,13 +73,15 @@ export function createGateway(app: App, server?: Server): Gateway {
       await closeRest();
     },
     async shutdown(timeoutMs) {
-      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
-      // Requests already on the wire get a moment to be read: a connection whose request has not
-      // been parsed yet counts as idle, and closing it would reset a request the client already sent.
-      await new Promise((r) => setTimeout(r, Math.min(SHUTDOWN_GRACE_MS, timeoutMs / 4)));
-      // Keep-alive connections go as soon as they are idle: now, and whenever an in-flight request ends.
-      http.closeIdleConnections();
-      const idle = setInterval(() => http.closeIdleConnections(), 50);
+      // Stop accepting, but not through http.Server#close, which also closes idle connections at once:
+      // a connection whose request has not been read yet counts as idle, and closing it resets a
+      // request the client already sent. Instead every response from now on closes its connection
+      // (Connection: close), and connections with nothing to answer end at their keep-alive timeout.
+      stopping = true;
+      // Connections the kernel accepted before the signal wait in the listen backlog until the event
+      // loop takes them; closing the listener would reset them. They get a moment to be taken first.
+      await new Promise((r) => setTimeout(r, Math.min(ACCEPT_GRACE_MS, timeoutMs / 4)));
+      const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(http, () => resolve()));
       await ws.close();
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
@@ -83,7 +89,6 @@ export function createGateway(app: App, server?: Server): Gateway {
         new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
       ]);
       clearTimeout(timer);
-      clearInterval(idle);
       if (!drained) {
         http.closeAllConnections();
         await closed;
