@@ -132,7 +132,18 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     adapterFactory,
     ...(pglite ? { pglite } : {}),
     ...(pool ? { pool } : {}),
-    migrate: () => applyMigrations(adapterFactory, MIGRATIONS_DIR),
+    // On PostgreSQL, migrations run on a pool of their own without the lock timeout: a migration
+    // may wait as long as it must for another instance's (or a long statement's) locks.
+    migrate: async () => {
+      if (database.kind !== 'postgres') return applyMigrations(adapterFactory, MIGRATIONS_DIR);
+      const migrationPool = new pg.Pool({ connectionString: database.url, max: 2 });
+      migrationPool.on('error', () => {});
+      try {
+        return await applyMigrations(new PrismaPg(migrationPool), MIGRATIONS_DIR);
+      } finally {
+        await migrationPool.end();
+      }
+    },
     async close() {
       await prisma.$disconnect();
       await closeDriver();
