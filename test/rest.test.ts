@@ -46,8 +46,8 @@ const ResolveByExternalId = graphql(`
 `);
 
 /*
- * The seed's (004_f5d1d745c8710e68.txt) backend functions, with exactly its
- * request shapes: only the TypeScript types were dropped.
+ * An Activepieces-style backend's functions (getOrCreateProject, ensure a
+ * global connection), with exactly the request shapes such a backend sends.
  */
 async function getOrCreateProject({
   projectExternalId,
