@@ -1,4 +1,5 @@
-import { GraphQLError } from 'graphql';
+import { PothosValidationError } from '@pothos/core';
+import { GraphQLError, Kind } from 'graphql';
 
 /**
  * Domain errors. Each has a stable `code`; mutations return them as typed
@@ -150,6 +151,33 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
+/** Over the caller's request budget (http/rate-limit.ts): nothing ran; retry after `Retry-After`. */
+export class RateLimitedError extends DomainError {
+  readonly code = 'RATE_LIMITED';
+  constructor() {
+    super('Too many requests: retry after the time in Retry-After');
+  }
+}
+
+/** A known path asked with a method it does not answer (`allow` lists the ones it does). */
+export class MethodNotAllowedError extends DomainError {
+  readonly code = 'METHOD_NOT_ALLOWED';
+  constructor(
+    method: string,
+    readonly allow: string[],
+  ) {
+    super(`${method} is not allowed here`);
+  }
+}
+
+/** What a surface answers for an error it did not expect (logged without values; the caller learns nothing more). */
+export class InternalError extends DomainError {
+  readonly code = 'INTERNAL_SERVER_ERROR';
+  constructor() {
+    super('Unexpected error');
+  }
+}
+
 /**
  * The database (or another dependency) cannot serve the request right now:
  * unreachable, restarting, out of connections, or a lock not granted in time
@@ -240,8 +268,10 @@ export const HTTP_STATUS: Record<string, number> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   IN_USE: 409,
+  INTERNAL_SERVER_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
 };
 
@@ -251,9 +281,11 @@ export function httpStatusOf(err: DomainError): number {
 
 const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE']);
 
-/** Response headers that go with an error on every surface (Retry-After for SERVICE_UNAVAILABLE). */
+/** Response headers that go with an error on every surface (Retry-After for SERVICE_UNAVAILABLE, Allow for METHOD_NOT_ALLOWED). */
 export function errorHeaders(err: DomainError): Record<string, string> {
-  return err instanceof ServiceUnavailableError ? { 'retry-after': String(err.retryAfter) } : {};
+  if (err instanceof ServiceUnavailableError) return { 'retry-after': String(err.retryAfter) };
+  if (err instanceof MethodNotAllowedError) return { allow: err.allow.join(', ') };
+  return {};
 }
 
 /**
@@ -280,3 +312,31 @@ export function toGraphQLError(err: DomainError, at?: GraphQLError): GraphQLErro
 
 /** Codes that refuse a caller (logged at info, never error: they are the product working). */
 export const REFUSAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND', 'RATE_LIMITED']);
+
+/**
+ * Pothos reports argument mistakes (a negative `first`, a cursor or global
+ * id that does not decode) and its own programming errors with one class;
+ * these messages are the argument ones (plugin-relay, plugin-prisma).
+ */
+const POTHOS_ARGUMENT_ERROR = /^(Argument "|Arguments "|Invalid cursor|Cursor must|Invalid offset cursor|Invalid global ID|Invalid id received|Expected compound cursor|ID: .* is not of type)/;
+
+/** The domain error an error stands for, when it is an expected one (a client mistake, a refusal, a known database answer). */
+export function domainErrorOf(error: unknown): DomainError | undefined {
+  const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
+  if (original instanceof DomainError) return original;
+  const prismaMapped = fromPrismaError(original);
+  if (prismaMapped) return prismaMapped;
+  if (original instanceof PothosValidationError && POTHOS_ARGUMENT_ERROR.test(original.message)) return new BadUserInputError(original.message);
+  // graphql-js's variable coercion: a variable of the wrong type, an unknown enum value (the scalar's own error is kept as originalError).
+  if (error instanceof GraphQLError && !error.path && error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION) return new BadUserInputError(error.message);
+  return undefined;
+}
+
+/** The log level of an error that reached a surface: client mistakes at debug, refusals at info, the rest at error. */
+export function logLevelOf(error: unknown): 'debug' | 'info' | 'error' {
+  const typed = domainErrorOf(error);
+  const code = typed?.code ?? (error instanceof GraphQLError ? error.extensions?.code : undefined);
+  if (typeof code !== 'string') return 'error';
+  if (REFUSAL_CODES.has(code)) return 'info';
+  return code === 'INTERNAL_SERVER_ERROR' ? 'error' : 'debug';
+}

@@ -1,7 +1,6 @@
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'pino';
-import { DomainError } from './errors.js';
-import { logLevelOf } from './http/client-input.js';
+import { DomainError, logLevelOf } from './errors.js';
 
 /**
  * What a log line may say about an error: its kind, its code, and where in

@@ -1,6 +1,7 @@
 import { SignJWT, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { Config } from '../config.js';
+import { BadUserInputError, ForbiddenError, ServiceUnavailableError } from '../errors.js';
 
 /**
  * OpenID Connect sign-in of org users (the protocol, through openid-client):
@@ -15,15 +16,12 @@ export const FLOW_COOKIE = 'cg_oidc_flow';
 const FLOW_TTL_S = 600;
 const AUDIENCE = 'oidc-sign-in';
 
-export class SignInError extends Error {
-  override name = 'SignInError';
-  constructor(
-    readonly status: 400 | 403 | 409 | 503,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/**
+ * A failed sign-in is one of the domain errors (errors.ts), so its route
+ * answers it through the one error table: a flow that cannot be completed is
+ * 400 (`BadUserInputError`: start again), a refusal by the provider or a
+ * missing verified email 403, an unreachable provider 503.
+ */
 
 export interface VerifiedAccount {
   subject: string;
@@ -58,7 +56,7 @@ export class OidcSignIn {
       })
       .catch((err: unknown) => {
         this.discovered = null;
-        throw new SignInError(503, `The sign-in provider cannot be reached (${err instanceof Error ? err.message : String(err)}); try again later`);
+        throw new ServiceUnavailableError(`The sign-in provider cannot be reached (${err instanceof Error ? err.message : String(err)}); try again later`);
       });
     return this.discovered;
   }
@@ -86,15 +84,15 @@ export class OidcSignIn {
 
   /** Checks the provider's answer against the flow's cookie and returns the verified account. */
   async finish(callbackUrl: URL, cookie: string | undefined): Promise<{ account: VerifiedAccount; org: string | null }> {
-    if (!cookie) throw new SignInError(400, 'This sign-in was not started here, or took too long; start again');
+    if (!cookie) throw new BadUserInputError('This sign-in was not started here, or took too long; start again');
     let flow: Flow;
     try {
       flow = (await jwtVerify(cookie, this.key, { audience: AUDIENCE, algorithms: ['HS256'] })).payload as unknown as Flow;
     } catch {
-      throw new SignInError(400, 'This sign-in expired or was tampered with; start again');
+      throw new BadUserInputError('This sign-in expired or was tampered with; start again');
     }
     const denied = callbackUrl.searchParams.get('error');
-    if (denied) throw new SignInError(403, `The provider refused the sign-in (${denied.slice(0, 100)})`);
+    if (denied) throw new ForbiddenError(`The provider refused the sign-in (${denied.slice(0, 100)})`);
     const config = await this.configuration();
     let tokens;
     try {
@@ -105,13 +103,13 @@ export class OidcSignIn {
         idTokenExpected: true,
       });
     } catch (err) {
-      throw new SignInError(400, `The sign-in could not be completed (${err instanceof Error ? err.message : 'invalid response'}); start again`);
+      throw new BadUserInputError(`The sign-in could not be completed (${err instanceof Error ? err.message : 'invalid response'}); start again`);
     }
     const claims = tokens.claims()!;
     // Some providers put the email in the ID token, others only in userinfo.
     const info = typeof claims.email === 'string' ? claims : await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
-    if (typeof info.email !== 'string' || !info.email) throw new SignInError(403, 'The provider did not say which email this account has');
-    if (info.email_verified === false) throw new SignInError(403, `The provider has not verified ${info.email}`);
+    if (typeof info.email !== 'string' || !info.email) throw new ForbiddenError('The provider did not say which email this account has');
+    if (info.email_verified === false) throw new ForbiddenError(`The provider has not verified ${info.email}`);
     return { account: { subject: claims.sub, email: info.email.toLowerCase() }, org: flow.org };
   }
 }

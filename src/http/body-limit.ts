@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLargeError } from '../errors.js';
+import { writeEdgeError } from './answers.js';
 
 /**
  * Request bodies larger than MAX_BODY_BYTES are refused with a typed 413 on
@@ -40,13 +41,7 @@ export function limitBody(req: IncomingMessage, res: ServerResponse, maxBytes: n
 }
 
 function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number, surface: 'graphql' | 'http'): void {
-  const error = new PayloadTooLargeError(maxBytes);
-  const body =
-    surface === 'graphql'
-      ? { errors: [{ message: error.message, extensions: { code: error.code } }] }
-      : { statusCode: 413, code: error.code, message: error.message };
-  res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
-  res.end(JSON.stringify(body));
+  writeEdgeError(res, new PayloadTooLargeError(maxBytes), surface, { connection: 'close' });
   // The rest of the body is not wanted: the connection ends with the answer.
   res.once('finish', () => req.socket.destroy());
 }

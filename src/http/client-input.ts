@@ -1,9 +1,8 @@
-import { GraphQLError, Kind, visit, type DocumentNode } from 'graphql';
+import { GraphQLError, visit, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { MiddlewareHandler } from 'hono';
-import { PothosValidationError } from '@pothos/core';
-import { BadUserInputError, DomainError, REFUSAL_CODES, ValidationError, fromPrismaError, toGraphQLError } from '../errors.js';
-import { errorResponse } from '../rest/route.js';
+import { BadUserInputError, ValidationError, toGraphQLError } from '../errors.js';
+import { errorResponse } from './answers.js';
 import { nulPath } from '../validation.js';
 
 /**
@@ -43,34 +42,6 @@ export function clientInputPlugin(): Plugin {
       if (problem) setResultAndStopExecution({ errors: [problem] });
     },
   };
-}
-
-/**
- * Pothos reports argument mistakes (a negative `first`, a cursor or global
- * id that does not decode) and its own programming errors with one class;
- * these messages are the argument ones (plugin-relay, plugin-prisma).
- */
-const POTHOS_ARGUMENT_ERROR = /^(Argument "|Arguments "|Invalid cursor|Cursor must|Invalid offset cursor|Invalid global ID|Invalid id received|Expected compound cursor|ID: .* is not of type)/;
-
-/** The domain error a GraphQL error stands for, when it is an expected one (a client mistake, a refusal, a known database answer). */
-export function domainErrorOf(error: unknown): DomainError | undefined {
-  const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
-  if (original instanceof DomainError) return original;
-  const prismaMapped = fromPrismaError(original);
-  if (prismaMapped) return prismaMapped;
-  if (original instanceof PothosValidationError && POTHOS_ARGUMENT_ERROR.test(original.message)) return new BadUserInputError(original.message);
-  // graphql-js's variable coercion: a variable of the wrong type, an unknown enum value (the scalar's own error is kept as originalError).
-  if (error instanceof GraphQLError && !error.path && error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION) return new BadUserInputError(error.message);
-  return undefined;
-}
-
-/** The log level of an error that reached a surface: client mistakes at debug, refusals at info, the rest at error. */
-export function logLevelOf(error: unknown): 'debug' | 'info' | 'error' {
-  const typed = domainErrorOf(error);
-  const code = typed?.code ?? (error instanceof GraphQLError ? error.extensions?.code : undefined);
-  if (typeof code !== 'string') return 'error';
-  if (REFUSAL_CODES.has(code)) return 'info';
-  return code === 'INTERNAL_SERVER_ERROR' ? 'error' : 'debug';
 }
 
 /**

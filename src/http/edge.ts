@@ -4,17 +4,19 @@ import { Hono, type Context, type Next } from 'hono';
 import { cors } from 'hono/cors';
 import type { App } from '../app.js';
 import { SIGN_IN_CALLBACK_PATH, SIGN_IN_PATH } from '../auth/oidc.js';
-import { CALLBACK_PATH, START_PATH } from '../modules/oauth/service.js';
+import { CONNECT_PAGE_PATH } from '../modules/connect/service.js';
+import { CALLBACK_PATH, CONNECT_OAUTH_RETURN_PATH, START_PATH } from '../modules/oauth/service.js';
 import { REQUEST_ID_HEADER, currentRequest, requestContext, requestIdFrom, type RequestContext } from '../observability/request.js';
 import { endServerSpan } from '../observability/tracing.js';
 import { fromPrismaError } from '../errors.js';
 import { errorSummary } from '../logging.js';
-import { mountConnectPage } from '../rest/connect.js';
+import { connectAsset, connectOAuthReturn, connectPage, connectSdk, connectSession } from '../rest/connect.js';
+import { mount } from '../rest/endpoint.js';
 import { mountRestApi } from '../rest/index.js';
-import { errorResponse } from '../rest/route.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { errorResponse } from './answers.js';
 import { limitBody } from './body-limit.js';
 import { requestTargetGuard } from './client-input.js';
 import { tooManyRequests, type RateLimits } from './rate-limit.js';
@@ -57,21 +59,22 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   });
   edge.get('/metrics', async () => new Response(await app.metrics.registry.metrics(), { headers: { 'content-type': app.metrics.registry.contentType } }));
   edge.get(`${GRAPHIQL_PATH}/:version/:name`, (c) => graphiqlAsset(c.req.param('version'), c.req.param('name')));
-  edge.get(SIGN_IN_PATH, (c) => signInStart(app, c));
-  edge.get(SIGN_IN_CALLBACK_PATH, (c) => signInCallback(app, c));
-  edge.get(START_PATH, (c) => oauthStart(app, c));
-  edge.get(CALLBACK_PATH, (c) => oauthCallback(app, c));
-  edge.all(CALLBACK_PATH, () => new Response('Method not allowed', { status: 405, headers: { allow: 'GET' } }));
-  edge.get(RUNTIME_REST_PATH, (c) => runtimeConnection(app, c));
-  edge.all(RUNTIME_REST_PATH, (c) => c.json({ status: 'ERROR', message: 'Use GET' }, 405));
-  mountConnectPage(edge, app);
+  // Every other route through the one wrapper (rest/endpoint.ts): authentication, access, error answers.
+  mount(edge, app, SIGN_IN_PATH, { GET: signInStart });
+  mount(edge, app, SIGN_IN_CALLBACK_PATH, { GET: signInCallback });
+  mount(edge, app, START_PATH, { GET: oauthStart });
+  mount(edge, app, CALLBACK_PATH, { GET: oauthCallback });
+  mount(edge, app, RUNTIME_REST_PATH, { GET: runtimeConnection });
+  mount(edge, app, CONNECT_PAGE_PATH, { GET: connectPage });
+  mount(edge, app, CONNECT_OAUTH_RETURN_PATH, { GET: connectOAuthReturn });
+  mount(edge, app, `${CONNECT_PAGE_PATH}/assets/:name`, { GET: connectAsset });
+  mount(edge, app, `${CONNECT_PAGE_PATH}/sdk.js`, { GET: connectSdk });
+  mount(edge, app, `${CONNECT_PAGE_PATH}/session`, { POST: connectSession });
   mountRestApi(edge, app);
-  // Whatever a route did not answer itself: JSON, never a stack trace or a source path.
+  // What escaped a route (none should: the wrapper answers its errors): JSON, never a stack trace or a source path.
   edge.onError((err) => {
-    const known = fromPrismaError(err);
-    if (known) return errorResponse(known);
-    app.log.error({ err: errorSummary(err) }, 'unexpected HTTP error');
-    return Response.json({ statusCode: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error' }, { status: 500 });
+    if (!fromPrismaError(err)) app.log.error({ err: errorSummary(err) }, 'unexpected HTTP error');
+    return errorResponse(err);
   });
   // Node's own Request/Response stay as they are: the routes use the standard classes.
   const routes = getRequestListener(edge.fetch, { overrideGlobalObjects: false });

@@ -6,6 +6,8 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import { bearerFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
+import { RateLimitedError } from '../errors.js';
+import { writeEdgeError } from './answers.js';
 
 export type RateLimitConfig = Pick<Config, 'rateLimits' | 'rateLimitPerMinute' | 'rateLimitAnonymousPerMinute' | 'redisUrl'>;
 
@@ -98,9 +100,5 @@ function headersOf(policy: string, kind: string, res: RateLimiterRes): Record<st
 
 /** The typed 429 of a refused HTTP request, in its surface's error shape. */
 export function tooManyRequests(res: ServerResponse, admission: Admission, surface: 'graphql' | 'http'): void {
-  const message = 'Too many requests: retry after the time in Retry-After';
-  const body =
-    surface === 'graphql' ? { errors: [{ message, extensions: { code: 'RATE_LIMITED' } }] } : { statusCode: 429, code: 'RATE_LIMITED', message };
-  res.writeHead(429, { 'content-type': 'application/json; charset=utf-8', ...admission.headers });
-  res.end(JSON.stringify(body));
+  writeEdgeError(res, new RateLimitedError(), surface, admission.headers);
 }

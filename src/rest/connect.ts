@@ -1,15 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Context as HonoContext, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import type { App } from '../app.js';
-import { DomainError, ValidationError } from '../errors.js';
-import { errorSummary } from '../logging.js';
-import { CONNECT_PAGE_PATH, exchangeConnectLink } from '../modules/connect/service.js';
-import { CONNECT_OAUTH_RETURN_PATH } from '../modules/oauth/service.js';
-import { errorResponse } from './route.js';
-import { NO_STORE } from './oauth-callback.js';
+import { ValidationError } from '../errors.js';
+import { NO_STORE } from '../http/answers.js';
+import { exchangeConnectLink } from '../modules/connect/service.js';
+import { endpoint } from './endpoint.js';
 
 /**
  * The hosted Connect page (`connect/`, built by `npm run build:connect` into
@@ -58,29 +53,26 @@ const MAX_SESSION_BODY = 4096;
 
 const pageHeaders = { 'content-security-policy': PAGE_CSP, ...NO_STORE };
 
-export function mountConnectPage(edge: Hono, app: App): void {
-  edge.get(CONNECT_PAGE_PATH, () => serveFile('index.html', pageHeaders));
-  edge.get(CONNECT_OAUTH_RETURN_PATH, () => serveFile('oauth-return.html', pageHeaders));
-  edge.get(`${CONNECT_PAGE_PATH}/assets/:name`, (c) => serveFile(`assets/${c.req.param('name')}`, { 'cache-control': 'public, max-age=31536000, immutable' }));
-  edge.get(`${CONNECT_PAGE_PATH}/sdk.js`, () => serveFile('sdk.js', { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' }));
-  // A link token is ~50 characters: a larger body is refused as it streams in (chunked ones too).
-  const limit = bodyLimit({ maxSize: MAX_SESSION_BODY, onError: () => errorResponse(ValidationError.field('body', `at most ${MAX_SESSION_BODY} bytes`)) });
-  edge.post(`${CONNECT_PAGE_PATH}/session`, limit, (c) => session(app, c));
-}
+export const connectPage = endpoint({ access: 'public', handle: () => serveFile('index.html', pageHeaders) });
+export const connectOAuthReturn = endpoint({ access: 'public', handle: () => serveFile('oauth-return.html', pageHeaders) });
+export const connectAsset = endpoint({
+  access: 'public',
+  handle: ({ c }) => serveFile(`assets/${c.req.param('name')}`, { 'cache-control': 'public, max-age=31536000, immutable' }),
+});
+export const connectSdk = endpoint({
+  access: 'public',
+  handle: () => serveFile('sdk.js', { 'cache-control': 'public, max-age=300', 'access-control-allow-origin': '*' }),
+});
 
-async function session(app: App, c: HonoContext): Promise<Response> {
-  try {
+/** A connect link's token (in the body) → a session token, once. */
+export const connectSession = endpoint({
+  access: 'public',
+  // A link token is ~50 characters: a larger body is refused as it streams in (chunked ones too).
+  maxBodyBytes: MAX_SESSION_BODY,
+  async handle({ app, c }) {
     const body = (await c.req.json().catch(() => null)) as { link?: unknown } | null;
     if (typeof body?.link !== 'string') throw ValidationError.field('body.link', 'must be the link token (the `link=` part of its URL)');
     const { accessToken, expiresAt } = await exchangeConnectLink(app, body.link);
     return Response.json({ accessToken, expiresAt: expiresAt.toISOString() }, { headers: NO_STORE });
-  } catch (err) {
-    if (err instanceof DomainError) return errorResponse(err);
-    // The database or another dependency failed: nothing was used up (the exchange is one transaction); retryable.
-    app.log.error({ err: errorSummary(err) }, 'connect session failed');
-    return Response.json(
-      { statusCode: 503, code: 'UNAVAILABLE', message: 'The gateway cannot open this link right now; try again shortly.' },
-      { status: 503, headers: { 'retry-after': '5', ...NO_STORE } },
-    );
-  }
-}
+  },
+});

@@ -1,10 +1,10 @@
-import type { Context as HonoContext } from 'hono';
 import { getCookie, setCookie, deleteCookie } from 'hono/cookie';
 import type { App } from '../app.js';
-import { FLOW_COOKIE, OidcSignIn, SIGN_IN_CALLBACK_PATH, SignInError } from '../auth/oidc.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { FLOW_COOKIE, OidcSignIn, SIGN_IN_CALLBACK_PATH } from '../auth/oidc.js';
+import { ValidationError } from '../errors.js';
+import { NO_STORE, page, pageErrors } from '../http/answers.js';
 import { signInOrgUser } from '../modules/access/service.js';
-import { NO_STORE, page, withCookies } from './oauth-callback.js';
+import { endpoint } from './endpoint.js';
 
 /**
  * Org users sign in to the admin UI with OpenID Connect (`OIDC_ISSUER`,
@@ -30,12 +30,16 @@ function client(app: App): OidcSignIn | null {
 
 const notConfigured = () => page(404, 'Not found', 'OpenID Connect sign-in is not configured on this gateway.');
 
-export async function signInStart(app: App, c: HonoContext): Promise<Response> {
-  const oidc = client(app);
-  if (!oidc) return notConfigured();
-  const org = c.req.query('org');
-  if (org !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(org)) return page(400, 'Sign-in failed', 'org: not an organization slug');
-  try {
+const errors = pageErrors('Sign-in failed');
+
+export const signInStart = endpoint({
+  access: 'public',
+  errors,
+  async handle({ app, c }) {
+    const oidc = client(app);
+    if (!oidc) return notConfigured();
+    const org = c.req.query('org');
+    if (org !== undefined && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(org)) throw ValidationError.field('org', 'not an organization slug');
     const { url, cookie } = await oidc.start(org ?? null);
     setCookie(c, FLOW_COOKIE, cookie, {
       httpOnly: true,
@@ -46,40 +50,25 @@ export async function signInStart(app: App, c: HonoContext): Promise<Response> {
     });
     c.header('cache-control', 'no-store');
     return c.redirect(url, 302);
-  } catch (err) {
-    return failed(app, err);
-  }
-}
+  },
+});
 
-export async function signInCallback(app: App, c: HonoContext): Promise<Response> {
-  const oidc = client(app);
-  if (!oidc) return notConfigured();
-  const cookie = getCookie(c, FLOW_COOKIE);
-  // One flow, one answer: whatever happens, the cookie is spent.
-  deleteCookie(c, FLOW_COOKIE, { path: SIGN_IN_CALLBACK_PATH });
-  try {
+export const signInCallback = endpoint({
+  access: 'public',
+  errors,
+  async handle({ app, c }) {
+    const oidc = client(app);
+    if (!oidc) return notConfigured();
+    const cookie = getCookie(c, FLOW_COOKIE);
+    // One flow, one answer: whatever happens, the cookie is spent (an error's answer carries it too: endpoint.ts).
+    deleteCookie(c, FLOW_COOKIE, { path: SIGN_IN_CALLBACK_PATH });
     const { account, org } = await oidc.finish(new URL(c.req.url), cookie);
     const signedIn = await signInOrgUser(app, { email: account.email, subject: account.subject, orgSlug: org });
     const adminUi = app.config.oidc?.adminUiUrl;
     if (adminUi) {
       const fragment = new URLSearchParams({ token: signedIn.token, expiresAt: signedIn.expiresAt.toISOString() });
-      return withCookies(c, new Response(null, { status: 303, headers: { ...NO_STORE, location: `${adminUi}#${fragment}` } }));
+      return new Response(null, { status: 303, headers: { ...NO_STORE, location: `${adminUi}#${fragment}` } });
     }
-    return withCookies(
-      c,
-      page(200, 'Signed in', `${signedIn.email} (${signedIn.organization}). Your token, valid until ${signedIn.expiresAt.toISOString()}: ${signedIn.token}`),
-    );
-  } catch (err) {
-    return withCookies(c, failed(app, err));
-  }
-}
-
-function failed(app: App, err: unknown): Response {
-  if (err instanceof SignInError) return page(err.status, 'Sign-in failed', err.message);
-  if (err instanceof NotFoundError) {
-    return page(403, 'Sign-in failed', 'No org user has this email. An admin can add you: npm run admin -- user add --org <slug> --email <your email>');
-  }
-  if (err instanceof ConflictError) return page(409, 'Sign-in failed', err.message);
-  app.log.error({ err: err instanceof Error ? err.name : 'unknown' }, 'oidc sign-in crashed');
-  return page(500, 'Sign-in failed', 'Something went wrong; please try again.');
-}
+    return page(200, 'Signed in', `${signedIn.email} (${signedIn.organization}). Your token, valid until ${signedIn.expiresAt.toISOString()}: ${signedIn.token}`);
+  },
+});

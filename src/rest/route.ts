@@ -1,20 +1,22 @@
-import type { Context as HonoContext, Hono } from 'hono';
+import type { Hono } from 'hono';
 import { z } from 'zod';
 import type { App } from '../app.js';
-import { bearerFromHeader, principalOf } from '../auth/bearer.js';
-import { isOrgPrincipal, type OrgPrincipal } from '../auth/principal.js';
-import { hasScope, type Scope } from '../auth/scopes.js';
-import { DomainError, ForbiddenError, ServiceUnavailableError, UnauthenticatedError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf, type FieldProblem } from '../errors.js';
+import type { OrgPrincipal } from '../auth/principal.js';
+import type { Scope } from '../auth/scopes.js';
+import { DomainError, ValidationError, type FieldProblem } from '../errors.js';
+import { errorResponse } from '../http/answers.js';
 import { write, type Op } from '../op.js';
 import { nulPath } from '../validation.js';
+import { endpoint, mount, type Endpoint } from './endpoint.js';
 
 /**
  * A small, schema-first REST layer that only translates: each route declares
  * zod schemas for its path parameters, query, body and responses (the same
  * schemas validate requests and generate the OpenAPI document, openapi.ts),
  * and its handler turns the request DTO into a service call and the result
- * into a response DTO. Authorization is the operation scopes of
- * auth/scopes.ts; what each service may touch is its own business.
+ * into a response DTO. Authentication, access (operation scopes of
+ * auth/scopes.ts) and error answers are the one wrapper's (endpoint.ts);
+ * what each service may touch is its own business.
  */
 export type Access = Extract<Scope, 'org' | 'orgWrite' | 'credentialWrite'>;
 
@@ -78,20 +80,6 @@ export const ErrorBody = z
   })
   .describe('Error');
 
-export function errorResponse(err: DomainError): Response {
-  const statusCode = httpStatusOf(err);
-  return Response.json(
-    {
-      statusCode,
-      code: err.code,
-      message: err.message,
-      ...(err instanceof ValidationError ? { problems: err.problems } : {}),
-      ...(err instanceof ServiceUnavailableError ? { retryable: true } : {}),
-    },
-    { status: statusCode, headers: { ...errorHeaders(err), ...(statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
-  );
-}
-
 function parsePart<S extends z.ZodType>(schema: S | undefined, input: unknown, prefix: string): z.output<S> {
   if (!schema) return undefined as z.output<S>;
   const result = schema.safeParse(input);
@@ -110,18 +98,6 @@ class NoSuchEndpoint extends DomainError {
   }
 }
 
-/** The org principal of a REST call, with the access the route needs. */
-async function authorize(app: App, request: Request, access: Access): Promise<OrgPrincipal> {
-  const credential = bearerFromHeader(request.headers.get('authorization'));
-  if (!credential) throw new UnauthenticatedError('Send `Authorization: Bearer <API key>`');
-  const principal = await principalOf(app.tokens, credential);
-  if (!isOrgPrincipal(principal)) throw new ForbiddenError('This API needs an organization API key or org user token');
-  if (!hasScope(principal, access)) {
-    throw new ForbiddenError(access === 'credentialWrite' ? 'This key may not write credentials' : 'This key is read-only');
-  }
-  return principal;
-}
-
 async function readBody(request: Request): Promise<unknown> {
   const text = await request.text();
   if (text.trim() === '') return undefined;
@@ -136,29 +112,34 @@ async function readBody(request: Request): Promise<unknown> {
   return body;
 }
 
-async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
-  const request = c.req.raw;
-  const principal = await authorize(app, request, r.access);
-  const rawQuery: Record<string, string> = {};
-  for (const [k, v] of new URL(request.url).searchParams) if (!(k in rawQuery)) rawQuery[k] = v;
-  const params = parsePart(r.params, c.req.param(), 'params');
-  const query = parsePart(r.query, rawQuery, 'query');
-  const body = parsePart(r.body, r.body ? await readBody(request) : undefined, 'body');
-  const result = await r.handler({
-    app,
-    principal,
-    params,
-    query,
-    body,
-    // A lost race on a unique key is run again by the transaction itself (db/transaction.ts).
-    write: (fn, names = {}) =>
-      write(app, principal, 'rest', fn).catch((err: unknown) => {
-        throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
-      }),
+/** A route as an endpoint of the one wrapper (rest/endpoint.ts): access, then zod parsing, then the handler. */
+function restEndpoint(r: Route): Endpoint<Access> {
+  return endpoint({
+    access: r.access,
+    async handle({ app, c, principal }) {
+      const request = c.req.raw;
+      const rawQuery: Record<string, string> = {};
+      for (const [k, v] of new URL(request.url).searchParams) if (!(k in rawQuery)) rawQuery[k] = v;
+      const params = parsePart(r.params, c.req.param(), 'params');
+      const query = parsePart(r.query, rawQuery, 'query');
+      const body = parsePart(r.body, r.body ? await readBody(request) : undefined, 'body');
+      const result = await r.handler({
+        app,
+        principal,
+        params,
+        query,
+        body,
+        // A lost race on a unique key is run again by the transaction itself (db/transaction.ts).
+        write: (fn, names = {}) =>
+          write(app, principal, 'rest', fn).catch((err: unknown) => {
+            throw err instanceof ValidationError ? err.renamed(names, 'body') : err;
+          }),
+      });
+      const status = result.status ?? 200;
+      if (status === 204) return new Response(null, { status });
+      return Response.json(result.body, { status });
+    },
   });
-  const status = result.status ?? 200;
-  if (status === 204) return new Response(null, { status });
-  return Response.json(result.body, { status });
 }
 
 /**
@@ -166,25 +147,11 @@ async function run(app: App, r: Route, c: HonoContext): Promise<Response> {
  * another method on a known path is 405 (with `Allow`), an unknown path 404.
  */
 export function mountRoutes(edge: Hono, app: App, prefix: string, routes: Route[]): void {
-  const onError = (err: unknown, operationId: string): Response => {
-    const known = fromPrismaError(err);
-    if (known) return errorResponse(known);
-    app.log.error({ err: err instanceof Error ? { name: err.name, message: err.message } : 'unknown', route: operationId }, 'unexpected REST error');
-    return Response.json({ statusCode: 500, code: 'INTERNAL_SERVER_ERROR', message: 'Unexpected error' }, { status: 500 });
-  };
-  const methods = new Map<string, string[]>();
+  const paths = new Map<string, Partial<Record<Route['method'], Endpoint>>>();
   for (const r of routes) {
     const path = prefix + r.path;
-    methods.set(path, [...(methods.get(path) ?? []), r.method]);
-    edge.on(r.method, path, (c) => run(app, r, c).catch((err: unknown) => onError(err, r.operationId)));
+    paths.set(path, { ...paths.get(path), [r.method]: restEndpoint(r) });
   }
-  for (const [path, allowed] of methods) {
-    edge.all(path, (c) =>
-      Response.json(
-        { statusCode: 405, code: 'METHOD_NOT_ALLOWED', message: `${c.req.method} is not allowed here` },
-        { status: 405, headers: { allow: allowed.join(', ') } },
-      ),
-    );
-  }
+  for (const [path, methods] of paths) mount(edge, app, path, methods);
   edge.all(`${prefix}/*`, () => errorResponse(new NoSuchEndpoint()));
 }

@@ -1,10 +1,8 @@
-import type { Context as HonoContext } from 'hono';
-import type { App } from '../app.js';
-import { bearerFromHeader, principalOf } from '../auth/bearer.js';
-import { hasScope } from '../auth/scopes.js';
-import { DomainError, ServiceUnavailableError, errorHeaders, fromPrismaError } from '../errors.js';
+import { ValidationError } from '../errors.js';
+import { runtimeErrors } from '../http/answers.js';
 import { encodeId } from '../ids.js';
 import { resolveConnection, type Resolution, type ResolveBy } from '../modules/runtime/service.js';
+import { endpoint } from './endpoint.js';
 
 /**
  * A small REST path for runtimes that do not speak GraphQL:
@@ -20,45 +18,22 @@ import { resolveConnection, type Resolution, type ResolveBy } from '../modules/r
  */
 export const RUNTIME_REST_PATH = '/runtime/v1/connection';
 
-const json = (status: number, body: unknown) => Response.json(body, { status, headers: { 'cache-control': 'no-store' } });
-
-export async function runtimeConnection(app: App, c: HonoContext): Promise<Response> {
-  try {
-    return await resolveOverRest(app, c);
-  } catch (err) {
-    // The database (or a dependency) unavailable: typed and retryable, like every other surface.
-    const known = fromPrismaError(err);
-    if (known instanceof ServiceUnavailableError) {
-      return Response.json(
-        { status: 'ERROR', code: known.code, message: known.message, retryable: true },
-        { status: 503, headers: { 'cache-control': 'no-store', ...errorHeaders(known) } },
-      );
+/** The runtime path's one route: a runtime token; answers never cached; errors in the runtime's shape. */
+export const runtimeConnection = endpoint({
+  access: 'runtime',
+  errors: runtimeErrors,
+  async handle({ app, c, principal }) {
+    const stableKey = c.req.query('stableKey') ?? null;
+    const externalId = c.req.query('externalId') ?? null;
+    const key = stableKey ?? externalId;
+    if ((stableKey === null) === (externalId === null) || !key || key.length > 256) {
+      throw ValidationError.field('query', 'give exactly one of stableKey or externalId (at most 256 characters)');
     }
-    throw err;
-  }
-}
-
-async function resolveOverRest(app: App, c: HonoContext): Promise<Response> {
-  const credential = bearerFromHeader(c.req.header('authorization'));
-  if (!credential) return json(401, { status: 'UNAUTHENTICATED', message: 'Authentication required' });
-  let principal;
-  try {
-    principal = await principalOf(app.tokens, credential);
-  } catch (err) {
-    if (err instanceof DomainError) return json(401, { status: 'UNAUTHENTICATED', message: err.message });
-    throw err;
-  }
-  if (!hasScope(principal, 'runtime') || principal?.kind !== 'RUNTIME') return json(403, { status: 'FORBIDDEN', message: 'A runtime token is required' });
-  const stableKey = c.req.query('stableKey') ?? null;
-  const externalId = c.req.query('externalId') ?? null;
-  const key = stableKey ?? externalId;
-  if ((stableKey === null) === (externalId === null) || !key || key.length > 256) {
-    return json(400, { status: 'ERROR', message: 'Give exactly one of stableKey or externalId' });
-  }
-  const by: ResolveBy = stableKey !== null ? { stableKey } : { externalId: externalId! };
-  const r = await resolveConnection(app, principal, by);
-  return json(httpStatus(r), body(r));
-}
+    const by: ResolveBy = stableKey !== null ? { stableKey } : { externalId: externalId! };
+    const r = await resolveConnection(app, principal, by);
+    return Response.json(body(r), { status: httpStatus(r), headers: { 'cache-control': 'no-store' } });
+  },
+});
 
 function httpStatus(r: Resolution): number {
   switch (r.kind) {

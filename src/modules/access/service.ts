@@ -4,7 +4,7 @@ import { assertWithinLimits } from '../../auth/limits.js';
 import { newApiKeySecret } from '../../auth/tokens.js';
 import type { App } from '../../app.js';
 import type { OrgPrincipal } from '../../auth/principal.js';
-import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { ApiKey, EmbedSigningKey } from '../../generated/prisma/client.js';
 import { decodeIdOrRaw } from '../../ids.js';
 import { audit, type Op } from '../../op.js';
@@ -117,7 +117,8 @@ export async function signInOrgUser(
     include: { org: { select: { slug: true } } },
     take: 2,
   });
-  if (!users.length) throw new NotFoundError(`Org user ${input.email}`);
+  // A refusal, not a lookup: the person signing in learns how to be let in, not whether others exist.
+  if (!users.length) throw new ForbiddenError('No org user has this email. An admin can add you: npm run admin -- user add --org <slug> --email <your email>');
   if (users.length > 1) throw new ConflictError(`${input.email} is a user of several organizations; sign in naming one (?org=<slug>)`);
   const user = users[0]!;
   const token = await app.tokens.signOrgUser(user, SIGN_IN_TTL_S);

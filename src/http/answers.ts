@@ -1,0 +1,84 @@
+import type { ServerResponse } from 'node:http';
+import { DomainError, InternalError, ServiceUnavailableError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf } from '../errors.js';
+
+/**
+ * How every route outside GraphQL answers an error — the one translation.
+ *
+ * The HTTP status and headers come from one table (errors.ts: `HTTP_STATUS`,
+ * `errorHeaders`); a route only chooses the body's shape, the one its
+ * protocol speaks: the REST API's JSON (`restErrors`), the runtime path's
+ * (`runtimeErrors`: a `status` its clients switch on), or a small HTML page
+ * for routes a browser opens (`pageErrors`). Anything that is not a domain
+ * error is first mapped (Prisma's known errors, the database unavailable →
+ * 503) and otherwise answered as a bare 500 (`InternalError`).
+ */
+export type ErrorShape = (err: DomainError, status: number) => Response;
+
+/** Answers a page (or a redirect) that must not be cached or leak its URL. */
+export const NO_STORE = { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' };
+
+function problemsOf(err: DomainError) {
+  return err instanceof ValidationError ? { problems: err.problems } : {};
+}
+
+function retryableOf(err: DomainError) {
+  return err instanceof ServiceUnavailableError ? { retryable: true } : {};
+}
+
+/** The automation API's error body: `{ statusCode, code, message, problems?, retryable? }`. */
+export const restErrors: ErrorShape = (err, statusCode) =>
+  Response.json(
+    { statusCode, code: err.code, message: err.message, ...problemsOf(err), ...retryableOf(err) },
+    { status: statusCode, headers: { ...errorHeaders(err), ...(statusCode === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
+  );
+
+/**
+ * The runtime path's error body: `status` is the typed answer its clients
+ * switch on — UNAUTHENTICATED, FORBIDDEN, or ERROR for anything else (with
+ * `code`, and `retryable` when trying again may pass). Never cached.
+ */
+export const runtimeErrors: ErrorShape = (err, status) =>
+  Response.json(
+    {
+      status: err.code === 'UNAUTHENTICATED' || err.code === 'FORBIDDEN' ? err.code : 'ERROR',
+      code: err.code,
+      message: err.message,
+      ...problemsOf(err),
+      ...retryableOf(err),
+    },
+    { status, headers: { 'cache-control': 'no-store', ...errorHeaders(err), ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
+  );
+
+/** Routes a browser opens (OAuth2 start and callback, sign-in): a small page titled `title`. */
+export function pageErrors(title: string): ErrorShape {
+  return (err, status) =>
+    page(status, title, err instanceof InternalError ? 'Something went wrong; please try again.' : err.message, errorHeaders(err));
+}
+
+/** `err` as this route's answer; what is not a domain error is mapped first, else a 500 that says nothing. */
+export function errorResponse(err: unknown, shape: ErrorShape = restErrors): Response {
+  const known = fromPrismaError(err) ?? new InternalError();
+  return shape(known, httpStatusOf(known));
+}
+
+/**
+ * An error answered at the Node edge, before any route (the body limit, the
+ * rate limit): in the GraphQL response format on `/graphql`, the REST API's
+ * elsewhere.
+ */
+export function writeEdgeError(res: ServerResponse, err: DomainError, surface: 'graphql' | 'http', headers: Record<string, string> = {}): void {
+  const status = httpStatusOf(err);
+  const body = surface === 'graphql' ? { errors: [{ message: err.message, extensions: { code: err.code } }] } : { statusCode: status, code: err.code, message: err.message };
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...errorHeaders(err), ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A minimal HTML page: a title and one line of text. */
+export function page(status: number, title: string, text: string, headers: Record<string, string> = {}): Response {
+  const html = `<!doctype html><meta charset="utf-8"><title>${escapeHtml(title)}</title><h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>`;
+  return new Response(html, { status, headers: { 'content-type': 'text/html; charset=utf-8', ...NO_STORE, ...headers } });
+}
