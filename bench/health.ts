@@ -21,9 +21,10 @@ import { openDatabase } from '../src/db/database.js';
 import { write } from '../src/op.js';
 import { createConnection } from '../src/modules/connections/service.js';
 import { createConnector } from '../src/modules/connectors/service.js';
-import { BackgroundRefresher } from '../src/modules/health/refresh.js';
+import { refreshDueTokens } from '../src/modules/health/refresh.js';
 import { createWebhookEndpoint } from '../src/modules/webhooks/service.js';
-import { WebhookWorker } from '../src/modules/webhooks/worker.js';
+import { DELIVERY_JOB } from '../src/modules/webhooks/outbox.js';
+import { deliverDueWebhooks } from '../src/modules/webhooks/worker.js';
 import { setValueStatus } from '../src/modules/values/service.js';
 import { adminOf, seedOrg } from '../src/seed/demo.js';
 
@@ -116,13 +117,12 @@ await db.prisma.$executeRawUnsafe(
 console.log(`${N} values inserted in ${((Date.now() - t0) / 1000).toFixed(1)} s; tokens expire over ${windowSec} s; margin 60 s`);
 
 // Refresh: passes back to back for `seconds` (the worker's poll interval would only add idle time).
-const refresher = new BackgroundRefresher(app);
 statements = 0;
 const cpu0 = process.cpuUsage();
 const r0 = Date.now();
 let refreshed = 0;
 while (Date.now() - r0 < seconds * 1000) {
-  refreshed += await refresher.pass();
+  refreshed += await refreshDueTokens(app);
   await new Promise((r) => setTimeout(r, 50));
 }
 const elapsed = (Date.now() - r0) / 1000;
@@ -137,15 +137,17 @@ console.log(
 await write(app, admin, 'system', (op) => createWebhookEndpoint(op, { url: `${receiver.url}/hooks` }));
 const ids = (await db.prisma.connectionValue.findMany({ where: { connectionId: connection.id }, select: { id: true }, take: events })).map((v) => v.id);
 for (const id of ids) await write(app, admin, 'system', (op) => setValueStatus(op, id, 'ERROR', 'bench'));
-const worker = new WebhookWorker(app);
+// The delivery job as the gateway runs it: woken by each committed event, polling in between.
+app.jobs.add({ name: DELIVERY_JOB, every: app.config.health.webhookPollMs, run: (signal) => deliverDueWebhooks(app, signal) });
 const w0 = Date.now();
-worker.start();
+app.jobs.start();
+app.jobs.wake(DELIVERY_JOB);
 while (delivered < ids.length && Date.now() - w0 < 120_000) await new Promise((r) => setTimeout(r, 20));
 const wElapsed = (Date.now() - w0) / 1000;
 console.log(`webhooks: ${delivered} deliveries in ${wElapsed.toFixed(1)} s = ${Math.round(delivered / wElapsed)}/s`);
 console.log(`machine: ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; database: ${dbUrl ? 'PostgreSQL' : 'PGlite (memory)'}`);
 
-await worker.close();
+await app.jobs.stop();
 tokens.close();
 receiver.close();
 await db.close();

@@ -1,12 +1,12 @@
-import type { GroupWriter } from './db/group-writer.js';
-import { auditTrail, type AuditRow } from './op.js';
 import { pino, type Logger } from 'pino';
+import { auditTrail, type AuditRow } from './audit.js';
 import pretty from 'pino-pretty';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
 import type { Database } from './db/database.js';
+import type { GroupWriter } from './db/group-writer.js';
+import { JobRunner } from './jobs/runner.js';
 import { FeedHub } from './modules/feed/hub.js';
-import { HealthWorkers } from './modules/health/workers.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
@@ -29,10 +29,10 @@ export interface App {
   tracing: Tracing;
   /** Every request the gateway sends out goes through its policy. */
   outbound: Outbound;
-  /** Audit rows of reads, group-committed (op.ts). */
+  /** Audit rows of reads, group-committed (audit.ts). */
   auditTrail: GroupWriter<AuditRow>;
-  /** Connection health's background workers (webhook delivery…), started by the server when configured. */
-  health: HealthWorkers;
+  /** Background jobs (jobs/index.ts), started and stopped by the server; `wake` runs one now. */
+  jobs: JobRunner;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -69,8 +69,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     ...(pool ? { pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) } : {}),
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
-  const outbound = createOutbound({ allowedNetworks: config.outboundAllowedNetworks });
-  const app: App = {
+  return {
     config,
     db,
     log,
@@ -78,10 +77,8 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     feed,
     metrics,
     tracing: startTracing(config.otel),
-    outbound,
+    outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
-    health: undefined as unknown as HealthWorkers,
+    jobs: new JobRunner({ prisma: db.prisma, log, metrics }),
   };
-  app.health = new HealthWorkers(app);
-  return app;
 }

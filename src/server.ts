@@ -5,8 +5,7 @@ import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
 import { RateLimits } from './http/rate-limit.js';
 import { attachWebSocket } from './http/websocket.js';
-import { errorSummary } from './logging.js';
-import { pruneAuditEvents } from './op.js';
+import { gatewayJobs } from './jobs/index.js';
 
 /** On shutdown, how long connections already queued at the listener get to be taken before it closes. */
 const ACCEPT_GRACE_MS = 1000;
@@ -21,7 +20,8 @@ export interface Gateway {
    * Graceful stop: no new connections; WebSockets closed with 1001 (going
    * away: clients reconnect elsewhere with their cursor); in-flight requests
    * finish (up to `timeoutMs`, then their connections are closed); then the
-   * feed (and its Redis), outbound and tracing. The database is the caller's.
+   * background jobs (running ones finish), the feed (and its Redis), outbound
+   * and tracing. The database is the caller's.
    */
   shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
 }
@@ -39,16 +39,11 @@ export function createGateway(app: App, server?: Server): Gateway {
   });
   const ws = attachWebSocket(http, app, graphql, rateLimits);
   app.feed.start();
-  if (app.config.health.workers) app.health.start();
-  const pruneAudit = () =>
-    void pruneAuditEvents(app.db.prisma, app.config.auditRetentionDays).catch((err: unknown) => app.log.warn({ err: errorSummary(err) }, 'audit retention failed'));
-  // A minute after start (so short-lived processes prune too), then hourly.
-  const auditRetention = [setTimeout(pruneAudit, 60_000), setInterval(pruneAudit, 3_600_000)];
-  for (const t of auditRetention) t.unref();
+  app.jobs.add(...gatewayJobs(app));
+  app.jobs.start();
   const closeRest = async () => {
-    for (const t of auditRetention) clearTimeout(t);
+    await app.jobs.stop();
     await app.feed.close();
-    await app.health.close();
     await app.outbound.close();
     await rateLimits.close();
     await app.tracing.shutdown();

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
-import { pruneAuditEvents } from '../src/op.js';
+import { pruneAuditEvents } from '../src/audit.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog } from './helpers/client.js';

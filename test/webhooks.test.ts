@@ -323,7 +323,7 @@ describe.skipIf(!onPostgres)('a gateway process killed mid-delivery', () => {
       await receiver.until(() => receiver.received.length === 1, 15_000);
       child.kill('SIGKILL');
       receiver.mode = 200;
-      gw.app.health.start();
+      gw.app.jobs.start('webhooks.deliver');
       await receiver.until(() => receiver.received.length === 2, 15_000);
       expect(receiver.received[1]!.id).toBe(receiver.received[0]!.id);
       const delivery = await eventually(() => gw.app.db.prisma.webhookDelivery.findFirstOrThrow({ where: { orgId: org.orgId } }), (d) => d.status === 'SUCCEEDED');

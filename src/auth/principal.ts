@@ -47,11 +47,23 @@ export type CustomerUserPrincipal = Extract<Principal, { kind: 'CUSTOMER_USER' }
 export type RuntimePrincipal = Extract<Principal, { kind: 'RUNTIME' }>;
 
 /**
- * Who a change is attributed to in the audit log: a principal, or the OAuth
+ * Who a change is attributed to in the audit log: a principal; the OAuth
  * callback (no principal: the provider's redirect carries the flow's signed
- * state, and the change is attributed to that flow).
+ * state, and the change is attributed to that flow); or the gateway itself
+ * (`SYSTEM`: work nobody asked for at that moment — background refresh,
+ * retention, bookkeeping of a credential's use — `id` names the task).
  */
-export type Actor = Principal | { kind: 'OAUTH_CALLBACK'; id: string; orgId: string };
+export type Actor = Principal | { kind: 'OAUTH_CALLBACK'; id: string; orgId: string } | { kind: 'SYSTEM'; id: string; orgId: string };
+
+/** The gateway acting by itself in an organization, for `task`. */
+export function systemActor(orgId: string, task: string): Actor {
+  return { kind: 'SYSTEM', id: task, orgId };
+}
+
+/** The principal behind an actor, or null when no principal acts (the OAuth callback, the gateway itself). */
+export function principalOfActor(a: Actor): Principal | null {
+  return a.kind === 'OAUTH_CALLBACK' || a.kind === 'SYSTEM' ? null : a;
+}
 
 export function isOrgPrincipal(p: Actor | null): p is OrgPrincipal {
   return p?.kind === 'ORG_USER' || p?.kind === 'API_KEY';

@@ -2,10 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { App } from '../../app.js';
 import { assertWithinLimits } from '../../auth/limits.js';
+import { principalOfActor } from '../../auth/principal.js';
 import { MAX_LIFETIME_S } from '../../auth/tokens.js';
 import { NotFoundError, UnauthenticatedError, ValidationError, type FieldProblem } from '../../errors.js';
 import type { ConnectLink } from '../../generated/prisma/client.js';
-import { audit, type Op } from '../../op.js';
+import { audit } from '../../audit.js';
+import type { Op } from '../../op.js';
 import { transaction } from '../../db/transaction.js';
 import { parseInput } from '../../validation.js';
 import { customerWhere } from '../tenancy/scope.js';
@@ -59,7 +61,7 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
   }
   const customer = await op.tx.customer.findFirst({
     where: {
-      AND: [customerWhere(op.actor.kind === 'OAUTH_CALLBACK' ? null : op.actor)],
+      AND: [customerWhere(principalOfActor(op.actor))],
       ...(input.customerId !== undefined ? { id: input.customerId } : { externalId: input.customerExternalId! }),
     },
     select: { id: true, orgId: true },
@@ -97,7 +99,7 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
 
 /** Revokes a link: it can no longer be exchanged, and the session it was exchanged for ends at once. Idempotent. */
 export async function revokeConnectLink(op: Op, id: string): Promise<ConnectLink> {
-  const found = await op.tx.connectLink.findFirst({ where: { id, ...connectLinkWhere(op.actor.kind === 'OAUTH_CALLBACK' ? null : op.actor) } });
+  const found = await op.tx.connectLink.findFirst({ where: { id, ...connectLinkWhere(principalOfActor(op.actor)) } });
   if (!found) throw new NotFoundError('Connect link');
   const link = await op.tx.connectLink.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
   await op.audit('connectLink.revoke', 'ConnectLink', link.id);

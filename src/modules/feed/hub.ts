@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Principal } from '../../auth/principal.js';
+import type { Job } from '../../jobs/runner.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { LocalWakeupBus, RedisWakeupBus, type WakeupBus } from '../../pubsub/wakeups.js';
 import { FeedReaders, maxCursor, type FeedItem } from './reader.js';
@@ -13,8 +14,8 @@ import { feedStream, type StreamOptions } from './stream.js';
  *   instance (`notify`, called by the transaction's post-commit hook, through
  *   Redis when configured);
  * - the table is also swept periodically (quickly while Redis is down), which
- *   catches anything a lost wake-up missed;
- * - old events are pruned (retention.ts);
+ *   catches anything a lost wake-up missed, and old events are pruned
+ *   (retention.ts) — background jobs of the process (`jobs()`, src/jobs);
  * - readers (reader.ts) read each customer's new rows once per process and
  *   offer them to the subscribers' streams (stream.ts).
  */
@@ -41,9 +42,7 @@ export class FeedHub {
   private readonly readers: FeedReaders;
   /** Each open subscription: how to end it, and whose it is. */
   private readonly streams = new Map<() => void, Principal>();
-  private sweepTimer: NodeJS.Timeout | null = null;
-  private recheckTimer: NodeJS.Timeout | null = null;
-  private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly busListeners = new Set<() => void>();
   private sweepMark: bigint | null = null;
   private started = false;
   private closed = false;
@@ -63,40 +62,19 @@ export class FeedHub {
     return this.streams.size;
   }
 
+  /** Listens to the wake-up bus; the periodic work (sweep, credential recheck, retention) is the jobs' (`feedJobs`). */
   start(): void {
     if (this.started || this.closed) return;
     this.started = true;
     this.bus.onStatus((crossInstance) => {
-      // Down: sweep at the outage pace from now on. Back: catch up at once.
-      this.scheduleSweep();
+      // Down: the sweep goes to the outage pace, at once. Back: catch up at once.
+      for (const listener of this.busListeners) listener();
       if (crossInstance) this.readers.wakeAll();
     });
-    this.scheduleSweep();
-    const pruneEvery = Math.min(Math.max((this.opts.retentionHours * 3_600_000) / 4, 1000), 10 * 60_000);
-    this.pruneTimer = setInterval(() => {
-      pruneFeedEvents(this.opts.prisma, this.opts.retentionHours).catch((err: unknown) =>
-        this.opts.log.warn({ err: errMessage(err) }, 'live feed: pruning failed'),
-      );
-    }, pruneEvery);
-    this.pruneTimer.unref();
-    this.recheckTimer = setInterval(() => {
-      this.endRevoked().catch((err: unknown) => this.opts.log.warn({ err: errMessage(err) }, 'live feed: credential check failed'));
-    }, CREDENTIAL_RECHECK_MS);
-    this.recheckTimer.unref();
-  }
-
-  /** Ends the subscriptions whose API key or embed signing key was revoked (on any instance). */
-  private async endRevoked(): Promise<void> {
-    if (!this.opts.revoked || !this.streams.size) return;
-    const revoked = await this.opts.revoked([...new Set(this.streams.values())]);
-    for (const [stop, principal] of this.streams) if (revoked.has(principal)) stop();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    if (this.pruneTimer) clearInterval(this.pruneTimer);
-    if (this.recheckTimer) clearInterval(this.recheckTimer);
     for (const stop of [...this.streams.keys()]) stop();
     await this.bus.close();
   }
@@ -114,18 +92,36 @@ export class FeedHub {
     });
   }
 
-  private scheduleSweep(): void {
-    if (this.closed) return;
-    if (this.sweepTimer) clearTimeout(this.sweepTimer);
-    const outage = this.opts.redisUrl !== undefined && !this.bus.crossInstance;
-    const delay = outage ? Math.min(this.opts.outagePollMs ?? 250, this.opts.pollMs) : this.opts.pollMs;
-    this.sweepTimer = setTimeout(() => {
-      this.sweepTimer = null;
-      this.sweep()
-        .catch((err: unknown) => this.opts.log.warn({ err: errMessage(err) }, 'live feed: sweep failed'))
-        .finally(() => this.scheduleSweep());
-    }, delay);
-    this.sweepTimer.unref();
+  /**
+   * The feed's periodic work, as background jobs of this process: the sweep
+   * and the credential recheck run on every instance (each wakes and ends
+   * its own subscribers); retention on one instance at a time.
+   */
+  jobs(): Job[] {
+    const { retentionHours, pollMs, outagePollMs = 250 } = this.opts;
+    return [
+      {
+        name: 'feed.sweep',
+        // Quickly while Redis is configured but unreachable: the sweep is then the only way across instances.
+        every: () => (this.opts.redisUrl !== undefined && !this.bus.crossInstance ? Math.min(outagePollMs, pollMs) : pollMs),
+        wakeOn: (wake) => this.busListeners.add(wake),
+        run: () => this.sweep(),
+      },
+      { name: 'feed.credential-recheck', every: CREDENTIAL_RECHECK_MS, run: () => this.endRevoked() },
+      {
+        name: 'feed.retention',
+        every: Math.min(Math.max((retentionHours * 3_600_000) / 4, 1000), 10 * 60_000),
+        singleton: true,
+        run: () => pruneFeedEvents(this.opts.prisma, retentionHours),
+      },
+    ];
+  }
+
+  /** Ends the subscriptions whose API key or embed signing key was revoked (on any instance). */
+  private async endRevoked(): Promise<void> {
+    if (!this.opts.revoked || !this.streams.size) return;
+    const revoked = await this.opts.revoked([...new Set(this.streams.values())]);
+    for (const [stop, principal] of this.streams) if (revoked.has(principal)) stop();
   }
 
   /** Wakes local readers of customers with events committed since the last sweep. */
@@ -142,8 +138,4 @@ export class FeedHub {
     });
     for (const r of rows) this.readers.wake(r.customerId);
   }
-}
-
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -6,7 +6,8 @@ import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } fro
 import { lockValue } from '../../db/locks.js';
 import { ValidationError, type FieldProblem } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
-import { write, type Op, type Surface } from '../../op.js';
+import type { Surface } from '../../audit.js';
+import { write, type Op } from '../../op.js';
 import { connectorClientSecret, oauthSettings, type OAuth2Settings } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/service.js';
 import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../values/service.js';

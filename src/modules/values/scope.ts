@@ -1,5 +1,5 @@
 import { assertWithinLimits } from '../../auth/limits.js';
-import { isOrgPrincipal, type Actor, type Principal } from '../../auth/principal.js';
+import { isOrgPrincipal, principalOfActor, type Actor, type Principal } from '../../auth/principal.js';
 import type { Tx } from '../../db/transaction.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Prisma, PrismaClient, ValueKind } from '../../generated/prisma/client.js';
@@ -61,7 +61,7 @@ export async function valueTarget(
     ...(spec.connectionId ? { id: spec.connectionId } : { stableKey: spec.connectionStableKey! }),
     ...(archived === 'hidden' ? { archivedAt: null } : {}),
     // Only principals name values this way (the OAuth callback knows its value from the flow).
-    AND: [connectionWhere(p.kind === 'OAUTH_CALLBACK' ? null : p)],
+    AND: [connectionWhere(principalOfActor(p))],
   });
   if (archived === 'refused' && connection.archivedAt) throw ValidationError.field('connectionId', 'the connection is archived');
   if (p.kind === 'CUSTOMER_USER') {

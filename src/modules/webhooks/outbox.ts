@@ -4,7 +4,7 @@ import type { Op } from '../../op.js';
  * The webhook outbox. A change that the organization may want to hear about
  * writes its event here, in its own transaction: one message, and one pending
  * delivery per enabled endpoint subscribed to the event's type. The delivery
- * worker (worker.ts) sends them after commit; a rolled-back change sends
+ * job (worker.ts) sends them after commit; a rolled-back change sends
  * nothing, a committed one is never lost.
  */
 export const EVENT_TYPES = [
@@ -22,15 +22,11 @@ export const EVENT_TYPES = [
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** The delivery job's name (worker.ts, src/jobs): a committed change that wrote deliveries wakes it. */
+export const DELIVERY_JOB = 'webhooks.deliver';
+
 /** How long a message is retried (from the event, or from a manual redelivery). */
 export const DELIVERY_WINDOW_MS = 24 * 3600_000;
-
-/** Listeners told after commit that deliveries are due (the worker of this process). */
-const wakers = new Set<() => void>();
-export function onDeliveriesDue(fn: () => void): () => void {
-  wakers.add(fn);
-  return () => wakers.delete(fn);
-}
 
 /**
  * Writes one event to the outbox when some enabled endpoint of the org takes
@@ -53,9 +49,7 @@ export async function emitEvent(op: Op, orgId: string, type: EventType, data: ()
   wakeDeliveryWorkers(op);
 }
 
-/** Wakes this process's delivery worker once the transaction commits (others find the rows when they poll). */
-export function wakeDeliveryWorkers(op: Pick<Op, 'afterCommit'>): void {
-  op.afterCommit(() => {
-    for (const wake of wakers) wake();
-  });
+/** Wakes this process's delivery job once the transaction commits (other instances find the rows when they poll). */
+export function wakeDeliveryWorkers(op: Pick<Op, 'afterCommit' | 'app'>): void {
+  op.afterCommit(() => op.app.jobs.wake(DELIVERY_JOB));
 }

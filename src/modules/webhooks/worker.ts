@@ -2,11 +2,10 @@ import { Webhook } from 'standardwebhooks';
 import type { App } from '../../app.js';
 import { transaction } from '../../db/transaction.js';
 import { OutboundError } from '../../outbound.js';
-import { onDeliveriesDue } from './outbox.js';
 import { openEndpointSecret } from './service.js';
 
 /**
- * Delivers the outbox. Any number of gateway instances run one each:
+ * Delivers the outbox (the `webhooks.deliver` job). Any number of gateway instances run it:
  * deliveries are claimed with `FOR UPDATE SKIP LOCKED` in a short statement
  * that also pushes `nextAttemptAt` past the attempt's time limit (a lease), so
  * each delivery goes to one worker; the HTTP request runs outside any
@@ -37,153 +36,102 @@ interface Claimed {
   deadline: Date;
 }
 
-export class WebhookWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = true;
-  private unsubscribe: (() => void) | undefined;
-
-  constructor(private readonly app: App) {}
-
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.unsubscribe = onDeliveriesDue(() => this.wake());
-    this.schedule();
+/** One pass: every due delivery this instance could claim, a batch at a time. */
+export async function deliverDueWebhooks(app: App, signal?: AbortSignal): Promise<void> {
+  for (;;) {
+    const claimed = await claim(app);
+    if (!claimed.length) return;
+    await Promise.all(claimed.map((d) => deliver(app, d)));
+    if (signal?.aborted || claimed.length < BATCH) return;
   }
+}
 
-  async close(): Promise<void> {
-    this.stopped = true;
-    this.unsubscribe?.();
-    clearTimeout(this.timer);
-    await this.running;
+async function claim(app: App): Promise<Claimed[]> {
+  const now = new Date();
+  const leaseUntil = new Date(now.getTime() + app.config.health.webhookTimeoutMs + 1000);
+  // Timestamps as ISO text: the columns are UTC timestamps without time zone, whatever the session's zone.
+  return app.db.prisma.$queryRaw<Claimed[]>`
+    UPDATE "WebhookDelivery" SET "nextAttemptAt" = ${leaseUntil.toISOString()}::timestamp, attempts = attempts + 1
+    WHERE id IN (
+      SELECT d.id FROM "WebhookDelivery" d JOIN "WebhookEndpoint" e ON e.id = d."endpointId"
+      WHERE d.status = 'PENDING' AND d."nextAttemptAt" <= ${now.toISOString()}::timestamp AND e.enabled
+      ORDER BY d."nextAttemptAt" LIMIT ${BATCH}
+      FOR UPDATE OF d SKIP LOCKED
+    )
+    RETURNING id, "endpointId", "messageId", attempts, deadline`;
+}
+
+async function deliver(app: App, d: Claimed): Promise<void> {
+  const prisma = app.db.prisma;
+  const [endpoint, message] = await Promise.all([
+    prisma.webhookEndpoint.findUnique({ where: { id: d.endpointId } }),
+    prisma.webhookMessage.findUnique({ where: { id: d.messageId } }),
+  ]);
+  if (!endpoint || !message) return;
+  const body = JSON.stringify(message.payload);
+  const started = performance.now();
+  let statusCode: number | null = null;
+  let error: string | null = null;
+  try {
+    const msgId = `msg_${message.id}`;
+    const timestamp = new Date();
+    const signature = new Webhook(openEndpointSecret(app.config.keyRing, endpoint)).sign(msgId, timestamp, body);
+    const res = await app.outbound.request(endpoint.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'webhook-id': msgId,
+        'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+        'webhook-signature': signature,
+      },
+      body,
+      timeoutMs: app.config.health.webhookTimeoutMs,
+    });
+    statusCode = res.status;
+    if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
+  } catch (err) {
+    // Outbound errors are short and data-free; anything else (an undecryptable secret) is named, not described.
+    error = err instanceof OutboundError ? err.message : `delivery impossible (${(err as Error)?.name ?? 'error'})`;
   }
+  const latencyMs = Math.round(performance.now() - started);
+  await record(app, d, endpoint.failingSince, { statusCode, error, latencyMs });
+}
 
-  /** Runs a pass now (or right after the current one). */
-  wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
+async function record(app: App, d: Claimed, failingSince: Date | null, outcome: { statusCode: number | null; error: string | null; latencyMs: number }): Promise<void> {
+  const now = new Date();
+  const ok = outcome.error === null;
+  const delay = Math.min(app.config.health.webhookRetryBaseMs * 2 ** (d.attempts - 1), MAX_DELAY_MS) * (0.8 + Math.random() * 0.4);
+  const next = new Date(now.getTime() + delay);
+  const status = ok ? 'SUCCEEDED' : next > d.deadline ? 'FAILED' : 'PENDING';
+  await transaction(app.db.prisma, async ({ tx }) => {
+    // Only while the claim is still ours: a lapsed lease may have gone to another worker.
+    const { count } = await tx.webhookDelivery.updateMany({
+      where: { id: d.id, attempts: d.attempts, status: 'PENDING' },
+      data: {
+        status,
+        nextAttemptAt: status === 'PENDING' ? next : now,
+        lastAttemptAt: now,
+        lastStatusCode: outcome.statusCode,
+        lastError: outcome.error,
+        lastLatencyMs: outcome.latencyMs,
+        ...(ok ? { deliveredAt: now } : {}),
+      },
+    });
+    if (!count) return;
+    await tx.webhookAttempt.create({ data: { deliveryId: d.id, attemptedAt: now, statusCode: outcome.statusCode, error: outcome.error, latencyMs: outcome.latencyMs } });
+    if (ok) {
+      if (failingSince) await tx.webhookEndpoint.update({ where: { id: d.endpointId }, data: { failingSince: null } });
       return;
     }
-    clearTimeout(this.timer);
-    this.running = this.pass()
-      .catch((err: unknown) => this.app.log.error({ err: (err as Error)?.name }, 'webhook worker pass failed'))
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.wake();
-        } else this.schedule();
-      });
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.wake(), this.app.config.health.webhookPollMs);
-    this.timer.unref();
-  }
-
-  private async pass(): Promise<void> {
-    for (;;) {
-      const claimed = await this.claim();
-      if (!claimed.length) return;
-      await Promise.all(claimed.map((d) => this.deliver(d)));
-      if (this.stopped || claimed.length < BATCH) return;
-    }
-  }
-
-  private async claim(): Promise<Claimed[]> {
-    const now = new Date();
-    const leaseUntil = new Date(now.getTime() + this.app.config.health.webhookTimeoutMs + 1000);
-    // Timestamps as ISO text: the columns are UTC timestamps without time zone, whatever the session's zone.
-    return this.app.db.prisma.$queryRaw<Claimed[]>`
-      UPDATE "WebhookDelivery" SET "nextAttemptAt" = ${leaseUntil.toISOString()}::timestamp, attempts = attempts + 1
-      WHERE id IN (
-        SELECT d.id FROM "WebhookDelivery" d JOIN "WebhookEndpoint" e ON e.id = d."endpointId"
-        WHERE d.status = 'PENDING' AND d."nextAttemptAt" <= ${now.toISOString()}::timestamp AND e.enabled
-        ORDER BY d."nextAttemptAt" LIMIT ${BATCH}
-        FOR UPDATE OF d SKIP LOCKED
-      )
-      RETURNING id, "endpointId", "messageId", attempts, deadline`;
-  }
-
-  private async deliver(d: Claimed): Promise<void> {
-    const { app } = this;
-    const prisma = app.db.prisma;
-    const [endpoint, message] = await Promise.all([
-      prisma.webhookEndpoint.findUnique({ where: { id: d.endpointId } }),
-      prisma.webhookMessage.findUnique({ where: { id: d.messageId } }),
-    ]);
-    if (!endpoint || !message) return;
-    const body = JSON.stringify(message.payload);
-    const started = performance.now();
-    let statusCode: number | null = null;
-    let error: string | null = null;
-    try {
-      const msgId = `msg_${message.id}`;
-      const timestamp = new Date();
-      const signature = new Webhook(openEndpointSecret(app.config.keyRing, endpoint)).sign(msgId, timestamp, body);
-      const res = await app.outbound.request(endpoint.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': msgId,
-          'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
-          'webhook-signature': signature,
-        },
-        body,
-        timeoutMs: app.config.health.webhookTimeoutMs,
-      });
-      statusCode = res.status;
-      if (res.status < 200 || res.status >= 300) error = `HTTP ${res.status}`;
-    } catch (err) {
-      // Outbound errors are short and data-free; anything else (an undecryptable secret) is named, not described.
-      error = err instanceof OutboundError ? err.message : `delivery impossible (${(err as Error)?.name ?? 'error'})`;
-    }
-    const latencyMs = Math.round(performance.now() - started);
-    await this.record(d, endpoint.failingSince, { statusCode, error, latencyMs });
-  }
-
-  private async record(d: Claimed, failingSince: Date | null, outcome: { statusCode: number | null; error: string | null; latencyMs: number }): Promise<void> {
-    const { app } = this;
-    const now = new Date();
-    const ok = outcome.error === null;
-    const delay = Math.min(app.config.health.webhookRetryBaseMs * 2 ** (d.attempts - 1), MAX_DELAY_MS) * (0.8 + Math.random() * 0.4);
-    const next = new Date(now.getTime() + delay);
-    const status = ok ? 'SUCCEEDED' : next > d.deadline ? 'FAILED' : 'PENDING';
-    await transaction(app.db.prisma, async ({ tx }) => {
-      // Only while the claim is still ours: a lapsed lease may have gone to another worker.
-      const { count } = await tx.webhookDelivery.updateMany({
-        where: { id: d.id, attempts: d.attempts, status: 'PENDING' },
-        data: {
-          status,
-          nextAttemptAt: status === 'PENDING' ? next : now,
-          lastAttemptAt: now,
-          lastStatusCode: outcome.statusCode,
-          lastError: outcome.error,
-          lastLatencyMs: outcome.latencyMs,
-          ...(ok ? { deliveredAt: now } : {}),
-        },
-      });
-      if (!count) return;
-      await tx.webhookAttempt.create({ data: { deliveryId: d.id, attemptedAt: now, statusCode: outcome.statusCode, error: outcome.error, latencyMs: outcome.latencyMs } });
-      if (ok) {
-        if (failingSince) await tx.webhookEndpoint.update({ where: { id: d.endpointId }, data: { failingSince: null } });
-        return;
-      }
-      const since = failingSince ?? now;
-      const disable = now.getTime() - since.getTime() >= app.config.health.webhookDisableAfterMs;
-      await tx.webhookEndpoint.updateMany({
-        where: { id: d.endpointId, enabled: true },
-        data: {
-          failingSince: since,
-          ...(disable ? { enabled: false, disabledAt: now, disabledReason: `no successful delivery since ${since.toISOString()}` } : {}),
-        },
-      });
-      if (disable) app.log.warn({ endpointId: d.endpointId }, 'webhook endpoint disabled after sustained failure');
+    const since = failingSince ?? now;
+    const disable = now.getTime() - since.getTime() >= app.config.health.webhookDisableAfterMs;
+    await tx.webhookEndpoint.updateMany({
+      where: { id: d.endpointId, enabled: true },
+      data: {
+        failingSince: since,
+        ...(disable ? { enabled: false, disabledAt: now, disabledReason: `no successful delivery since ${since.toISOString()}` } : {}),
+      },
     });
-  }
+    if (disable) app.log.warn({ endpointId: d.endpointId }, 'webhook endpoint disabled after sustained failure');
+  });
 }
