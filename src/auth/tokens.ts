@@ -52,6 +52,17 @@ const VERIFIED_TOKENS = 10_000;
 /** Seen again within this, a customer user's profile is not written again. */
 const SEEN_WRITE_INTERVAL_MS = 60_000;
 
+/**
+ * What verifying a credential writes down, done by the services (access and
+ * tenancy) in a unit of work of their own, attributed to the gateway: an API
+ * key's last use, and the customer user an embed token names (created on
+ * first use, its profile kept current).
+ */
+export interface CredentialUse {
+  apiKeyUsed(key: { id: string; orgId: string }): Promise<void>;
+  customerUserSeen(user: { orgId: string; customerId: string; externalId: string; email: string | null; name: string | null; isNew: boolean; profileChanged: boolean }): Promise<{ id: string }>;
+}
+
 export class TokenService {
   private readonly key: Uint8Array;
   /**
@@ -67,6 +78,7 @@ export class TokenService {
   constructor(
     secret: string,
     private readonly prisma: PrismaClient,
+    private readonly use: CredentialUse,
   ) {
     this.key = new TextEncoder().encode(secret);
   }
@@ -133,9 +145,7 @@ export class TokenService {
     const key = await this.prisma.apiKey.findUnique({ where: { hash: hashApiKey(secret) } });
     if (!key || key.revokedAt) throw new AuthError('invalid API key');
     // Last-used is advisory: refresh it at most once a minute per key.
-    if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) {
-      await this.prisma.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } });
-    }
+    if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) await this.use.apiKeyUsed(key);
     return {
       kind: 'API_KEY',
       id: key.id,
@@ -223,15 +233,11 @@ export class TokenService {
       name: typeof payload.name === 'string' ? payload.name : null,
     };
     const seen = customer.users[0];
+    const profileChanged = !!seen && (seen.email !== profile.email || seen.name !== profile.name);
     const user =
-      seen && seen.email === profile.email && seen.name === profile.name && Date.now() - seen.lastSeenAt.getTime() < SEEN_WRITE_INTERVAL_MS
+      seen && !profileChanged && Date.now() - seen.lastSeenAt.getTime() < SEEN_WRITE_INTERVAL_MS
         ? seen
-        : await this.prisma.customerUser.upsert({
-            where: { customerId_externalId: { customerId: customer.id, externalId: payload.sub } },
-            create: { orgId: customer.orgId, customerId: customer.id, externalId: payload.sub, ...profile },
-            update: { ...profile, lastSeenAt: new Date() },
-            select: { id: true },
-          });
+        : await this.use.customerUserSeen({ orgId: customer.orgId, customerId: customer.id, externalId: payload.sub, ...profile, isNew: !seen, profileChanged });
     return {
       kind: 'CUSTOMER_USER',
       id: user.id,

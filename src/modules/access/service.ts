@@ -3,12 +3,12 @@ import { z } from 'zod';
 import { assertWithinLimits } from '../../auth/limits.js';
 import { newApiKeySecret } from '../../auth/tokens.js';
 import type { App } from '../../app.js';
-import type { OrgPrincipal } from '../../auth/principal.js';
+import { systemActor, type OrgPrincipal } from '../../auth/principal.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../errors.js';
 import type { ApiKey, EmbedSigningKey } from '../../generated/prisma/client.js';
 import { decodeIdOrRaw } from '../../ids.js';
 import { audit } from '../../audit.js';
-import type { Op } from '../../op.js';
+import { write, type Op } from '../../op.js';
 import { parseInput } from '../../validation.js';
 import { orgOwned } from '../tenancy/scope.js';
 import { apiKeyWhere, assertMayMintKey, embedKeyWhere } from './scope.js';
@@ -33,6 +33,17 @@ export async function createApiKey(op: Op, raw: unknown): Promise<{ secret: stri
   });
   await op.audit('apiKey.create', 'ApiKey', key.id, { readOnly: input.readOnly, noCredentialWrites: input.noCredentialWrites });
   return { secret: generated.secret, key };
+}
+
+/**
+ * Notes an API key's use (at most once a minute per key: auth/tokens.ts):
+ * `lastUsedAt`, and a row in the audit log, as the gateway's own bookkeeping.
+ */
+export async function recordApiKeyUse(app: App, key: { id: string; orgId: string }): Promise<void> {
+  await write(app, systemActor(key.orgId, 'credential-use'), 'system', async (op) => {
+    await op.tx.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date() } });
+    await op.audit('apiKey.use', 'ApiKey', key.id);
+  });
 }
 
 /** Revokes a key: it stops working at once on every instance (nothing caches keys). Idempotent. */

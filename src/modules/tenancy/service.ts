@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import type { App } from '../../app.js';
-import type { OrgPrincipal } from '../../auth/principal.js';
+import { systemActor, type OrgPrincipal } from '../../auth/principal.js';
 import { lockKey } from '../../db/locks.js';
 import { transaction } from '../../db/transaction.js';
 import { ConflictError, NotFoundError } from '../../errors.js';
 import type { Customer, Organization, OrgUser } from '../../generated/prisma/client.js';
 import { audit, type Surface } from '../../audit.js';
-import type { Op } from '../../op.js';
+import { write, type Op } from '../../op.js';
 import { displayName, parseInput, metadata } from '../../validation.js';
 import { lockAvailability, refreshCustomerAvailability } from '../feed/service.js';
 import { emitEvent } from '../webhooks/outbox.js';
@@ -48,6 +48,29 @@ export async function createCustomer(op: Op, raw: unknown): Promise<Customer> {
     throw new ConflictError(`A customer with externalId "${input.externalId}" already exists`);
   }
   return insert(op, orgId, input, 'customer.create');
+}
+
+/**
+ * The customer user an embed token names (auth/tokens.ts): created on first
+ * use, its profile (email, name) kept as the vendor's latest token says, and
+ * when it was last seen — as the gateway's own bookkeeping. Creations and
+ * profile changes are audited; a mere sighting is not.
+ */
+export async function recordCustomerUser(
+  app: App,
+  user: { orgId: string; customerId: string; externalId: string; email: string | null; name: string | null; isNew: boolean; profileChanged: boolean },
+): Promise<{ id: string }> {
+  const { orgId, customerId, externalId, email, name } = user;
+  return write(app, systemActor(orgId, 'embed-token'), 'system', async (op) => {
+    const row = await op.tx.customerUser.upsert({
+      where: { customerId_externalId: { customerId, externalId } },
+      create: { orgId, customerId, externalId, email, name },
+      update: { email, name, lastSeenAt: new Date() },
+      select: { id: true },
+    });
+    if (user.isNew || user.profileChanged) await op.audit(user.isNew ? 'customerUser.create' : 'customerUser.update', 'CustomerUser', row.id, { customerId });
+    return row;
+  });
 }
 
 /** The customer with this externalId, created when missing (unchanged when it exists). */
