@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oauthStateAad } from '../src/crypto/secrets.js';
 import { mergeTokens } from '../src/modules/oauth/client.js';
-import { signState } from '../src/modules/oauth/scope.js';
+import { signState } from '../src/modules/oauth/binding.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog, http } from './helpers/client.js';

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload } from 'jose';
 import { LRUCache } from 'lru-cache';
+import { sha256Hex } from '../crypto/digest.js';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { isUuid } from '../ids.js';
 import type { Principal } from './principal.js';
@@ -39,7 +40,7 @@ export class AuthError extends Error {
 }
 
 export function hashApiKey(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
+  return sha256Hex(secret);
 }
 
 export function newApiKeySecret(): { secret: string; prefix: string; hash: string } {

@@ -13,6 +13,7 @@ import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
 import type { Counter } from 'prom-client';
 import { visibilityKey } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
+import { RESULT_IGNORES_ARGUMENTS } from '../schema/extensions.js';
 
 /**
  * Subscription events executed once per audience, not once per subscriber.
@@ -97,9 +98,6 @@ function documentId(document: DocumentNode): number {
   if (id === undefined) documentIds.set(document, (id = ++lastDocumentId));
   return id;
 }
-
-/** Field extension: the subscription field's arguments choose its stream; its `resolve` does not read them. */
-export const RESULT_IGNORES_ARGUMENTS = 'resultIgnoresArguments';
 
 /**
  * The variables a subscription's per-event result can depend on: all of them,

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { ConnectLink } from '../generated/prisma/client.js';
 import { rawId } from '../ids.js';
-import { connectLinkWhere, linkStatus } from '../modules/connect/scope.js';
-import { createConnectLink, DEFAULT_LINK_TTL_S, MAX_LINK_TTL_S, revokeConnectLink } from '../modules/connect/service.js';
+import { connectLinkWhere } from '../modules/connect/scope.js';
+import { createConnectLink, DEFAULT_LINK_TTL_S, linkStatus, MAX_LINK_TTL_S, revokeConnectLink } from '../modules/connect/service.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
 import { ErrorBody, IdParams, route } from './route.js';
 

@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { NotFoundError } from '../errors.js';
 import type { Customer } from '../generated/prisma/client.js';
 import { rawId } from '../ids.js';
-import { customerWhere } from '../modules/tenancy/scope.js';
-import { CustomerFields, ensureCustomer, updateCustomer } from '../modules/tenancy/service.js';
+import { ensureProject, findProject, listProjects, updateProject } from '../modules/automation/service.js';
+import { CustomerFields } from '../modules/tenancy/service.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
 import { ErrorBody, IdParams, route } from './route.js';
 
@@ -44,9 +42,6 @@ const UpdateProjectBody = z.object({
   metadata: CustomerFields.shape.metadata,
 });
 
-/** Service input names → this API's. */
-const NAMES = { name: 'displayName' };
-
 export const projectRoutes = [
   route({
     method: 'GET',
@@ -61,14 +56,7 @@ export const projectRoutes = [
     handler: ({ app, principal, query }) =>
       pageBody(
         query,
-        (args) =>
-          app.db.prisma.customer.findMany({
-            where: {
-              AND: [customerWhere(principal), query.externalId !== undefined ? { externalId: query.externalId } : {}, args.id ? { id: args.id } : {}],
-            },
-            orderBy: args.orderBy,
-            take: args.take,
-          }),
+        (page) => listProjects(app.db.prisma, principal, { externalId: query.externalId }, page),
         projectOut,
       ),
   }),
@@ -88,8 +76,7 @@ export const projectRoutes = [
       400: { description: 'Invalid body', schema: ErrorBody },
     },
     async handler({ body, write }) {
-      const input = { externalId: body.externalId ?? `prj_${randomBytes(9).toString('base64url')}`, name: body.displayName, metadata: body.metadata };
-      const { customer, created } = await write((op) => ensureCustomer(op, input), NAMES);
+      const { customer, created } = await write((op) => ensureProject(op, body));
       return { status: created ? 201 : 200, body: projectOut(customer) };
     },
   }),
@@ -103,9 +90,7 @@ export const projectRoutes = [
     params: IdParams,
     responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
     async handler({ app, principal, params }) {
-      const customer = await app.db.prisma.customer.findFirst({ where: { id: rawId(params.id), AND: [customerWhere(principal)] } });
-      if (!customer) throw new NotFoundError('Project');
-      return { body: projectOut(customer) };
+      return { body: projectOut(await findProject(app.db.prisma, principal, rawId(params.id))) };
     },
   }),
   route({
@@ -119,11 +104,7 @@ export const projectRoutes = [
     body: UpdateProjectBody,
     responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
     async handler({ params, body, write }) {
-      const patch = { ...(body.displayName !== undefined ? { name: body.displayName } : {}), ...(body.metadata !== undefined ? { metadata: body.metadata } : {}) };
-      const customer = await write((op) => updateCustomer(op, rawId(params.id), patch), NAMES).catch((err: unknown) => {
-        throw err instanceof NotFoundError ? new NotFoundError('Project') : err;
-      });
-      return { body: projectOut(customer) };
+      return { body: projectOut(await write((op) => updateProject(op, rawId(params.id), body))) };
     },
   }),
 ];

@@ -4,8 +4,8 @@ import { mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
 import { stripUndefined } from '../../validation.js';
-import { connectLinkWhere, linkStatus } from './scope.js';
-import { createConnectLink, revokeConnectLink } from './service.js';
+import { connectLinkWhere } from './scope.js';
+import { createConnectLink, linkStatus, revokeConnectLink } from './service.js';
 
 /** GraphQL: connect links (create, list, revoke) for org principals. The page itself: rest/connect.ts. */
 

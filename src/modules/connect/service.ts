@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { App } from '../../app.js';
 import { assertWithinLimits } from '../../auth/limits.js';
 import { principalOfActor } from '../../auth/principal.js';
+import { sha256Hex } from '../../crypto/digest.js';
 import { MAX_LIFETIME_S } from '../../auth/tokens.js';
 import { NotFoundError, UnauthenticatedError, ValidationError, type FieldProblem } from '../../errors.js';
 import type { ConnectLink } from '../../generated/prisma/client.js';
@@ -11,7 +12,7 @@ import type { Op } from '../../op.js';
 import { transaction } from '../../db/transaction.js';
 import { parseInput } from '../../validation.js';
 import { customerWhere } from '../tenancy/scope.js';
-import { CONNECT_LINK_PREFIX, connectLinkWhere, hashLinkToken, usableLinkWhere } from './scope.js';
+import { connectLinkWhere, usableLinkWhere } from './scope.js';
 
 /**
  * Connect links: a vendor's backend invites someone with no login to set the
@@ -21,6 +22,18 @@ import { CONNECT_LINK_PREFIX, connectLinkWhere, hashLinkToken, usableLinkWhere }
  * and revocable; only its token's SHA-256 is stored.
  */
 export const CONNECT_PAGE_PATH = '/connect';
+
+/** A link's token: `cgl_` and 32 random bytes; only its SHA-256 is stored. */
+const CONNECT_LINK_PREFIX = 'cgl_';
+
+export type ConnectLinkStatus = 'ACTIVE' | 'USED' | 'EXPIRED' | 'REVOKED';
+
+/** Where a link stands, as its lists show it. */
+export function linkStatus(l: Pick<ConnectLink, 'usedAt' | 'revokedAt' | 'expiresAt'>, now = new Date()): ConnectLinkStatus {
+  if (l.revokedAt) return 'REVOKED';
+  if (l.usedAt) return 'USED';
+  return l.expiresAt <= now ? 'EXPIRED' : 'ACTIVE';
+}
 export const DEFAULT_LINK_TTL_S = 30 * 60;
 export const MAX_LINK_TTL_S = 24 * 3600;
 /** How long the session a link is exchanged for lasts (the page needs minutes; an OAuth flow included). */
@@ -87,7 +100,7 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
       orgId: customer.orgId,
       customerId: customer.id,
       connectionIds: keys.map((k) => byKey.get(k)!.id),
-      tokenHash: hashLinkToken(token),
+      tokenHash: sha256Hex(token),
       expiresAt: new Date(Date.now() + input.expiresIn * 1000),
       createdByKind: op.actor.kind,
       createdById: op.actor.id,
@@ -115,7 +128,7 @@ export async function revokeConnectLink(op: Op, id: string): Promise<ConnectLink
 export async function exchangeConnectLink(app: App, token: string): Promise<{ accessToken: string; expiresAt: Date }> {
   const refused = new UnauthenticatedError('This link is invalid, expired, revoked or was already used; ask for a new one.');
   if (!token.startsWith(CONNECT_LINK_PREFIX) || token.length > 200) throw refused;
-  const tokenHash = hashLinkToken(token);
+  const tokenHash = sha256Hex(token);
   return transaction(app.db.prisma, async ({ tx }) => {
     const now = new Date();
     const { count } = await tx.connectLink.updateMany({ where: usableLinkWhere(tokenHash, now), data: { usedAt: now } });

@@ -14,7 +14,6 @@ import { SelectableConnectionRef } from '../feed/schema.js';
 import { pickerCustomer } from '../feed/scope.js';
 import { InstanceRef } from '../integrations/schema.js';
 import { ConnectionValueRef, ValueStatusEnum } from '../values/schema.js';
-import { WorkflowRef } from '../workflows/schema.js';
 import { valueWhere } from '../values/scope.js';
 import { connectionWhere } from './scope.js';
 import {
@@ -342,7 +341,7 @@ const ConnectionUsageRef = builder.objectRef<CustomerConnectionEntry>('Connectio
       resolve: (query, e, _args, ctx) => (e.opaque ? [] : rowsById(ctx, 'Instance', query, e.instanceIds)),
     }),
     workflows: t.prismaField({
-      type: [WorkflowRef],
+      type: ['Workflow'],
       description: 'Workflows of this customer with a step that selects it.',
       resolve: (query, e, _args, ctx) => rowsById(ctx, 'Workflow', query, e.workflowIds),
     }),

@@ -1,5 +1,5 @@
 import { isOrgPrincipal, type CustomerUserPrincipal, type Principal } from '../../auth/principal.js';
-import type { Connection, Prisma } from '../../generated/prisma/client.js';
+import type { Connection, Connector, Prisma } from '../../generated/prisma/client.js';
 import { NO_ROW } from '../../ids.js';
 
 /**
@@ -14,6 +14,9 @@ import { NO_ROW } from '../../ids.js';
  * - runtime and anonymous: nothing through these views (the runtime resolves
  *   credentials through its own path, runtime/scope.ts).
  */
+/** A connection as services and scopes pass it around: with its connector. */
+export type ConnectionWithConnector = Connection & { connector: Connector };
+
 export function customerVisibleConnection(p: Pick<CustomerUserPrincipal, 'orgId' | 'connectionIds'>): Prisma.ConnectionWhereInput {
   return { orgId: p.orgId, type: 'CUSTOMER_ACTIVATED', archivedAt: null, ...(p.connectionIds ? { id: { in: [...p.connectionIds] } } : {}) };
 }

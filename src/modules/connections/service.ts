@@ -10,6 +10,10 @@ import type { FieldDef } from '../connectors/fields.js';
 import { refreshAvailability } from '../feed/service.js';
 import { emitEvent } from '../webhooks/outbox.js';
 import { orgOwned } from '../tenancy/scope.js';
+import type { ConnectionWithConnector } from './scope.js';
+
+/** The connection row services return (its shape is the scope's: scope.ts). */
+export type { ConnectionWithConnector };
 import { servingSlot, setValue } from '../values/service.js';
 
 /**
@@ -17,7 +21,6 @@ import { servingSlot, setValue } from '../values/service.js';
  * seed. A connection's stableKey, type and connector never change. Each
  * change refreshes the picker set (feed module) in its own transaction.
  */
-export type ConnectionWithConnector = Connection & { connector: Connector };
 
 const ConnectionFields = z.object({
   stableKey,

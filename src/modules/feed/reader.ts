@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { WakeupBus } from '../../pubsub/wakeups.js';
-import type { FeedEventKind } from './service.js';
 
 /**
  * Reading the FeedEvent table, the only source of events: rows are written
@@ -12,6 +11,8 @@ import type { FeedEventKind } from './service.js';
  * one query (a change of a global connection reaches every customer at once).
  */
 /** What the table stores, plus RESYNC: "you may have missed some; reload". */
+/** What a committed change did to a customer's picker set (service.ts writes one event per change). */
+export type FeedEventKind = 'ADDED' | 'REMOVED' | 'UPDATED';
 export type FeedKind = FeedEventKind | 'RESYNC';
 
 /** What a subscriber may learn about a connection it can (or no longer can) pick. */

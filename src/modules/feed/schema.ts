@@ -2,8 +2,8 @@ import DataLoader from 'dataloader';
 import type { Context } from '../../context.js';
 import { ValidationError } from '../../errors.js';
 import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
-import { RESULT_IGNORES_ARGUMENTS } from '../../http/shared-subscriptions.js';
 import { builder } from '../../schema/builder.js';
+import { RESULT_IGNORES_ARGUMENTS } from '../../schema/extensions.js';
 import type { FeedItem, FeedOption } from './reader.js';
 import { feedTarget, pickerCustomer } from './scope.js';
 

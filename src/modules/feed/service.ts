@@ -1,6 +1,7 @@
 import type { Tx } from '../../db/transaction.js';
 import { ValidationError } from '../../errors.js';
 import type { Op } from '../../op.js';
+import type { FeedEventKind } from './reader.js';
 
 /**
  * The one definition of "available to select" (design.md): for a customer and
@@ -13,7 +14,6 @@ import type { Op } from '../../op.js';
  * as a FeedEvent in that same transaction, so an event exists exactly when
  * its change commits, and the customers' readers are woken once it has.
  */
-export type FeedEventKind = 'ADDED' | 'REMOVED' | 'UPDATED';
 
 export interface RefreshOptions {
   /**

@@ -9,10 +9,11 @@ import type { ConnectionValue } from '../../generated/prisma/client.js';
 import type { Surface } from '../../audit.js';
 import { write, type Op } from '../../op.js';
 import { connectorClientSecret, oauthSettings, type OAuth2Settings } from '../connectors/service.js';
-import type { ConnectionWithConnector } from '../connections/service.js';
+import type { ConnectionWithConnector } from '../connections/scope.js';
 import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../values/service.js';
 import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenRequestOptions, type TokenSet } from './client.js';
-import { flowCookieName, newBrowserBinding, sameBrowser, signStartLink, signState, starterOf, usableStateWhere, verifyStartLink, verifyState } from './scope.js';
+import { flowCookieName, newBrowserBinding, sameBrowser, signStartLink, signState, verifyStartLink, verifyState } from './binding.js';
+import { starterOf, usableStateWhere } from './scope.js';
 
 /**
  * OAuth2 for connection values: the authorization-code flow (with PKCE) from

@@ -8,7 +8,7 @@ import { write } from '../../op.js';
 import { OutboundError, type OutboundFailure } from '../../outbound.js';
 import { fillTemplate, templateVars } from '../connectors/fields.js';
 import { TestRequestSchema } from '../connectors/service.js';
-import type { ConnectionWithConnector } from '../connections/service.js';
+import type { ConnectionWithConnector } from '../connections/scope.js';
 import { freshValue } from '../oauth/service.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
 import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy } from './scope.js';

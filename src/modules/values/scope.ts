@@ -5,7 +5,8 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Prisma, PrismaClient, ValueKind } from '../../generated/prisma/client.js';
 import { NO_ROW } from '../../ids.js';
 import { connectionWhere, customerVisibleConnection } from '../connections/scope.js';
-import { loadConnection, type ConnectionWithConnector } from '../connections/service.js';
+import type { ConnectionWithConnector } from '../connections/scope.js';
+import { loadConnection } from '../connections/service.js';
 import type { Slot } from './service.js';
 
 /**

@@ -8,7 +8,7 @@ import { ValidationError } from '../../errors.js';
 import type { Connection, ConnectionValue, ValueStatus } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { clearedKeys, connectorFields, testRequestOrigin, validateValues } from '../connectors/fields.js';
-import type { ConnectionWithConnector } from '../connections/service.js';
+import type { ConnectionWithConnector } from '../connections/scope.js';
 import { refreshAvailability } from '../feed/service.js';
 import { recordTransition } from '../health/history.js';
 
