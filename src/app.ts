@@ -85,7 +85,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     tracing: startTracing(config.otel),
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
-    jobs: new JobRunner({ prisma: db.prisma, log, metrics }),
+    jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
   };
   return app;
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
 import { JobRunner } from '../src/jobs/runner.js';
 import { http } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
@@ -21,7 +22,7 @@ afterAll(async () => gw?.close());
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function runner(): JobRunner {
-  return new JobRunner({ prisma: gw.db.prisma, log: gw.app.log, metrics: gw.app.metrics });
+  return new JobRunner({ prisma: gw.db.prisma, log: gw.app.log, registry: new Registry() });
 }
 
 async function until(check: () => boolean, ms = 15_000): Promise<void> {
@@ -44,7 +45,7 @@ describe('background jobs', () => {
     b.start();
     await until(() => runs.length >= 10);
     expect(new Set(runs)).toEqual(new Set(['a']));
-    const skipped = await gw.app.metrics.jobRuns.get();
+    const skipped = await b.runs.get();
     expect(skipped.values.find((v) => v.labels.job === 'test.singleton' && v.labels.outcome === 'skipped')?.value ?? 0).toBeGreaterThan(0);
     // The holder stops: its lease is given up, and the other instance takes the job at its next run.
     await a.stop();
@@ -68,7 +69,7 @@ describe('background jobs', () => {
     r.start();
     await until(() => n >= 6);
     await r.stop();
-    const runs = (await gw.app.metrics.jobRuns.get()).values.filter((v) => v.labels.job === 'test.flaky');
+    const runs = (await r.runs.get()).values.filter((v) => v.labels.job === 'test.flaky');
     const count = (outcome: string) => runs.find((v) => v.labels.outcome === outcome)?.value ?? 0;
     expect(count('ok')).toBeGreaterThanOrEqual(3);
     expect(count('failed')).toBeGreaterThanOrEqual(3);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { errorSummary } from '../logging.js';
-import type { Metrics } from '../observability/metrics.js';
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 /**
  * One background job of a gateway process: a named piece of work run every
@@ -61,8 +61,24 @@ export class JobRunner {
   readonly instanceId = randomUUID();
   private readonly slots = new Map<string, Slot>();
   private readonly abort = new AbortController();
+  readonly runs: Counter<'job' | 'outcome'>;
+  private readonly duration: Histogram<'job'>;
 
-  constructor(private readonly deps: { prisma: PrismaClient; log: Logger; metrics: Metrics }) {}
+  constructor(private readonly deps: { prisma: PrismaClient; log: Logger; registry: Registry }) {
+    this.runs = new Counter({
+      name: 'gateway_job_runs_total',
+      help: 'Background job runs by job and outcome (ok, failed, skipped: a single-instance job whose lease another instance holds).',
+      labelNames: ['job', 'outcome'],
+      registers: [deps.registry],
+    });
+    this.duration = new Histogram({
+      name: 'gateway_job_duration_seconds',
+      help: 'Background job run time by job.',
+      labelNames: ['job'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
+      registers: [deps.registry],
+    });
+  }
 
   add(...jobs: Job[]): void {
     for (const job of jobs) {
@@ -132,7 +148,7 @@ export class JobRunner {
 
   private async run(slot: Slot): Promise<void> {
     const { job } = slot;
-    const { log, metrics } = this.deps;
+    const { log } = this.deps;
     const started = performance.now();
     let outcome: 'ok' | 'failed' | 'skipped' = 'ok';
     try {
@@ -143,8 +159,8 @@ export class JobRunner {
       // A run cut short by stopping (the database closing under it) is not a failure worth a line.
       if (!this.abort.signal.aborted) log.error({ job: job.name, err: errorSummary(err) }, 'background job failed');
     }
-    metrics.jobRuns.inc({ job: job.name, outcome });
-    if (outcome !== 'skipped') metrics.jobDuration.observe({ job: job.name }, (performance.now() - started) / 1000);
+    this.runs.inc({ job: job.name, outcome });
+    if (outcome !== 'skipped') this.duration.observe({ job: job.name }, (performance.now() - started) / 1000);
   }
 
   /** Takes (or renews) the job's lease for two intervals; false while another instance holds it. */

@@ -53,21 +53,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly jobRuns = new Counter({
-    name: 'gateway_job_runs_total',
-    help: 'Background job runs by job and outcome (ok, failed, skipped: a single-instance job whose lease another instance holds).',
-    labelNames: ['job', 'outcome'] as const,
-    registers: [this.registry],
-  });
-
-  readonly jobDuration = new Histogram({
-    name: 'gateway_job_duration_seconds',
-    help: 'Background job run time by job.',
-    labelNames: ['job'] as const,
-    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
-    registers: [this.registry],
-  });
-
   constructor(sources: { feedSubscribers: () => number; pool?: () => { total: number; idle: number; waiting: number } | null }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     new Gauge({

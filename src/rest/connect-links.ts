@@ -4,7 +4,7 @@ import { rawId } from '../ids.js';
 import { connectLinkWhere } from '../modules/connect/scope.js';
 import { createConnectLink, DEFAULT_LINK_TTL_S, linkStatus, MAX_LINK_TTL_S, revokeConnectLink } from '../modules/connect/service.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
-import { ErrorBody, IdParams, route } from './route.js';
+import { ErrorBody, route, routeGroup } from './route.js';
 
 /** Connect links for backend automation: the same service as GraphQL's createConnectLink / revokeConnectLink. */
 const Link = z
@@ -40,19 +40,17 @@ const CreateLinkBody = z.object({
   expiresIn: z.number().int().optional().describe(`Seconds; default ${DEFAULT_LINK_TTL_S}, at most ${MAX_LINK_TTL_S}.`),
 });
 
-export const connectLinkRoutes = [
+export const connectLinkRoutes = routeGroup('Connect links', [
   route({
     method: 'POST',
     path: '/connect-links',
     operationId: 'createConnectLink',
     summary: 'Create a connect link',
     description: 'A single-use, time-limited link to the hosted Connect page for one customer and the named connections. `url` and `token` are shown once.',
-    tag: 'Connect links',
     access: 'credentialWrite',
     body: CreateLinkBody,
     responses: {
       201: { description: 'Created', schema: Link.extend({ url: z.string(), token: z.string() }) },
-      400: { description: 'Invalid body', schema: ErrorBody },
       404: { description: 'No such customer', schema: ErrorBody },
     },
     async handler({ body, write }) {
@@ -66,7 +64,6 @@ export const connectLinkRoutes = [
     path: '/connect-links',
     operationId: 'listConnectLinks',
     summary: 'List connect links',
-    tag: 'Connect links',
     access: 'org',
     query: PageQuery.extend({ customerId: z.string().optional().describe('Only this customer’s.') }),
     responses: { 200: { description: 'A page of links', schema: pageOf(Link) } },
@@ -88,12 +85,10 @@ export const connectLinkRoutes = [
     operationId: 'revokeConnectLink',
     summary: 'Revoke a connect link',
     description: 'It cannot be opened any more, and the session it was opened for ends. Idempotent.',
-    tag: 'Connect links',
     access: 'credentialWrite',
-    params: IdParams,
-    responses: { 200: { description: 'The revoked link', schema: Link }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 200: { description: 'The revoked link', schema: Link } },
     async handler({ params, write }) {
-      return { body: linkOut(await write((op) => revokeConnectLink(op, rawId(params.id)))) };
+      return { body: linkOut(await write((op) => revokeConnectLink(op, params.id))) };
     },
   }),
-];
+]);

@@ -11,7 +11,7 @@ import {
 } from '../modules/automation/service.js';
 import { KEY_MESSAGE, KEY_PATTERN } from '../validation.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
-import { ErrorBody, IdParams, route } from './route.js';
+import { ErrorBody, readById, route, routeGroup } from './route.js';
 
 /**
  * Activepieces' global connections API (request and response shapes only;
@@ -101,13 +101,12 @@ export function globalConnectionOut(c: GlobalConnectionRow): z.infer<typeof Glob
   };
 }
 
-export const globalConnectionRoutes = [
+export const globalConnectionRoutes = routeGroup('Global connections', [
   route({
     method: 'GET',
     path: '/global-connections',
     operationId: 'listGlobalConnections',
     summary: 'List global connections',
-    tag: 'Global connections',
     access: 'org',
     query: PageQuery.extend({
       pieceName: z.string().optional().describe('Only this connector.'),
@@ -133,13 +132,11 @@ export const globalConnectionRoutes = [
     path: '/global-connections',
     operationId: 'upsertGlobalConnection',
     summary: 'Create (or, with a known externalId, update) a global connection',
-    tag: 'Global connections',
     access: 'credentialWrite',
     body: CreateBody,
     responses: {
       201: { description: 'Created', schema: GlobalConnection },
       200: { description: 'Updated: a global connection with this externalId existed', schema: GlobalConnection },
-      400: { description: 'Invalid body', schema: ErrorBody },
     },
     async handler({ app, principal, body, write }) {
       const { connection, created } = await write((op) => upsertPieceConnection(op, body));
@@ -151,34 +148,25 @@ export const globalConnectionRoutes = [
     path: '/global-connections/:id',
     operationId: 'getGlobalConnection',
     summary: 'Get a global connection',
-    tag: 'Global connections',
     access: 'org',
-    params: IdParams,
     responses: {
       200: { description: 'The connection (secrets masked)', schema: GlobalConnection },
-      404: { description: 'Not found', schema: ErrorBody },
     },
-    async handler({ app, principal, params }) {
-      return { body: globalConnectionOut(await findGlobalConnection(app.db.prisma, principal, rawId(params.id))) };
-    },
+    handler: readById(findGlobalConnection, globalConnectionOut),
   }),
   route({
     method: 'POST',
     path: '/global-connections/:id',
     operationId: 'updateGlobalConnection',
     summary: 'Update a global connection',
-    tag: 'Global connections',
     access: 'orgWrite',
-    params: IdParams,
     body: UpdateBody,
     responses: {
       200: { description: 'The connection (secrets masked)', schema: GlobalConnection },
-      400: { description: 'Invalid body', schema: ErrorBody },
-      404: { description: 'Not found', schema: ErrorBody },
     },
     async handler({ app, principal, params, body, write }) {
-      await write((op) => updatePieceConnection(op, rawId(params.id), body));
-      return { body: globalConnectionOut(await findGlobalConnection(app.db.prisma, principal, rawId(params.id))) };
+      await write((op) => updatePieceConnection(op, params.id, body));
+      return { body: globalConnectionOut(await findGlobalConnection(app.db.prisma, principal, params.id)) };
     },
   }),
   route({
@@ -186,17 +174,14 @@ export const globalConnectionRoutes = [
     path: '/global-connections/:id',
     operationId: 'deleteGlobalConnection',
     summary: 'Delete a global connection and its credential',
-    tag: 'Global connections',
     access: 'orgWrite',
-    params: IdParams,
     responses: {
       204: { description: 'Deleted' },
-      404: { description: 'Not found', schema: ErrorBody },
       409: { description: 'Still used by an integration or workflow step', schema: ErrorBody },
     },
     async handler({ principal, params, write }) {
-      await write((op) => deletePieceConnection(op, principal, rawId(params.id)));
+      await write((op) => deletePieceConnection(op, principal, params.id));
       return { status: 204, body: null };
     },
   }),
-];
+]);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Route } from './route.js';
+import { ErrorBody, type Route } from './route.js';
 
 /**
  * The OpenAPI 3.1 document of the REST API, generated from the routes' own
@@ -41,6 +41,8 @@ export function openApiDocument(routes: Route[], prefix: string): Record<string,
         ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } }
         : {}),
       responses: {
+        ...(r.body ? { 400: { description: 'Invalid body', content: { 'application/json': { schema: jsonSchema(ErrorBody, 'output') } } } } : {}),
+        ...(r.params ? { 404: { description: 'Not found', content: { 'application/json': { schema: jsonSchema(ErrorBody, 'output') } } } } : {}),
         ...Object.fromEntries(
           Object.entries(r.responses).map(([status, res]) => [
             status,

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import type { Customer } from '../generated/prisma/client.js';
-import { rawId } from '../ids.js';
 import { ensureProject, findProject, listProjects, updateProject } from '../modules/automation/service.js';
 import { CustomerFields } from '../modules/tenancy/service.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
-import { ErrorBody, IdParams, route } from './route.js';
+import { readById, route, routeGroup } from './route.js';
 
 /** An Activepieces project is one of our customers; `externalId` is the customer's externalId. */
 export const Project = z
@@ -42,14 +41,13 @@ const UpdateProjectBody = z.object({
   metadata: CustomerFields.shape.metadata,
 });
 
-export const projectRoutes = [
+export const projectRoutes = routeGroup('Projects', [
   route({
     method: 'GET',
     path: '/projects',
     operationId: 'listProjects',
     summary: 'List projects (customers)',
     description: 'Filter by `externalId` to look one up: `{ data: [] }` when there is none.',
-    tag: 'Projects',
     access: 'org',
     query: PageQuery.extend({ externalId: z.string().optional().describe('Exact externalId.') }),
     responses: { 200: { description: 'A page of projects', schema: pageOf(Project) } },
@@ -67,13 +65,11 @@ export const projectRoutes = [
     summary: 'Create a project (customer)',
     description:
       'Creates the customer with this `externalId`. When it exists already, returns it unchanged (200) instead of making a duplicate.',
-    tag: 'Projects',
     access: 'orgWrite',
     body: CreateProjectBody,
     responses: {
       201: { description: 'Created', schema: Project },
       200: { description: 'A project with this externalId existed already', schema: Project },
-      400: { description: 'Invalid body', schema: ErrorBody },
     },
     async handler({ body, write }) {
       const { customer, created } = await write((op) => ensureProject(op, body));
@@ -85,26 +81,20 @@ export const projectRoutes = [
     path: '/projects/:id',
     operationId: 'getProject',
     summary: 'Get a project (customer)',
-    tag: 'Projects',
     access: 'org',
-    params: IdParams,
-    responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
-    async handler({ app, principal, params }) {
-      return { body: projectOut(await findProject(app.db.prisma, principal, rawId(params.id))) };
-    },
+    responses: { 200: { description: 'The project', schema: Project } },
+    handler: readById(findProject, projectOut),
   }),
   route({
     method: 'POST',
     path: '/projects/:id',
     operationId: 'updateProject',
     summary: 'Update a project (customer)',
-    tag: 'Projects',
     access: 'orgWrite',
-    params: IdParams,
     body: UpdateProjectBody,
-    responses: { 200: { description: 'The project', schema: Project }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 200: { description: 'The project', schema: Project } },
     async handler({ params, body, write }) {
-      return { body: projectOut(await write((op) => updateProject(op, rawId(params.id), body))) };
+      return { body: projectOut(await write((op) => updateProject(op, params.id, body))) };
     },
   }),
-];
+]);

@@ -6,6 +6,7 @@ import type { Scope } from '../auth/scopes.js';
 import { DomainError, ValidationError, type FieldProblem } from '../errors.js';
 import { errorResponse } from '../http/answers.js';
 import { write, type Op } from '../op.js';
+import { rawId } from '../ids.js';
 import { nulPath } from '../validation.js';
 import { endpoint, mount, type Endpoint } from './endpoint.js';
 
@@ -47,25 +48,39 @@ export interface Route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.
   operationId: string;
   summary: string;
   description?: string;
+  /** The route's group in the OpenAPI document (set by `routeGroup`). */
   tag: string;
   access: Access;
+  /** Path parameters; a path with `:id` alone gets `IdParams` without saying so. */
   params?: P;
   query?: Q;
   body?: B;
-  /** Response schema per status code. */
+  /** Response schema per status code (400 for a route with a body, 404 for one with path parameters go without saying: openapi.ts). */
   responses: Record<number, { description: string; schema?: z.ZodType }>;
   handler(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult>;
 }
 
-/** Helper that keeps the generic types of one route together. */
-export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
-  r: Route<P, Q, B>,
-): Route {
-  return r as unknown as Route;
+/** `/:id` path parameters: raw ids (REST speaks raw UUIDs; anything else is simply not found). */
+export const IdParams = z.object({ id: z.string().min(1).transform(rawId) });
+
+/** Helper that keeps the generic types of one route together (the group gives its tag). */
+export function route<P extends z.ZodType = typeof IdParams, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(
+  r: Omit<Route<P, Q, B>, 'tag'>,
+): Omit<Route, 'tag'> {
+  return { ...r, ...(r.params === undefined && /:id(\/|$)/.test(r.path) ? { params: IdParams } : {}) } as unknown as Omit<Route, 'tag'>;
 }
 
-/** `/:id` path parameters: raw ids (REST speaks raw UUIDs; anything else is simply not found). */
-export const IdParams = z.object({ id: z.string().min(1) });
+/** The handler of a `GET …/:id` route: the row the principal may see (or NOT_FOUND), as its response DTO. */
+export function readById<T, O>(find: (db: App['db']['prisma'], p: OrgPrincipal, id: string) => Promise<T>, out: (row: T) => O) {
+  return async ({ app, principal, params }: { app: App; principal: OrgPrincipal; params: { id: string } }): Promise<RouteResult> => ({
+    body: out(await find(app.db.prisma, principal, params.id)),
+  });
+}
+
+/** The routes of one group of the API, tagged with its name. */
+export function routeGroup(tag: string, routes: Omit<Route, 'tag'>[]): Route[] {
+  return routes.map((r) => ({ ...r, tag }));
+}
 
 /** The JSON error body of every failed REST call. */
 export const ErrorBody = z

@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { NotFoundError } from '../errors.js';
 import type { WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage } from '../generated/prisma/client.js';
-import { rawId } from '../ids.js';
 import { EVENT_TYPES } from '../modules/webhooks/outbox.js';
 import { deliveryWhere, endpointWhere } from '../modules/webhooks/scope.js';
-import { createWebhookEndpoint, deleteWebhookEndpoint, redeliverWebhook, updateWebhookEndpoint } from '../modules/webhooks/service.js';
+import { createWebhookEndpoint, deleteWebhookEndpoint, findWebhookEndpoint, redeliverWebhook, updateWebhookEndpoint } from '../modules/webhooks/service.js';
 import { PageQuery, pageBody, pageOf } from './pagination.js';
-import { ErrorBody, IdParams, route } from './route.js';
+import { readById, route, routeGroup } from './route.js';
 
 /** Webhook endpoints and their delivery log for backend automation: the same services as GraphQL. */
 const Endpoint = z
@@ -78,13 +77,12 @@ const notFound = (err: unknown) => {
   throw err instanceof NotFoundError ? new NotFoundError('Webhook endpoint') : err;
 };
 
-export const webhookRoutes = [
+export const webhookRoutes = routeGroup('Webhooks', [
   route({
     method: 'GET',
     path: '/webhook-endpoints',
     operationId: 'listWebhookEndpoints',
     summary: 'List webhook endpoints',
-    tag: 'Webhooks',
     access: 'org',
     query: PageQuery,
     responses: { 200: { description: 'A page of endpoints', schema: pageOf(Endpoint) } },
@@ -97,10 +95,9 @@ export const webhookRoutes = [
     operationId: 'createWebhookEndpoint',
     summary: 'Create a webhook endpoint',
     description: 'The answer carries the signing secret (`whsec_…`), shown only this once.',
-    tag: 'Webhooks',
     access: 'orgWrite',
     body: EndpointBody,
-    responses: { 201: { description: 'Created', schema: Endpoint.extend({ secret: z.string() }) }, 400: { description: 'Invalid body', schema: ErrorBody } },
+    responses: { 201: { description: 'Created', schema: Endpoint.extend({ secret: z.string() }) } },
     async handler({ body, write }) {
       const { endpoint, secret } = await write((op) => createWebhookEndpoint(op, body));
       return { status: 201, body: { ...endpointOut(endpoint), secret } };
@@ -111,28 +108,20 @@ export const webhookRoutes = [
     path: '/webhook-endpoints/:id',
     operationId: 'getWebhookEndpoint',
     summary: 'Get a webhook endpoint',
-    tag: 'Webhooks',
     access: 'org',
-    params: IdParams,
-    responses: { 200: { description: 'The endpoint', schema: Endpoint }, 404: { description: 'Not found', schema: ErrorBody } },
-    async handler({ app, principal, params }) {
-      const found = await app.db.prisma.webhookEndpoint.findFirst({ where: { id: rawId(params.id), AND: [endpointWhere(principal)] } });
-      if (!found) throw new NotFoundError('Webhook endpoint');
-      return { body: endpointOut(found) };
-    },
+    responses: { 200: { description: 'The endpoint', schema: Endpoint } },
+    handler: readById(findWebhookEndpoint, endpointOut),
   }),
   route({
     method: 'POST',
     path: '/webhook-endpoints/:id',
     operationId: 'updateWebhookEndpoint',
     summary: 'Update (or re-enable) a webhook endpoint',
-    tag: 'Webhooks',
     access: 'orgWrite',
-    params: IdParams,
     body: EndpointPatchBody,
-    responses: { 200: { description: 'The endpoint', schema: Endpoint }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 200: { description: 'The endpoint', schema: Endpoint } },
     async handler({ params, body, write }) {
-      return { body: endpointOut(await write((op) => updateWebhookEndpoint(op, rawId(params.id), body)).catch(notFound)) };
+      return { body: endpointOut(await write((op) => updateWebhookEndpoint(op, params.id, body)).catch(notFound)) };
     },
   }),
   route({
@@ -140,12 +129,10 @@ export const webhookRoutes = [
     path: '/webhook-endpoints/:id',
     operationId: 'deleteWebhookEndpoint',
     summary: 'Delete a webhook endpoint and its delivery log',
-    tag: 'Webhooks',
     access: 'orgWrite',
-    params: IdParams,
-    responses: { 204: { description: 'Deleted' }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 204: { description: 'Deleted' } },
     async handler({ params, write }) {
-      await write((op) => deleteWebhookEndpoint(op, rawId(params.id))).catch(notFound);
+      await write((op) => deleteWebhookEndpoint(op, params.id)).catch(notFound);
       return { status: 204, body: null };
     },
   }),
@@ -155,14 +142,11 @@ export const webhookRoutes = [
     operationId: 'listWebhookDeliveries',
     summary: "An endpoint's delivery log",
     description: 'Every delivery with its attempts (status code, error, latency), in creation order.',
-    tag: 'Webhooks',
     access: 'org',
-    params: IdParams,
     query: PageQuery,
-    responses: { 200: { description: 'A page of deliveries', schema: pageOf(Delivery) }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 200: { description: 'A page of deliveries', schema: pageOf(Delivery) } },
     async handler({ app, principal, params, query }) {
-      const endpoint = await app.db.prisma.webhookEndpoint.findFirst({ where: { id: rawId(params.id), AND: [endpointWhere(principal)] }, select: { id: true } });
-      if (!endpoint) throw new NotFoundError('Webhook endpoint');
+      const endpoint = await findWebhookEndpoint(app.db.prisma, principal, params.id);
       return pageBody(
         query,
         (args) =>
@@ -181,13 +165,11 @@ export const webhookRoutes = [
     path: '/webhook-deliveries/:id/redeliver',
     operationId: 'redeliverWebhook',
     summary: 'Send a delivery again',
-    tag: 'Webhooks',
     access: 'orgWrite',
-    params: IdParams,
-    responses: { 200: { description: 'The delivery, due now', schema: Delivery }, 404: { description: 'Not found', schema: ErrorBody } },
+    responses: { 200: { description: 'The delivery, due now', schema: Delivery } },
     async handler({ app, params, write }) {
-      const delivery = await write((op) => redeliverWebhook(op, rawId(params.id)));
+      const delivery = await write((op) => redeliverWebhook(op, params.id));
       return { body: deliveryOut(await app.db.prisma.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id }, include: deliveryInclude })) };
     },
   }),
-];
+]);

@@ -1,6 +1,7 @@
 import type { Principal } from '../../auth/principal.js';
 import { decodeId, decodeIdOrRaw, rawId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
 import { customerWhere } from '../tenancy/scope.js';
@@ -69,8 +70,7 @@ builder.queryField('viewer', (t) =>
 // ───────────────────────────── API keys ─────────────────────────────
 
 export const ApiKeyRef = builder.prismaNode('ApiKey', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, ...apiKeyWhere(ctx.principal) }),
+  ...scopedNode(apiKeyWhere),
   authScopes: { org: true },
   description: 'An API key of your organization (never its secret).',
   fields: (t) => ({

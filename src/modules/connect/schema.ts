@@ -1,5 +1,6 @@
 import { decodeId, decodeIdOrRaw, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
@@ -19,8 +20,7 @@ const ConnectLinkStatusEnum = builder.enumType('ConnectLinkStatus', {
 });
 
 export const ConnectLinkRef = builder.prismaNode('ConnectLink', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, AND: [connectLinkWhere(ctx.principal)] }),
+  ...scopedNode(connectLinkWhere),
   authScopes: { org: true },
   description: 'A single-use, time-limited invitation to set the credentials of some connections of one customer on the hosted Connect page.',
   fields: (t) => ({

@@ -5,6 +5,7 @@ import { ConnectionType } from '../../generated/prisma/enums.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { decodeId, decodeOptionalId, NO_ROW } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
 import { UsageRef, mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
@@ -49,10 +50,9 @@ function slotValue(ctx: Context, slot: string): Prisma.ConnectionValueWhereInput
 }
 
 export const ConnectionRef = builder.prismaNode('Connection', {
-  id: { field: 'id' },
+  ...scopedNode(connectionWhere),
   // Select mode: what lists show and what canSeeConnection reads; the rest per field.
   select: { id: true, orgId: true, type: true, archivedAt: true, stableKey: true, name: true },
-  findUnique: (id, ctx) => ({ id, AND: [connectionWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
     stableKey: t.string({ description: 'Immutable; the same key in every tenant.', resolve: (c) => c.stableKey }),

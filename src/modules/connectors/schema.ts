@@ -1,6 +1,7 @@
 import { AuthType } from '../../generated/prisma/enums.js';
 import { decodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
@@ -51,10 +52,9 @@ const TestRequestRef = builder.objectRef<TestRequest>('TestRequest').implement({
 });
 
 export const ConnectorRef = builder.prismaNode('Connector', {
-  id: { field: 'id' },
+  ...scopedNode(connectorWhere),
   // Select mode: never the sealed client secret unless asked whether one is set.
   select: { id: true, key: true, name: true, authType: true },
-  findUnique: (id, ctx) => ({ id, AND: [connectorWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
     key: t.string({ description: 'Stable key, the same in every tenant.', resolve: (c) => c.key }),

@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { Context } from '../../context.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
 import { deleteField, mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
@@ -26,9 +27,8 @@ import {
 // ───────────────────────────── types ─────────────────────────────
 
 export const IntegrationRef = builder.prismaNode('Integration', {
-  id: { field: 'id' },
+  ...scopedNode(integrationWhere),
   description: 'An integration the organization ships; it requires reusable connections.',
-  findUnique: (id, ctx) => ({ id, AND: [integrationWhere(ctx.principal)] }),
   fields: (t) => ({
     stableKey: t.exposeString('stableKey', { description: 'Immutable; the same key in every tenant.' }),
     name: t.exposeString('name'),
@@ -114,9 +114,8 @@ function readinessLoader(ctx: Context): DataLoader<InstanceKey, Readiness, strin
 }
 
 export const InstanceRef = builder.prismaNode('Instance', {
-  id: { field: 'id' },
+  ...scopedNode(instanceWhere),
   description: 'An integration deployed to one customer.',
-  findUnique: (id, ctx) => ({ id, AND: [instanceWhere(ctx.principal)] }),
   fields: (t) => ({
     name: t.exposeString('name'),
     enabled: t.exposeBoolean('enabled'),

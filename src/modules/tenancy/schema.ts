@@ -1,6 +1,7 @@
 import { decodeId } from '../../ids.js';
 import { stripUndefined } from '../../validation.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { customerWhere, orgOwned, orgWhere } from './scope.js';
@@ -9,8 +10,7 @@ import { createCustomer, deleteCustomer, updateCustomer, updateOrganizationSetti
 // ───────────────────────────── types ─────────────────────────────
 
 export const OrganizationRef = builder.prismaNode('Organization', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, AND: [orgWhere(ctx.principal)] }),
+  ...scopedNode(orgWhere),
   authScopes: { authenticated: true },
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -59,8 +59,7 @@ builder.prismaObjectFields('Organization', (t) => ({
 }));
 
 export const OrgUserRef = builder.prismaNode('OrgUser', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, ...orgOwned(ctx.principal) }),
+  ...scopedNode(orgOwned),
   authScopes: { org: true },
   fields: (t) => ({
     email: t.exposeString('email'),
@@ -70,10 +69,9 @@ export const OrgUserRef = builder.prismaNode('OrgUser', {
 });
 
 export const CustomerRef = builder.prismaNode('Customer', {
-  id: { field: 'id' },
+  ...scopedNode(customerWhere),
   // Select mode (see schema/builder.ts): the columns lists show, read by plain resolvers; the rest per field.
   select: { id: true, externalId: true, name: true },
-  findUnique: (id, ctx) => ({ id, AND: [customerWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   fields: (t) => ({
     externalId: t.string({ description: "The vendor's own id for this customer.", resolve: (c) => c.externalId }),
@@ -95,8 +93,7 @@ export const CustomerRef = builder.prismaNode('Customer', {
 });
 
 export const CustomerUserRef = builder.prismaNode('CustomerUser', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, ...orgOwned(ctx.principal) }),
+  ...scopedNode(orgOwned),
   authScopes: { org: true },
   fields: (t) => ({
     externalId: t.exposeString('externalId'),

@@ -7,6 +7,7 @@ import type { PrismaClient } from '../../generated/prisma/client.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import type { Op } from '../../op.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
@@ -33,10 +34,9 @@ const SecretHintRef = builder.objectRef<SecretHint & { key: string }>('SecretHin
 });
 
 export const ConnectionValueRef = builder.prismaNode('ConnectionValue', {
-  id: { field: 'id' },
+  ...scopedNode(valueWhere),
   // Select mode: never the ciphertext; JSON columns only when their field is asked for.
   select: { id: true, kind: true, status: true },
-  findUnique: (id, ctx) => ({ id, AND: [valueWhere(ctx.principal)] }),
   authScopes: { authenticated: true },
   description: 'Credentials of one slot of a connection. Secret fields are write-only: reads show masked hints.',
   fields: (t) => ({

@@ -1,5 +1,6 @@
 import { decodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutate, mutateAndLoad } from '../../schema/mutations.js';
 import { EVENT_TYPES } from './outbox.js';
@@ -19,8 +20,7 @@ const DeliveryStatusEnum = builder.enumType('WebhookDeliveryStatus', {
 });
 
 builder.prismaNode('WebhookEndpoint', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, AND: [endpointWhere(ctx.principal)] }),
+  ...scopedNode(endpointWhere),
   authScopes: { org: true },
   description: 'Where your organization receives its events, signed per Standard Webhooks with the secret shown at creation.',
   fields: (t) => ({
@@ -52,8 +52,7 @@ builder.prismaObject('WebhookAttempt', {
 });
 
 builder.prismaNode('WebhookDelivery', {
-  id: { field: 'id' },
-  findUnique: (id, ctx) => ({ id, AND: [deliveryWhere(ctx.principal)] }),
+  ...scopedNode(deliveryWhere),
   authScopes: { org: true },
   description: 'One event to one endpoint: its attempts, status and latency.',
   fields: (t) => ({

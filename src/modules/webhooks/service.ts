@@ -2,7 +2,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { KeyRing } from '../../crypto/keyring.js';
 import { NotFoundError } from '../../errors.js';
-import type { WebhookDelivery, WebhookEndpoint } from '../../generated/prisma/client.js';
+import type { Actor } from '../../auth/principal.js';
+import type { Tx } from '../../db/transaction.js';
+import type { PrismaClient, WebhookDelivery, WebhookEndpoint } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { parseInput } from '../../validation.js';
 import { orgOwned } from '../tenancy/scope.js';
@@ -62,11 +64,14 @@ export async function createWebhookEndpoint(op: Op, raw: unknown): Promise<{ end
   return { endpoint, secret };
 }
 
-async function findOwn(op: Op, id: string): Promise<WebhookEndpoint> {
-  const found = await op.tx.webhookEndpoint.findFirst({ where: { id, ...endpointWhere(op.actor) } });
+/** The endpoint, when the actor may see it (else NOT_FOUND). */
+export async function findWebhookEndpoint(db: PrismaClient | Tx, actor: Actor, id: string): Promise<WebhookEndpoint> {
+  const found = await db.webhookEndpoint.findFirst({ where: { id, ...endpointWhere(actor) } });
   if (!found) throw new NotFoundError('Webhook endpoint');
   return found;
 }
+
+const findOwn = (op: Op, id: string) => findWebhookEndpoint(op.tx, op.actor, id);
 
 /** Changes an endpoint; `enabled: true` re-enables one the gateway disabled after sustained failure. */
 export async function updateWebhookEndpoint(op: Op, id: string, raw: unknown): Promise<WebhookEndpoint> {

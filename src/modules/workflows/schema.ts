@@ -1,6 +1,7 @@
 import { isOrgPrincipal } from '../../auth/principal.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { canSeeConnection } from '../connections/scope.js';
@@ -13,9 +14,8 @@ import { createStep, createWorkflow, deleteStep, deleteWorkflow, updateStep, upd
 // ───────────────────────────── types ─────────────────────────────
 
 export const WorkflowRef = builder.prismaNode('Workflow', {
-  id: { field: 'id' },
+  ...scopedNode(workflowWhere),
   description: "A customer's workflow, built in the embedded builder.",
-  findUnique: (id, ctx) => ({ id, AND: [workflowWhere(ctx.principal)] }),
   fields: (t) => ({
     name: t.exposeString('name'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -26,9 +26,8 @@ export const WorkflowRef = builder.prismaNode('Workflow', {
 });
 
 export const WorkflowStepRef = builder.prismaNode('WorkflowStep', {
-  id: { field: 'id' },
+  ...scopedNode(stepWhere),
   description: 'A step of a workflow: a connector, and the connection it uses.',
-  findUnique: (id, ctx) => ({ id, AND: [stepWhere(ctx.principal)] }),
   fields: (t) => ({
     name: t.exposeString('name'),
     position: t.exposeInt('position'),
