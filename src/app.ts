@@ -6,9 +6,7 @@ import type { Config } from './config.js';
 import type { Database } from './db/database.js';
 import type { GroupWriter } from './db/group-writer.js';
 import { JobRunner } from './jobs/runner.js';
-import { recordApiKeyUse } from './modules/access/service.js';
 import { FeedHub } from './modules/feed/hub.js';
-import { recordCustomerUser } from './modules/tenancy/service.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
@@ -56,18 +54,13 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
 }
 
 export function createApp(config: Config, db: Database, log: Logger = createLogger(config)): App {
-  // What verifying a credential writes down goes through the services, in units of work of their own (they need the app).
-  const tokens = new TokenService(config.authSecret, db.prisma, {
-    apiKeyUsed: (key) => recordApiKeyUse(app, key),
-    customerUserSeen: (user) => recordCustomerUser(app, user),
-  });
+  const tokens = new TokenService(config.authSecret);
   const feed = new FeedHub({
     prisma: db.prisma,
     log,
     redisUrl: config.redisUrl,
     retentionHours: config.feedRetentionHours,
     pollMs: config.feedPollMs,
-    revoked: (principals) => tokens.revokedAmong(principals),
   });
   const pool = db.pool;
   const metrics = new Metrics({
@@ -75,7 +68,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     ...(pool ? { pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) } : {}),
   });
   feed.observeLag((seconds) => metrics.feedLag.observe(seconds));
-  const app: App = {
+  return {
     config,
     db,
     log,
@@ -87,5 +80,4 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     auditTrail: auditTrail(db.prisma),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
   };
-  return app;
 }

@@ -1,11 +1,12 @@
 import { GraphQLError, getOperationAST, type DocumentNode } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { App } from '../app.js';
-import { bearerFromHeader, principalOf } from '../auth/bearer.js';
+import { bearerFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { domainErrorOf, toGraphQLError } from '../errors.js';
 import { errorSummary, yogaLogger } from '../logging.js';
+import { principalOf } from '../modules/access/authenticate.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
 import { clientInputPlugin } from './client-input.js';
@@ -88,7 +89,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
       // Over WebSocket the socket authenticated once (http/websocket.ts); over HTTP, every request carries its bearer.
       const extra = (initial as { extra?: SocketExtra }).extra;
       const principal =
-        extra && 'principal' in extra ? (extra.principal ?? null) : await principalOf(app.tokens, bearerFromHeader(initial.request.headers.get('authorization')));
+        extra && 'principal' in extra ? (extra.principal ?? null) : await principalOf(app, bearerFromHeader(initial.request.headers.get('authorization')));
       return { principal, app, prisma: app.db.prisma };
     },
   });

@@ -3,7 +3,8 @@ import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { App } from '../app.js';
-import { bearerFromParams, principalOf } from '../auth/bearer.js';
+import { bearerFromParams } from '../auth/bearer.js';
+import { principalOf, revokedAmong } from '../modules/access/authenticate.js';
 import type { GraphQLServer, SocketExtra } from './graphql.js';
 import type { RateLimits } from './rate-limit.js';
 import { SocketLimits } from './socket-limits.js';
@@ -35,7 +36,7 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer, 
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args),
       onConnect: async (ctx) => {
         try {
-          const principal = await principalOf(app.tokens, bearerFromParams(ctx.connectionParams));
+          const principal = await principalOf(app, bearerFromParams(ctx.connectionParams));
           ctx.extra.principal = principal;
           // Subscriptions always need a principal; false closes with 4403 Forbidden.
           return principal !== null;
@@ -48,7 +49,7 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer, 
         if (refused) return refused;
         const principal = ctx.extra.principal;
         const expired = principal && 'expiresAt' in principal && principal.expiresAt.getTime() <= Date.now();
-        if (!principal || expired || (await app.tokens.revokedAmong([principal])).size) {
+        if (!principal || expired || (await revokedAmong(app, [principal])).size) {
           ctx.extra.socket.close(4403, 'Forbidden');
           return [new GraphQLError('The credential expired or was revoked', { extensions: { code: 'UNAUTHENTICATED' } })];
         }

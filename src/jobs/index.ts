@@ -1,5 +1,6 @@
 import type { App } from '../app.js';
 import { pruneAuditEvents } from '../audit.js';
+import { revokedAmong } from '../modules/access/authenticate.js';
 import { refreshDueTokens } from '../modules/health/refresh.js';
 import { DELIVERY_JOB } from '../modules/webhooks/outbox.js';
 import { deliverDueWebhooks } from '../modules/webhooks/worker.js';
@@ -16,7 +17,7 @@ export function gatewayJobs(app: App): Job[] {
   const { config } = app;
   const { health } = config;
   return [
-    ...app.feed.jobs(),
+    ...app.feed.jobs((principals) => revokedAmong(app, principals)),
     // Health workers: off with HEALTH_WORKERS=false (another instance does the work: every claim goes through the database).
     { name: DELIVERY_JOB, every: health.webhookPollMs, enabled: health.workers, run: (signal) => deliverDueWebhooks(app, signal) },
     { name: 'oauth.refresh', every: health.refreshPollMs, firstAfter: 0, enabled: health.workers, run: (signal) => refreshDueTokens(app, signal) },

@@ -1,12 +1,13 @@
 import type { Context as HonoContext, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { App } from '../app.js';
-import { bearerFromHeader, principalOf } from '../auth/bearer.js';
+import { bearerFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { credentialWanted, hasScope, refusalOf, type PrincipalOf, type Scope } from '../auth/scopes.js';
 import { ForbiddenError, MethodNotAllowedError, UnauthenticatedError, ValidationError, fromPrismaError } from '../errors.js';
 import { errorResponse, restErrors, type ErrorShape } from '../http/answers.js';
 import { errorSummary } from '../logging.js';
+import { principalOf } from '../modules/access/authenticate.js';
 
 /**
  * The one wrapper of every HTTP route outside GraphQL (the automation API,
@@ -85,7 +86,7 @@ async function authenticate(app: App, header: string | undefined, access: Access
   const scopes: readonly Scope[] = typeof access === 'string' ? [access] : access;
   const credential = bearerFromHeader(header);
   if (!credential) throw new UnauthenticatedError(credentialWanted(scopes));
-  const principal = (await principalOf(app.tokens, credential))!;
+  const principal = (await principalOf(app, credential))!;
   if (!scopes.some((s) => hasScope(principal, s))) throw new ForbiddenError(refusalOf(principal, scopes));
   return principal;
 }

@@ -30,8 +30,6 @@ export interface FeedHubOptions {
   outagePollMs?: number;
   /** Redis channel prefix (tests isolate themselves with it). */
   channelPrefix?: string;
-  /** Which of these subscribers' credentials were revoked (auth/tokens.ts). */
-  revoked?: (principals: Principal[]) => Promise<Set<Principal>>;
 }
 
 /** How often open subscriptions' credentials are checked again: a revoked key ends its subscriptions within seconds. */
@@ -94,10 +92,11 @@ export class FeedHub {
 
   /**
    * The feed's periodic work, as background jobs of this process: the sweep
-   * and the credential recheck run on every instance (each wakes and ends
+   * and the credential recheck (`revoked`: which of these principals'
+   * credentials no longer stand) run on every instance (each wakes and ends
    * its own subscribers); retention on one instance at a time.
    */
-  jobs(): Job[] {
+  jobs(revoked: (principals: Principal[]) => Promise<Set<Principal>>): Job[] {
     const { retentionHours, pollMs, outagePollMs = 250 } = this.opts;
     return [
       {
@@ -107,7 +106,7 @@ export class FeedHub {
         wakeOn: (wake) => this.busListeners.add(wake),
         run: () => this.sweep(),
       },
-      { name: 'feed.credential-recheck', every: CREDENTIAL_RECHECK_MS, run: () => this.endRevoked() },
+      { name: 'feed.credential-recheck', every: CREDENTIAL_RECHECK_MS, run: () => this.endRevoked(revoked) },
       {
         name: 'feed.retention',
         every: Math.min(Math.max((retentionHours * 3_600_000) / 4, 1000), 10 * 60_000),
@@ -117,10 +116,10 @@ export class FeedHub {
     ];
   }
 
-  /** Ends the subscriptions whose API key or embed signing key was revoked (on any instance). */
-  private async endRevoked(): Promise<void> {
-    if (!this.opts.revoked || !this.streams.size) return;
-    const revoked = await this.opts.revoked([...new Set(this.streams.values())]);
+  /** Ends the subscriptions whose API key, embed signing key or connect link was revoked (on any instance). */
+  private async endRevoked(revokedAmong: (principals: Principal[]) => Promise<Set<Principal>>): Promise<void> {
+    if (!this.streams.size) return;
+    const revoked = await revokedAmong([...new Set(this.streams.values())]);
     for (const [stop, principal] of this.streams) if (revoked.has(principal)) stop();
   }
 

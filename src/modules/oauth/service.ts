@@ -14,6 +14,7 @@ import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../valu
 import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenRequestOptions, type TokenSet } from './client.js';
 import { flowCookieName, newBrowserBinding, sameBrowser, signStartLink, signState, verifyStartLink, verifyState } from './binding.js';
 import { starterOf, usableStateWhere } from './scope.js';
+import { revokedAmong } from '../access/authenticate.js';
 
 /**
  * OAuth2 for connection values: the authorization-code flow (with PKCE) from
@@ -213,7 +214,7 @@ export async function completeAuthorization(app: App, query: URLSearchParams, co
   const actor: Actor = { kind: 'OAUTH_CALLBACK', id: state.id, orgId: state.orgId };
   const audit = (action: string, detail: Record<string, unknown>) =>
     write(app, actor, 'oauth', (op) => op.audit(action, 'Connection', state.connectionId, { ...detail, startedBy: { kind: startedBy.kind, id: startedBy.id } }));
-  if (!state.startedByKind || (await app.tokens.revokedAmong([startedBy])).size) {
+  if (!state.startedByKind || (await revokedAmong(app, [startedBy])).size) {
     await audit('oauth.failed', { error: 'access_revoked' });
     return fail('access_revoked', 'The credential that started this authorization was revoked; start again.');
   }

@@ -1,0 +1,147 @@
+import type { App } from '../../app.js';
+import type { Principal } from '../../auth/principal.js';
+import { API_KEY_PREFIX, AuthError, hashApiKey } from '../../auth/tokens.js';
+import { UnauthenticatedError } from '../../errors.js';
+import { isUuid } from '../../ids.js';
+import { recordCustomerUser } from '../tenancy/service.js';
+import { recordApiKeyUse } from './service.js';
+
+/**
+ * Who is calling: a bearer credential (auth/tokens.ts checks its
+ * cryptography) resolved to a principal by what it names, looked up on every
+ * request — a revoked key, a deleted user or customer, a revoked link stops
+ * working at once on every instance. What the lookup notes down (an API
+ * key's last use, the customer user an embed token names) goes through the
+ * services, as the gateway's own bookkeeping.
+ */
+
+/** Seen again within this, a customer user's profile is not written again. */
+const SEEN_WRITE_INTERVAL_MS = 60_000;
+
+/** The principal of a credential (null without one); a bad credential is UNAUTHENTICATED. */
+export async function principalOf(app: App, credential: string | null): Promise<Principal | null> {
+  if (!credential) return null;
+  try {
+    return await authenticate(app, credential);
+  } catch (err) {
+    if (err instanceof AuthError) throw new UnauthenticatedError(`Invalid credential: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Resolves a bearer credential to a principal, or throws AuthError. */
+export async function authenticate(app: App, bearer: string): Promise<Principal> {
+  if (bearer.startsWith(API_KEY_PREFIX)) return apiKey(app, bearer);
+  const { alg, kid } = app.tokens.header(bearer);
+  return alg === 'HS256' ? gatewayToken(app, bearer) : embedToken(app, bearer, alg, kid);
+}
+
+async function apiKey(app: App, secret: string): Promise<Principal> {
+  const key = await app.db.prisma.apiKey.findUnique({ where: { hash: hashApiKey(secret) } });
+  if (!key || key.revokedAt) throw new AuthError('invalid API key');
+  // Last-used is advisory: noted at most once a minute per key.
+  if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) await recordApiKeyUse(app, key);
+  return { kind: 'API_KEY', id: key.id, orgId: key.orgId, readOnly: key.readOnly, noCredentialWrites: key.noCredentialWrites };
+}
+
+async function gatewayToken(app: App, token: string): Promise<Principal> {
+  const payload = await app.tokens.verifyGatewayToken(token);
+  const prisma = app.db.prisma;
+  const org = typeof payload.org === 'string' ? payload.org : undefined;
+  if (!org || !payload.sub) throw new AuthError('invalid token claims');
+  if (payload.aud === 'org') {
+    const user = await prisma.orgUser.findFirst({ where: { id: payload.sub, orgId: org } });
+    if (!user) throw new AuthError('unknown user');
+    return { kind: 'ORG_USER', id: user.id, orgId: user.orgId, email: user.email };
+  }
+  if (payload.aud === 'runtime') {
+    const customer = await prisma.customer.findFirst({ where: { id: payload.sub, orgId: org }, select: { id: true } });
+    if (!customer) throw new AuthError('unknown customer');
+    return {
+      kind: 'RUNTIME',
+      id: payload.jti ?? payload.sub,
+      orgId: org,
+      customerId: customer.id,
+      instanceId: typeof payload.instance === 'string' ? payload.instance : null,
+      workflowId: typeof payload.workflow === 'string' ? payload.workflow : null,
+      expiresAt: new Date(payload.exp * 1000),
+    };
+  }
+  if (payload.aud === 'connect') {
+    const linkId = typeof payload.link === 'string' && isUuid(payload.link) ? payload.link : undefined;
+    const link = linkId ? await prisma.connectLink.findFirst({ where: { id: linkId, orgId: org, revokedAt: null } }) : null;
+    if (!link) throw new AuthError('connect link revoked');
+    const user = await prisma.customerUser.findFirst({ where: { id: payload.sub, customerId: link.customerId } });
+    if (!user) throw new AuthError('unknown user');
+    return {
+      kind: 'CUSTOMER_USER',
+      id: user.id,
+      orgId: org,
+      customerId: link.customerId,
+      signingKeyId: link.id,
+      connectionIds: link.connectionIds,
+      expiresAt: new Date(payload.exp * 1000),
+    };
+  }
+  throw new AuthError('invalid token audience');
+}
+
+async function embedToken(app: App, token: string, alg: string | undefined, kid: string | undefined): Promise<Principal> {
+  if (!kid || (alg !== 'RS256' && alg !== 'ES256')) throw new AuthError('embed token needs kid and RS256/ES256');
+  if (!isUuid(kid)) throw new AuthError('unknown signing key');
+  const prisma = app.db.prisma;
+  const signingKey = await prisma.embedSigningKey.findUnique({ where: { id: kid } });
+  if (!signingKey || signingKey.revokedAt || signingKey.alg !== alg) throw new AuthError('unknown signing key');
+  const payload = await app.tokens.verifyEmbedToken(token, signingKey);
+  const externalId = typeof payload.customer === 'string' ? payload.customer : undefined;
+  if (!externalId || !payload.sub) throw new AuthError('embed token needs sub and customer claims');
+  // The customer and its user in one statement; the user is written only when new, changed or not seen for a minute.
+  const customer = await prisma.customer.findUnique({
+    where: { orgId_externalId: { orgId: signingKey.orgId, externalId } },
+    select: { id: true, orgId: true, users: { where: { externalId: payload.sub }, select: { id: true, email: true, name: true, lastSeenAt: true } } },
+  });
+  if (!customer) throw new AuthError('unknown customer');
+  const profile = {
+    email: typeof payload.email === 'string' ? payload.email : null,
+    name: typeof payload.name === 'string' ? payload.name : null,
+  };
+  const seen = customer.users[0];
+  const profileChanged = !!seen && (seen.email !== profile.email || seen.name !== profile.name);
+  const user =
+    seen && !profileChanged && Date.now() - seen.lastSeenAt.getTime() < SEEN_WRITE_INTERVAL_MS
+      ? seen
+      : await recordCustomerUser(app, { orgId: customer.orgId, customerId: customer.id, externalId: payload.sub, ...profile, isNew: !seen, profileChanged });
+  return {
+    kind: 'CUSTOMER_USER',
+    id: user.id,
+    orgId: customer.orgId,
+    customerId: customer.id,
+    signingKeyId: signingKey.id,
+    connectionIds: null,
+    expiresAt: new Date(payload.exp * 1000),
+  };
+}
+
+/**
+ * Which of these principals' credentials no longer stand: a revoked (or
+ * deleted) API key, or a customer user whose grant — embed signing key or
+ * connect link (`signingKeyId` names either; ids are UUIDs) — was revoked.
+ * Long-lived uses — subscriptions, OAuth flows — ask again; two statements
+ * whatever the number of principals.
+ */
+export async function revokedAmong<P extends Pick<Principal, 'kind' | 'id'> & { signingKeyId?: string | null }>(app: App, principals: P[]): Promise<Set<P>> {
+  const prisma = app.db.prisma;
+  const keyIds = [...new Set(principals.filter((p) => p.kind === 'API_KEY').map((p) => p.id))];
+  const signingKeyIds = [...new Set(principals.flatMap((p) => (p.kind === 'CUSTOMER_USER' && p.signingKeyId ? [p.signingKeyId] : [])))];
+  const [keys, signingKeys, links] = await Promise.all([
+    keyIds.length ? prisma.apiKey.findMany({ where: { id: { in: keyIds }, revokedAt: null }, select: { id: true } }) : [],
+    signingKeyIds.length ? prisma.embedSigningKey.findMany({ where: { id: { in: signingKeyIds }, revokedAt: null }, select: { id: true } }) : [],
+    signingKeyIds.length ? prisma.connectLink.findMany({ where: { id: { in: signingKeyIds }, revokedAt: null }, select: { id: true } }) : [],
+  ]);
+  const standing = new Set([...keys, ...signingKeys, ...links].map((k) => k.id));
+  return new Set(
+    principals.filter((p) =>
+      p.kind === 'API_KEY' ? !standing.has(p.id) : p.kind === 'CUSTOMER_USER' ? !p.signingKeyId || !standing.has(p.signingKeyId) : false,
+    ),
+  );
+}
