@@ -4,7 +4,7 @@ import { graphql } from './gql/index.js';
 import { gid, gql, resolutionLog } from './helpers/client.js';
 import { makeConnection, makeConnector } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
-import { CC_CLIENT_ID, CC_CLIENT_SECRET, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { machineConnector, startProvider, type TestProvider } from './helpers/oidc-provider.js';
 import { useWorld } from './helpers/world.js';
 
 /**
@@ -39,13 +39,7 @@ afterAll(async () => {
 
 describe('background refresh', () => {
   it('renews a client-credentials token before it expires, with no resolution, once per renewal across two instances', async () => {
-    const machine = await makeConnector(gw.app, org.orgId, {
-      key: 'idp-machine',
-      name: 'Machine',
-      authType: 'OAUTH2',
-      oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
-      oauthClientSecret: CC_CLIENT_SECRET,
-    });
+    const machine = await makeConnector(gw.app, org.orgId, machineConnector(idp, 'Machine'));
     const connection = await makeConnection(gw.app, org.orgId, { stableKey: 'machine', name: 'Machine', connectorId: machine.id, type: 'ORG_ACTIVATED_GLOBAL' });
     const resolutionsBefore = resolutionLog.length;
     const connected = await gql(gw.url, Connect, { connectionId: gid('Connection', connection.id), slot: 'GLOBAL' }, org.adminToken);

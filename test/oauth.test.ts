@@ -8,17 +8,17 @@ import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog, http } from './helpers/client.js';
 import { expireSoon, makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
 import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
-import { useWorld } from './helpers/world.js';
 import {
-  CC_CLIENT_ID,
   CC_CLIENT_SECRET,
   CLIENT_ID,
   CLIENT_SECRET,
   browseToCallback,
   cookieHeader,
+  machineConnector,
   startProvider,
   type TestProvider,
 } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 const StartOAuth = graphql(`
   mutation StartOAuth($connectionId: ID!, $slot: ValueKind, $customerId: ID, $successUrl: String, $failureUrl: String) {
@@ -129,13 +129,7 @@ useWorld({ env: { LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' 
     type: 'CUSTOMER_ACTIVATED',
     availableInWorkflows: true,
   });
-  const machine = await makeConnector(gw.app, org.orgId, {
-    key: 'idp-machine',
-    name: 'Test IdP (machine)',
-    authType: 'OAUTH2',
-    oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
-    oauthClientSecret: CC_CLIENT_SECRET,
-  });
+  const machine = await makeConnector(gw.app, org.orgId, machineConnector(idp, 'Test IdP (machine)'));
   ccConn = await makeConnection(gw.app, org.orgId, {
     stableKey: 'idp-machine',
     name: 'IdP (machine, global)',
