@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hashApiKey } from '../src/auth/tokens.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const CreateApiKey = graphql(`
   mutation CreateApiKey($input: CreateApiKeyInput!) {
@@ -50,12 +51,7 @@ let gw: TestGateway;
 let acme: SeededOrg;
 let other: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app, { customers: ['a'] });
-  other = await seedOrg(gw.app, { customers: ['a'] });
-});
-afterAll(async () => gw?.close());
+useWorld({ orgs: { acme: { customers: ['a'] }, other: { customers: ['a'] } } }, (w) => ({ gw, acme, other } = w));
 
 async function createKey(token: string, input: { name: string; readOnly?: boolean; noCredentialWrites?: boolean }) {
   const r = await gql(gw.url, CreateApiKey, { input }, token);

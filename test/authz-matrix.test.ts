@@ -34,7 +34,7 @@ import {
   type GraphQLObjectType,
   type GraphQLOutputType,
 } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Op } from '../src/op.js';
 import { createApiKey, registerEmbedSigningKey } from '../src/modules/access/service.js';
 import { createConnectLink } from '../src/modules/connect/service.js';
@@ -42,12 +42,13 @@ import { createInstance, createIntegration } from '../src/modules/integrations/s
 import { createCustomer } from '../src/modules/tenancy/service.js';
 import { createStep, createWorkflow } from '../src/modules/workflows/service.js';
 import { schema } from '../src/schema/index.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { newEmbedKeyPair, signEmbedToken } from '../src/seed/embed.js';
 import { gql } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
 import { asOrg, makeConnection, makeConnector, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
+import { useWorld } from './helpers/world.js';
 
 const PRINCIPALS = ['ADMIN', 'KEY', 'KEY_RO', 'KEY_NCW', 'CUST_A', 'CUST_B', 'RUNTIME', 'ANON', 'OTHER'] as const;
 type P = (typeof PRINCIPALS)[number];
@@ -546,10 +547,8 @@ const tokens = {} as Record<P, string | undefined>;
 /** Ids each principal must never see in any response. */
 const forbiddenIds = {} as Record<P, string[]>;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app, { customers: ['customer-a', 'customer-b'] });
-  other = await seedOrg(gw.app, { customers: ['customer-a', 'customer-b'] });
+useWorld({ orgs: { acme: { customers: ['customer-a', 'customer-b'] }, other: { customers: ['customer-a', 'customer-b'] } } }, async (w) => {
+  ({ gw, acme, other } = w);
   fx = await seedConnections(gw.app, acme);
   const otherFx = await seedConnections(gw.app, other);
   t.otherCustomer = g('Customer', other.customers[0]!.id);
@@ -607,7 +606,6 @@ beforeAll(async () => {
   forbiddenIds.RUNTIME = [...otherIds, t.custB, t.workflowB, t.valueB];
   forbiddenIds.ANON = [...acmeIds, ...otherIds];
 });
-afterAll(async () => gw?.close());
 
 const KINDS = ['Query', 'Mutation', 'Subscription'] as const;
 const rootType = (kind: (typeof KINDS)[number]) =>

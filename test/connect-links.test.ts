@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, http } from './helpers/client.js';
 import { makeApiKey, makeConnection, makeConnector } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Connect links through the API: created by the vendor (GraphQL and REST),
@@ -79,16 +80,11 @@ let other: SeededOrg;
 let acmeId: string;
 let secondId: string;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
-  other = await seedOrg(gw.app, { customers: ['x'] });
+useWorld({ orgs: { org: { customers: ['acme-corp', 'globex'] }, other: { customers: ['x'] } } }, async (w) => {
+  ({ gw, org, other } = w);
   await seedDemoContent(gw.app, org);
   acmeId = (await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'acme-api' } })).id;
   secondId = (await makeConnection(gw.app, org.orgId, { stableKey: 'second-api', name: 'Second API', connectorKey: 'acme-api', type: 'CUSTOMER_ACTIVATED' })).id;
-});
-afterAll(async () => {
-  await gw?.close();
 });
 
 const globex = () => org.customers.find((c) => c.externalId === 'globex')!;

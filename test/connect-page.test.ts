@@ -5,15 +5,16 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/ids.js';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { hasBrowser, isolatedPage, launchBrowser } from './helpers/browser.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
 import { asOrg, makeConnection, makeConnector, valueOf } from './helpers/fixtures.js';
 import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * The hosted Connect page as people use it, in Debian's Chromium: someone
@@ -64,11 +65,10 @@ let acmeConnId: string;
 
 const customer = (externalId: string) => org.customers.find((c) => c.externalId === externalId)!;
 
-beforeAll(async () => {
-  // The provider runs on this machine: loopback is allowed explicitly (the default refuses it).
-  gw = await startGateway({ OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
+// The provider runs on this machine: loopback is allowed explicitly (the default refuses it).
+useWorld({ env: { OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { org: { name: 'Northwind Apps', customers: ['acme-corp', 'globex'] } } }, async (w) => {
+  ({ gw, org } = w);
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`] });
-  org = await seedOrg(gw.app, { name: 'Northwind Apps', customers: ['acme-corp', 'globex'] });
   await seedDemoContent(gw.app, org);
   acmeConnId = (await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'acme-api' } })).id;
   const connector = await makeConnector(gw.app, org.orgId, {
@@ -90,7 +90,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await idp?.close();
-  await gw?.close();
 });
 
 async function linkFor(externalId: string, connections: string[]): Promise<string> {

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, responseLog } from './helpers/client.js';
 import { makeApiKey } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const CreateConnector = graphql(`
   mutation CCCreateConnector($input: ConnectorInput!) {
@@ -121,10 +122,8 @@ function ok<T extends { __typename: string }>(r: { data?: Record<string, T> | nu
   return (v as unknown as { data: any }).data;
 }
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.app, { customers: ['a'] });
+useWorld({ orgs: { org: { customers: ['a', 'b'] }, other: { customers: ['a'] } } }, async (w) => {
+  ({ gw, org, other } = w);
 
   const custom = ok(
     await gql(gw.url, CreateConnector, {
@@ -157,9 +156,6 @@ beforeAll(async () => {
     );
     ids[key] = c.id;
   }
-});
-afterAll(async () => {
-  await gw?.close();
 });
 
 describe('connectors', () => {

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
 import { makeApiKey } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * What verifying a credential writes down goes through the services, as the
@@ -16,12 +17,7 @@ const Viewer = graphql(`query CredentialUseViewer { viewer { kind } }`);
 
 let gw: TestGateway;
 let org: SeededOrg;
-
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['c'] });
-});
-afterAll(async () => gw?.close());
+useWorld({ orgs: { org: { customers: ['c'] } } }, (w) => ({ gw, org } = w));
 
 const auditOf = (targetId: string) => gw.db.prisma.auditEvent.findMany({ where: { targetId }, orderBy: { id: 'asc' } });
 

@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KeyRing, newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
 import { keyIdsInUse, rotateSecrets } from '../src/crypto/rotation.js';
 import { oauthStateAad } from '../src/crypto/secrets.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gql, responseLog } from './helpers/client.js';
 import { makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
 import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Key rotation without downtime: a gateway fleet first learns the new key
@@ -34,10 +35,9 @@ let org: SeededOrg;
 let connectionId: string;
 const secretOf = (i: number) => `rotation-secret-${i}-${'x'.repeat(8)}`;
 
-beforeAll(async () => {
-  // Every log line, debug included, is scanned for secrets at the end.
-  gw = await startGateway({ ENCRYPTION_KEYS: oldSpec, LOG_LEVEL: 'debug' });
-  org = await seedOrg(gw.app, { customers: Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) });
+// Every log line, debug included, is scanned for secrets at the end.
+useWorld({ env: { ENCRYPTION_KEYS: oldSpec, LOG_LEVEL: 'debug' }, orgs: { org: { customers: Array.from({ length: CUSTOMERS }, (_, i) => `c${i}`) } } }, async (w) => {
+  ({ gw, org } = w);
   const connector = await makeConnector(gw.app, org.orgId, {
     key: 'api',
     name: 'API',
@@ -69,8 +69,6 @@ beforeAll(async () => {
     },
   });
 });
-
-afterAll(async () => gw?.close());
 
 describe('key rotation', () => {
   it('re-encrypts every secret under the new primary key while reads and writes run, without a failed read', async () => {

@@ -3,11 +3,12 @@ import { createInterface } from 'node:readline';
 import { encodeId } from '../src/ids.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Two gateway processes on one PostgreSQL database and one Redis: a change
@@ -91,10 +92,12 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
   let org: SeededOrg;
   let conn: string;
 
-  beforeAll(async () => {
-    startRedis();
-    // A long sweep interval: while Redis is up, only Redis can carry a change across in time.
-    a = await startGateway({ REDIS_URL: redisUrl, FEED_POLL_MS: '600000' });
+  // Redis starts before the gateway and stops after it has closed (afterAll hooks run in reverse).
+  beforeAll(() => startRedis());
+  afterAll(() => stopRedis());
+  // A long sweep interval: while Redis is up, only Redis can carry a change across in time.
+  useWorld({ env: { REDIS_URL: redisUrl, FEED_POLL_MS: '600000' }, orgs: { org: { customers: ['c1', 'c2'] } } }, async (w) => {
+    ({ gw: a, org } = w);
     if (a.app.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
     b = await spawnInstance({
       DATABASE_URL: a.app.config.database.url,
@@ -103,7 +106,6 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
       ENCRYPTION_KEYS: newKeySpec('other'),
       FEED_POLL_MS: '600000',
     });
-    org = await seedOrg(a.app, { customers: ['c1', 'c2'] });
     const connector = await a.db.prisma.connector.create({
       data: { orgId: org.orgId, key: 'k', name: 'K', authType: 'SECRET_TEXT', fields: [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }] },
     });
@@ -119,8 +121,6 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
   afterAll(async () => {
     b?.child.kill('SIGTERM');
     await new Promise((r) => (b?.child.exitCode !== null ? r(null) : b.child.once('exit', r)));
-    await a?.close();
-    stopRedis();
   });
 
   const setValue = async (url: string, customer: number, token: string) => {

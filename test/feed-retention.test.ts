@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { Collector, wsClient } from './helpers/feed.js';
+import { useWorld } from './helpers/world.js';
 
 /** The gateway prunes feed events older than FEED_RETENTION_HOURS by itself; stale cursors get RESYNC. */
 const Feed = graphql(`
@@ -15,12 +16,8 @@ const Feed = graphql(`
 let gw: TestGateway;
 let org: SeededOrg;
 
-beforeAll(async () => {
-  // About 1.1 seconds of retention; the pruner then runs every second.
-  gw = await startGateway({ FEED_RETENTION_HOURS: '0.0003' });
-  org = await seedOrg(gw.app, { customers: ['r'] });
-});
-afterAll(async () => gw?.close());
+// About 1.1 seconds of retention; the pruner then runs every second.
+useWorld({ env: { FEED_RETENTION_HOURS: '0.0003' }, orgs: { org: { customers: ['r'] } } }, (w) => ({ gw, org } = w));
 
 it('prunes old events periodically, keeps the newest, and answers a pruned cursor with RESYNC', async () => {
   const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];

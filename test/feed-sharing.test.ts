@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/ids.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
 import { makeApiKey, makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Live-feed results are executed once per audience and shared: subscribers
@@ -50,10 +51,8 @@ async function rename(name: string): Promise<void> {
   expect(r.data?.updateConnection.__typename).toBe('MutationUpdateConnectionSuccess');
 }
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.app, { customers: ['x'] });
+useWorld({ orgs: { org: { customers: ['a', 'b'] }, other: { customers: ['x'] } } }, async (w) => {
+  ({ gw, org, other } = w);
   for (const o of [org, other]) {
     const fields = [{ key: 'token', label: 'Token', type: 'STRING', required: true, secret: true }];
     await makeConnector(gw.app, o.orgId, { key: 'chat', name: 'Chat', authType: 'SECRET_TEXT', fields });
@@ -64,7 +63,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const c of clients) await c.dispose();
-  await gw?.close();
 });
 
 describe('shared live-feed results', () => {

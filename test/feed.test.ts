@@ -7,9 +7,10 @@ import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
 import { asOrg, makeConnector } from './helpers/fixtures.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * The live feed over real graphql-ws clients: every cause of a change of the
@@ -122,15 +123,12 @@ async function connector(orgId: string, key: string): Promise<string> {
   return encodeId('Connector', c.id);
 }
 
-beforeAll(async () => {
-  gw = await startGateway({ LOG_LEVEL: process.env.FEED_LOG ?? 'silent' });
-  acme = await seedOrg(gw.app, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.app, { customers: ['x'] });
+useWorld({ env: { LOG_LEVEL: process.env.FEED_LOG ?? 'silent' }, orgs: { acme: { customers: ['a', 'b'] }, other: { customers: ['x'] } } }, async (w) => {
+  ({ gw, acme, other } = w);
   slack = await connector(acme.orgId, 'slack');
   twilio = await connector(acme.orgId, 'twilio');
   otherSlack = await connector(other.orgId, 'slack');
 });
-afterAll(async () => gw?.close());
 
 describe('authentication and scope', () => {
   it('closes the socket with 4403 for a missing or bad credential', async () => {

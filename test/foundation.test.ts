@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { GraphQLObjectType, GraphQLSchema, GraphQLString, printSchema } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assertEveryRootFieldIsScoped, schema } from '../src/schema/index.js';
 import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { signEmbedToken } from '../src/seed/embed.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, rawPost } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const Viewer = graphql(`
   query Viewer {
@@ -62,12 +63,7 @@ let gw: TestGateway;
 let acme: SeededOrg;
 let other: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app, { customers: ['a', 'b'] });
-  other = await seedOrg(gw.app, { customers: ['a'] });
-});
-afterAll(async () => gw?.close());
+useWorld({ orgs: { acme: { customers: ['a', 'b'] }, other: { customers: ['a'] } } }, (w) => ({ gw, acme, other } = w));
 
 describe('schema file', () => {
   it('committed schema.graphql matches the Pothos schema', () => {

@@ -1,11 +1,12 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeId } from '../src/ids.js';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { http } from './helpers/client.js';
 import { hasBrowser, isolatedPage, launchBrowser, pasteInto } from './helpers/browser.js';
 import { putValue } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * GraphiQL as a person uses it, in a real browser that can reach nothing but
@@ -16,13 +17,9 @@ import { startGateway, type TestGateway } from './helpers/gateway.js';
 let gw: TestGateway;
 let org: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
+useWorld({ orgs: { org: { customers: ['acme-corp', 'globex'] } } }, async (w) => {
+  ({ gw, org } = w);
   await seedDemoContent(gw.app, org);
-});
-afterAll(async () => {
-  await gw?.close();
 });
 
 describe('GraphiQL page', () => {

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql } from './helpers/client.js';
 import { makeConnection, makeConnector, setStatus } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const History = graphql(`
   query HealthHistory($id: ID!, $first: Int, $after: String) {
@@ -52,15 +53,11 @@ let org: SeededOrg;
 let other: SeededOrg;
 let connectionId: string;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
-  other = await seedOrg(gw.app, { customers: ['initech'] });
+useWorld({ orgs: { org: { customers: ['acme', 'globex'] }, other: { customers: ['initech'] } }, timeout: 60_000 }, async (w) => {
+  ({ gw, org, other } = w);
   const connector = await makeConnector(gw.app, org.orgId, { key: 'crm', name: 'CRM', authType: 'SECRET_TEXT' });
   connectionId = (await makeConnection(gw.app, org.orgId, { stableKey: 'crm', name: 'CRM', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' })).id;
-}, 60_000);
-
-afterAll(() => gw?.close());
+});
 
 const transitions = (res: Awaited<ReturnType<typeof readHistory>>) =>
   res.data?.node && 'history' in res.data.node ? res.data.node.history.edges.map((e) => `${e.node.from ?? '∅'}→${e.node.to ?? '∅'} ${e.node.cause}`) : null;

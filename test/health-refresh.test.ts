@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, resolutionLog } from './helpers/client.js';
 import { makeConnection, makeConnector } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
-import { CC_CLIENT_ID, CC_CLIENT_SECRET, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { machineConnector, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Background refresh against a real OAuth2 provider (oidc-provider) issuing
@@ -23,28 +24,22 @@ let gw2: TestGateway;
 let idp: TestProvider;
 let org: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway({ OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32', HEALTH_REFRESH_MARGIN_MS: '2000', HEALTH_REFRESH_POLL_MS: '100' });
+// Registered first, so it runs after the gateways have closed (afterAll hooks run in reverse).
+afterAll(async () => {
+  await idp?.close();
+});
+useWorld({ env: { OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32', HEALTH_REFRESH_MARGIN_MS: '2000', HEALTH_REFRESH_POLL_MS: '100' }, orgs: { org: { customers: ['acme'] } }, timeout: 60_000 }, async (w) => {
+  ({ gw, org } = w);
   gw2 = await startGateway({}, { on: gw });
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`], accessTokenTtl: 3 });
-  org = await seedOrg(gw.app, { customers: ['acme'] });
-}, 60_000);
-
+});
 afterAll(async () => {
   await gw2?.close();
-  await gw?.close();
-  await idp?.close();
 });
 
 describe('background refresh', () => {
   it('renews a client-credentials token before it expires, with no resolution, once per renewal across two instances', async () => {
-    const machine = await makeConnector(gw.app, org.orgId, {
-      key: 'idp-machine',
-      name: 'Machine',
-      authType: 'OAUTH2',
-      oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
-      oauthClientSecret: CC_CLIENT_SECRET,
-    });
+    const machine = await makeConnector(gw.app, org.orgId, machineConnector(idp, 'Machine'));
     const connection = await makeConnection(gw.app, org.orgId, { stableKey: 'machine', name: 'Machine', connectorId: machine.id, type: 'ORG_ACTIVATED_GLOBAL' });
     const resolutionsBefore = resolutionLog.length;
     const connected = await gql(gw.url, Connect, { connectionId: gid('Connection', connection.id), slot: 'GLOBAL' }, org.adminToken);

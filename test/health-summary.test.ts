@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
 import { makeConnection, makeConnector, setStatus } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const Summary = graphql(`
   query HealthSummary {
@@ -19,10 +20,8 @@ let gw: TestGateway;
 let org: SeededOrg;
 let other: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  org = await seedOrg(gw.app, { customers: ['acme', 'globex', 'initech'] });
-  other = await seedOrg(gw.app, { customers: ['umbrella'] });
+useWorld({ orgs: { org: { customers: ['acme', 'globex', 'initech'] }, other: { customers: ['umbrella'] } } }, async (w) => {
+  ({ gw, org, other } = w);
   const crm = await makeConnector(gw.app, org.orgId, { key: 'crm', name: 'CRM', authType: 'SECRET_TEXT' });
   const mail = await makeConnector(gw.app, org.orgId, { key: 'mail', name: 'Mail', authType: 'SECRET_TEXT' });
   const crmA = await makeConnection(gw.app, org.orgId, { stableKey: 'crm-a', name: 'CRM A', connectorId: crm.id, type: 'CUSTOMER_ACTIVATED' });
@@ -38,8 +37,6 @@ beforeAll(async () => {
   // A test value does not count.
   await setStatus(gw.app, mailC.id, 'TEST', 'ERROR', 'test only');
 });
-
-afterAll(() => gw?.close());
 
 describe('connectionHealthSummary', () => {
   it('counts the org’s values by status, per connection and per connector, worst first', async () => {

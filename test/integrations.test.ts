@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { archive, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
+import { useWorld } from './helpers/world.js';
 
 const CreateIntegration = graphql(`
   mutation ItCreateIntegration($input: IntegrationInput!) {
@@ -127,14 +128,11 @@ let fx: ConnectionFixture;
 let otherFx: ConnectionFixture;
 const custGid = (org: SeededOrg, i: number) => gid('Customer', org.customers[i]!.id);
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app);
-  other = await seedOrg(gw.app);
+useWorld({ orgs: { acme: {}, other: {} } }, async (w) => {
+  ({ gw, acme, other } = w);
   fx = await seedConnections(gw.app, acme);
   otherFx = await seedConnections(gw.app, other);
 });
-afterAll(async () => gw?.close());
 
 function ok<T extends { __typename: string }>(r: { data?: Record<string, T> | null; errors?: unknown }, field: string) {
   const res = r.data?.[field];

@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { JobRunner } from '../src/jobs/runner.js';
 import { http } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * The background job runner (src/jobs/runner.ts) against the real database:
@@ -13,11 +14,7 @@ import { startGateway, type TestGateway } from './helpers/gateway.js';
  * /metrics.
  */
 let gw: TestGateway;
-
-beforeAll(async () => {
-  gw = await startGateway({ LOG_LEVEL: 'error' });
-});
-afterAll(async () => gw?.close());
+useWorld({ env: { LOG_LEVEL: 'error' } }, (w) => ({ gw } = w));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
 import { makeApiKey } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const run = promisify(execFile);
 
@@ -54,10 +55,9 @@ let b: TestGateway;
 let orgA: SeededOrg;
 let orgB: SeededOrg;
 
-beforeAll(async () => {
-  [a, b] = await Promise.all([startGateway(), startGateway()]);
-  orgA = await seedOrg(a.app, { customers: ['us-1'] });
-  orgB = await seedOrg(b.app, { customers: ['eu-1'] });
+// Two gateways with separate databases: a holds the content to export, b receives it.
+useWorld({ orgs: { orgA: { customers: ['us-1'] } } }, async (w) => {
+  ({ gw: a, orgA } = w);
 
   const ok = (r: { errors?: unknown; data?: unknown }) => {
     expect(r.errors).toBeUndefined();
@@ -133,7 +133,7 @@ beforeAll(async () => {
   });
   expect(created.status).toBe(201);
 });
-afterAll(async () => Promise.all([a?.close(), b?.close()]));
+useWorld({ orgs: { orgB: { customers: ['eu-1'] } } }, (w) => ({ gw: b, orgB } = w));
 
 async function exported(gw: TestGateway, token: string) {
   const r = await gql(gw.url, ExportManifest, {}, token);

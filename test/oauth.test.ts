@@ -1,23 +1,24 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { oauthStateAad } from '../src/crypto/secrets.js';
 import { mergeTokens } from '../src/modules/oauth/client.js';
 import { signState } from '../src/modules/oauth/binding.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog, http } from './helpers/client.js';
 import { expireSoon, makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
 import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
 import {
-  CC_CLIENT_ID,
   CC_CLIENT_SECRET,
   CLIENT_ID,
   CLIENT_SECRET,
   browseToCallback,
   cookieHeader,
+  machineConnector,
   startProvider,
   type TestProvider,
 } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 const StartOAuth = graphql(`
   mutation StartOAuth($connectionId: ID!, $slot: ValueKind, $customerId: ID, $successUrl: String, $failureUrl: String) {
@@ -94,13 +95,16 @@ let ccConn: { id: string; stableKey: string };
 const SUCCESS = 'https://app.example/connected';
 const FAILURE = 'https://app.example/failed';
 
-beforeAll(async () => {
-  // Every log line, debug included, is scanned for secrets at the end.
-  // The provider runs on this machine: loopback is allowed explicitly (the default refuses it).
-  gw = await startGateway({ LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
+// Registered first, so it runs after the gateways have closed (afterAll hooks run in reverse).
+afterAll(async () => {
+  await idp?.close();
+});
+// Every log line, debug included, is scanned for secrets at the end.
+// The provider runs on this machine: loopback is allowed explicitly (the default refuses it).
+useWorld({ env: { LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { org: { customers: ['acme', 'globex'] } } }, async (w) => {
+  ({ gw, org } = w);
   gw2 = await startGateway({}, { on: gw });
   idp = await startProvider({ redirectUris: [`${gw.url}/oauth/callback`, `${gw2.url}/oauth/callback`] });
-  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
   acme = org.customers[0]!;
   const connector = await makeConnector(gw.app, org.orgId, {
     key: 'idp',
@@ -125,13 +129,7 @@ beforeAll(async () => {
     type: 'CUSTOMER_ACTIVATED',
     availableInWorkflows: true,
   });
-  const machine = await makeConnector(gw.app, org.orgId, {
-    key: 'idp-machine',
-    name: 'Test IdP (machine)',
-    authType: 'OAUTH2',
-    oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
-    oauthClientSecret: CC_CLIENT_SECRET,
-  });
+  const machine = await makeConnector(gw.app, org.orgId, machineConnector(idp, 'Test IdP (machine)'));
   ccConn = await makeConnection(gw.app, org.orgId, {
     stableKey: 'idp-machine',
     name: 'IdP (machine, global)',
@@ -145,8 +143,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw2?.close();
-  await gw?.close();
-  await idp?.close();
 });
 
 async function runCodeFlow(userToken: string, opts: { successUrl?: string; failureUrl?: string } = {}) {

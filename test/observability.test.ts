@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * What an operator sees of a running gateway: Prometheus metrics by
@@ -47,15 +48,16 @@ let gw: TestGateway;
 let org: SeededOrg;
 let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
 
+// The receiver is there before the gateway (its address is in the gateway's environment) and stops after it.
 beforeAll(async () => {
   receiver = await otlpReceiver();
-  gw = await startGateway({ LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'gateway-under-test' });
-  org = await seedOrg(gw.app, { customers: ['acme-corp'] });
-  await seedDemoContent(gw.app, org);
 });
 afterAll(async () => {
-  await gw?.close();
   receiver?.server.close();
+});
+useWorld({ env: () => ({ LOG_LEVEL: 'debug', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'gateway-under-test' }), orgs: { org: { customers: ['acme-corp'] } } }, async (w) => {
+  ({ gw, org } = w);
+  await seedDemoContent(gw.app, org);
 });
 
 describe('metrics', () => {

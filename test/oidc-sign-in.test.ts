@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { write } from '../src/op.js';
 import { addOrgUser } from '../src/modules/tenancy/service.js';
-import { adminOf, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { adminOf, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { browseToCallback, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Org users sign in to the admin UI with OpenID Connect against a real
@@ -24,19 +25,17 @@ let acme: SeededOrg;
 let globex: SeededOrg;
 const account: Record<string, unknown> = {};
 
-beforeAll(async () => {
-  gw = await startGateway();
+// Registered first, so it runs after the gateway has closed (afterAll hooks run in reverse).
+afterAll(async () => {
+  await provider?.close();
+});
+useWorld({ orgs: { acme: { slug: 'acme-oidc', customers: [] }, globex: { slug: 'globex-oidc', customers: [] } } }, async (w) => {
+  ({ gw, acme, globex } = w);
   provider = await startProvider({ redirectUris: [`${gw.url}/auth/oidc/callback`], account });
   gw.app.config.oidc = { issuer: provider.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, adminUiUrl: null };
-  acme = await seedOrg(gw.app, { slug: 'acme-oidc', customers: [] });
-  globex = await seedOrg(gw.app, { slug: 'globex-oidc', customers: [] });
   await write(gw.app, await adminOf(gw.app, acme.orgId), 'system', (op) => addOrgUser(op, { email: 'dana@example.com', name: 'Dana' }));
   await write(gw.app, await adminOf(gw.app, acme.orgId), 'system', (op) => addOrgUser(op, { email: 'both@example.com', name: 'Both' }));
   await write(gw.app, await adminOf(gw.app, globex.orgId), 'system', (op) => addOrgUser(op, { email: 'both@example.com', name: 'Both' }));
-});
-afterAll(async () => {
-  await gw?.close();
-  await provider?.close();
 });
 
 /** A browser signing in: the gateway's login, the provider, back to the gateway's callback with the flow cookie. */

@@ -2,10 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Kind, parse, print } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { http, responseLog } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * The documentation cannot rot: every GraphQL and shell example of the
@@ -66,15 +67,11 @@ let tokens: Record<string, string>;
 const table = placeholders();
 const all = FILES.flatMap(examples);
 
-beforeAll(async () => {
-  gw = await startGateway();
-  demo = await seedOrg(gw.app, { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] });
+useWorld({ orgs: { demo: { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] } } }, async (w) => {
+  ({ gw, demo } = w);
   await seedDemoContent(gw.app, demo);
   const acme = demo.customers[0]!;
   tokens = { admin: demo.adminToken, 'api-key': demo.apiKey, 'customer-user': acme.userToken, runtime: acme.runtimeToken };
-});
-afterAll(async () => {
-  await gw?.close();
 });
 
 async function graphqlCall(query: string, token: string): Promise<{ status: number; body: { data?: unknown; errors?: unknown[] } }> {

@@ -1,12 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openValue } from '../src/modules/values/service.js';
 import { GlobalConnection } from '../src/rest/global-connections.js';
 import { Project } from '../src/rest/projects.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { makeApiKey } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const UpsertOAuthConnector = graphql(`
   mutation RestUpsertOAuthConnector($input: ConnectorInput!) {
@@ -145,12 +146,7 @@ let gw: TestGateway;
 let acme: SeededOrg;
 let other: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app, { customers: ['a'] });
-  other = await seedOrg(gw.app, { customers: ['a'] });
-});
-afterAll(async () => gw?.close());
+useWorld({ orgs: { acme: { customers: ['a'] }, other: { customers: ['a'] } } }, (w) => ({ gw, acme, other } = w));
 
 async function call(method: string, path: string, key: string | null, body?: unknown, raw?: string) {
   const res = await http(`${gw.url}/api/v1${path}`, { method, token: key, body, ...(raw !== undefined ? { raw } : {}), headers: { 'content-type': 'application/json' } });

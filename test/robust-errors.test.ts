@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { gid, http, rawPost } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Issue 12, "client mistakes are reported as server errors": every mistake
@@ -12,12 +13,7 @@ let gw: TestGateway;
 let org: SeededOrg;
 let other: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway({ LOG_LEVEL: 'debug' });
-  org = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
-  other = await seedOrg(gw.app, { customers: ['initech'] });
-});
-afterAll(() => gw.close());
+useWorld({ env: { LOG_LEVEL: 'debug' }, orgs: { org: { customers: ['acme-corp', 'globex'] }, other: { customers: ['initech'] } } }, (w) => ({ gw, org, other } = w));
 
 type Body = { data?: unknown; errors?: { message: string; path?: unknown[]; locations?: unknown[]; extensions?: { code?: string } }[] };
 

@@ -1,8 +1,9 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import { describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { gid, http, rawPost } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Issue 12: bounded memory for documents (tokens before caching, caches in
@@ -13,11 +14,7 @@ let gw: TestGateway;
 let org: SeededOrg;
 const MB = 1_048_576;
 
-beforeAll(async () => {
-  gw = await startGateway({ DOCUMENT_CACHE_BYTES: String(4 * MB) });
-  org = await seedOrg(gw.app, { customers: ['acme-corp'] });
-});
-afterAll(() => gw.close());
+useWorld({ env: { DOCUMENT_CACHE_BYTES: String(4 * MB) }, orgs: { org: { customers: ['acme-corp'] } } }, (w) => ({ gw, org } = w));
 
 const post = async (query: string, variables?: unknown, token: string | null = org.adminToken) => {
   const r = await rawPost(gw.url, JSON.stringify({ query, variables }), token ? { authorization: `Bearer ${token}` } : {});

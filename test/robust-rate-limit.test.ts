@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { http, rawPost } from './helpers/client.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Issue 12: rate limits per principal (per address for anonymous callers)
@@ -26,11 +27,7 @@ async function graphqlWithHeaders(url: string, token: string | null) {
 describe('in one instance', () => {
   let gw: TestGateway;
   let org: SeededOrg;
-  beforeAll(async () => {
-    gw = await startGateway({ ...LIMITS, REDIS_URL: '' });
-    org = await seedOrg(gw.app, { customers: ['acme-corp'] });
-  });
-  afterAll(() => gw.close());
+  useWorld({ env: { ...LIMITS, REDIS_URL: '' }, orgs: { org: { customers: ['acme-corp'] } } }, (w) => ({ gw, org } = w));
 
   it('GraphQL: a principal’s budget, then 429 with Retry-After and RateLimit headers', async () => {
     const first = await graphqlWithHeaders(gw.url, org.adminToken);
@@ -90,14 +87,12 @@ describe.runIf(process.env.REDIS_URL)('across instances, through Redis', () => {
   let a: TestGateway;
   let b: TestGateway;
   let org: SeededOrg;
-  beforeAll(async () => {
-    a = await startGateway({ ...LIMITS, REDIS_URL: process.env.REDIS_URL! });
+  useWorld({ env: { ...LIMITS, REDIS_URL: process.env.REDIS_URL! }, orgs: { org: { customers: ['acme-corp'] } } }, async (w) => {
+    ({ gw: a, org } = w);
     b = await startGateway({}, { on: a });
-    org = await seedOrg(a.app, { customers: ['acme-corp'] });
   });
   afterAll(async () => {
     await b.close();
-    await a.close();
   });
 
   it('one budget per principal, whichever instance it calls', async () => {

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { seedDemoContent, seedOrg, type SeededOrg } from '../src/seed/demo.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Issue 12, "one WebSocket stalls the whole gateway": per-socket limits
@@ -11,13 +12,11 @@ import { startGateway, type TestGateway } from './helpers/gateway.js';
 let gw: TestGateway;
 let org: SeededOrg;
 
-beforeAll(async () => {
-  gw = await startGateway({ WS_MAX_SUBSCRIPTIONS: '3', WS_MESSAGES_PER_SECOND: '50' });
-  org = await seedOrg(gw.app, { customers: ['acme-corp', 'globex'] });
+useWorld({ env: { WS_MAX_SUBSCRIPTIONS: '3', WS_MESSAGES_PER_SECOND: '50' }, orgs: { org: { customers: ['acme-corp', 'globex'] } } }, async (w) => {
+  ({ gw, org } = w);
   // Connections acme-corp may pick: its feed replays them from cursor 0.
   await seedDemoContent(gw.app, org);
 });
-afterAll(() => gw.close());
 
 const FEED = 'subscription { availableConnectionsChanged(after: "0") { cursor kind } }';
 

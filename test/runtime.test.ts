@@ -1,13 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { newKeySpec, parseKeyRing } from '../src/crypto/keyring.js';
 import { pruneAuditEvents } from '../src/audit.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { findLeaks, gid, gql, resolutionLog, responseLog } from './helpers/client.js';
 import { makeConnection, makeConnector, putValue, valueOf } from './helpers/fixtures.js';
-import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
+import { capturedLogs, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 const Resolve = graphql(`
   query RuntimeResolve($stableKey: String!) {
@@ -81,12 +82,18 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-beforeAll(async () => {
-  // Every log line, debug included, is scanned for secrets at the end. The test APIs run on this
-  // machine: loopback is allowed explicitly (the outbound policy refuses it by default).
-  gw = await startGateway({ LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
-  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
-  other = await seedOrg(gw.app, { customers: ['acme'] });
+// Registered first, so it runs after the gateway has closed (afterAll hooks run in reverse).
+afterAll(async () => {
+  apiServer?.closeAllConnections();
+  apiServer?.close();
+  hangServer?.closeAllConnections();
+  hangServer?.close();
+});
+
+// Every log line, debug included, is scanned for secrets at the end. The test APIs run on this
+// machine: loopback is allowed explicitly (the outbound policy refuses it by default).
+useWorld({ env: { LOG_LEVEL: 'debug', OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { org: { customers: ['acme', 'globex'] }, other: { customers: ['acme'] } } }, async (w) => {
+  ({ gw, org, other } = w);
   [acme, globex] = org.customers as [typeof acme, typeof globex];
 
   // A third-party API for "test connection": 200 for the right key, 401 otherwise.
@@ -215,14 +222,6 @@ beforeAll(async () => {
     externalId: 'gelato_other',
   });
   await putValue(s, onlyOther.id, { kind: 'GLOBAL' }, { secret_text: SECRETS.otherOrgKey });
-});
-
-afterAll(async () => {
-  await gw?.close();
-  apiServer?.closeAllConnections();
-  apiServer?.close();
-  hangServer?.closeAllConnections();
-  hangServer?.close();
 });
 
 async function resolve(stableKey: string, token: string) {

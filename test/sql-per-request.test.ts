@@ -12,7 +12,7 @@ import {
   type GraphQLOutputType,
 } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { scopesOf, type Scope } from '../src/auth/scopes.js';
 import type { Principal } from '../src/auth/principal.js';
 import { schema } from '../src/schema/index.js';
@@ -25,7 +25,8 @@ import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql } from './helpers/client.js';
 import { asOrg } from './helpers/fixtures.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * The SQL a request sends must not depend on how many rows it returns (no
@@ -175,15 +176,14 @@ const Warm = graphql(`
   }
 `);
 
-beforeAll(async () => {
-  // Generated queries select every field of three nested lists: more than the default limit allows.
-  gw = await startGateway({ MAX_COMPLEXITY: '1000000' });
+// Generated queries select every field of three nested lists: more than the default limit allows.
+useWorld({ env: { MAX_COMPLEXITY: '1000000' } }, async (w) => {
+  ({ gw } = w);
   orgs.set(2, await seedLevels(2));
   orgs.set(10, await seedLevels(10));
   // A first request per principal warms what a process warms once (authentication caches and the like).
   for (const org of orgs.values()) for (const kind of ['ADMIN', 'CUSTOMER_USER', 'RUNTIME'] as const) await gql(gw.url, Warm, {}, tokenOf(org, kind));
 });
-afterAll(async () => gw?.close());
 
 /** The statements one request sends (the live feed's background polling is not the request's). */
 async function statements<R, V>(doc: TypedDocumentNode<R, V>, token: string, variables: V): Promise<{ sql: string[]; data: R }> {

@@ -11,7 +11,7 @@ import { Agent, fetch as fetchOnce } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
 import { createWorkflow } from '../src/modules/workflows/service.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { newEmbedKeyPair, signEmbedToken } from '../src/seed/embed.js';
 import { updateCustomer } from '../src/modules/tenancy/service.js';
 import { graphql } from './gql/index.js';
@@ -20,6 +20,7 @@ import { Collector, wsClient } from './helpers/feed.js';
 import { asOrg, makeApiKey, makeConnection, makeConnector, putValue, secretsOf, valueOf } from './helpers/fixtures.js';
 import { capturedLogs, startGateway, type TestGateway } from './helpers/gateway.js';
 import { CLIENT_ID, CLIENT_SECRET, browseToCallback, cookieHeader, startProvider, type TestProvider } from './helpers/oidc-provider.js';
+import { useWorld } from './helpers/world.js';
 
 const RegisterEmbedKey = graphql(`
   mutation TrustRegisterEmbedKey($publicKey: String!, $alg: String!) {
@@ -206,16 +207,13 @@ let other: SeededOrg;
 let probe: Probe;
 const closers: (() => Promise<unknown>)[] = [];
 
-beforeAll(async () => {
-  gw = await startGateway({ LOG_LEVEL: 'debug' });
-  org = await seedOrg(gw.app, { customers: ['acme', 'globex'] });
-  other = await seedOrg(gw.app, { customers: ['acme'] });
+useWorld({ env: { LOG_LEVEL: 'debug' }, orgs: { org: { customers: ['acme', 'globex'] }, other: { customers: ['acme'] } } }, async (w) => {
+  ({ gw, org, other } = w);
   probe = await probeServer();
   closers.push(() => new Promise((r) => probe.server.close(r)));
 });
 afterAll(async () => {
   for (const c of closers.reverse()) await c().catch(() => {});
-  await gw?.close();
 });
 
 describe('1. a noCredentialWrites key cannot reach credentials through embed keys or runtime tokens', () => {
@@ -428,12 +426,11 @@ describe('6. an OAuth flow completes only in the browser that started it, for th
   let idp: TestProvider;
   let lorg: SeededOrg;
   let conn: { id: string };
-  beforeAll(async () => {
-    // The provider runs on this machine: this gateway may reach loopback.
-    local = await startGateway({ OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' });
+  // The provider runs on this machine: this gateway may reach loopback.
+  useWorld({ env: { OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { lorg: { customers: ['acme', 'globex'] } } }, async (w) => {
+    ({ gw: local, lorg } = w);
     idp = await startProvider({ redirectUris: [`${local.url}/oauth/callback`] });
-    closers.push(() => idp.close(), () => local.close());
-    lorg = await seedOrg(local.app, { customers: ['acme', 'globex'] });
+    closers.push(() => idp.close());
     const connector = await makeConnector(local.app, lorg.orgId, {
       key: 'bound-idp',
       name: 'IdP',
@@ -610,11 +607,7 @@ describe('10. CORS answers configured origins only', () => {
 describe('11. production mode', () => {
   let prod: TestGateway;
   let porg: SeededOrg;
-  beforeAll(async () => {
-    prod = await startGateway({ NODE_ENV: 'production' });
-    closers.push(() => prod.close());
-    porg = await seedOrg(prod.app);
-  });
+  useWorld({ env: { NODE_ENV: 'production' }, orgs: { porg: {} } }, (w) => ({ gw: prod, porg } = w));
 
   it('serves no GraphiQL, no anonymous introspection and no field suggestions', async () => {
     const page = await request(`${prod.url}/graphql`, 'GET', { accept: 'text/html' });

@@ -5,13 +5,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
 import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gql, http } from './helpers/client.js';
 import { asOrg, makeConnection, makeConnector, setStatus } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 import { createCustomer, deleteCustomer } from '../src/modules/tenancy/service.js';
 
 /**
@@ -147,14 +148,13 @@ describe('webhooks', () => {
   let org: SeededOrg;
   let receiver: Receiver;
 
-  beforeAll(async () => {
-    gw = await startGateway(ALLOW);
-    org = await seedOrg(gw.app, { customers: ['acme'] });
-    receiver = await new Receiver().listen();
-  }, 60_000);
+  // Registered first, so it runs after the gateway has closed (afterAll hooks run in reverse).
   afterAll(async () => {
-    await gw?.close();
     await receiver?.close();
+  });
+  useWorld({ env: ALLOW, orgs: { org: { customers: ['acme'] } }, timeout: 60_000 }, async (w) => {
+    ({ gw, org } = w);
+    receiver = await new Receiver().listen();
   });
 
   it('delivers each committed event once, signed, to the endpoints that take its type; the secret is shown once', async () => {

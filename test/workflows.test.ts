@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { schema } from '../src/schema/index.js';
-import { seedOrg, type SeededOrg } from '../src/seed/demo.js';
+import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql } from './helpers/client.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
 import { seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
+import { useWorld } from './helpers/world.js';
 
 const CreateWorkflow = graphql(`
   mutation WfCreate($input: WorkflowInput!) {
@@ -98,14 +99,11 @@ let otherFx: ConnectionFixture;
 const userA = () => acme.customers[0]!.userToken;
 const userB = () => acme.customers[1]!.userToken;
 
-beforeAll(async () => {
-  gw = await startGateway();
-  acme = await seedOrg(gw.app);
-  other = await seedOrg(gw.app);
+useWorld({ orgs: { acme: {}, other: {} } }, async (w) => {
+  ({ gw, acme, other } = w);
   fx = await seedConnections(gw.app, acme);
   otherFx = await seedConnections(gw.app, other);
 });
-afterAll(async () => gw?.close());
 
 function data<T>(r: { data?: unknown }, field: string): T {
   const res = (r.data as Record<string, { __typename: string; data?: T }> | null | undefined)?.[field];

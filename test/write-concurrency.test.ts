@@ -1,9 +1,10 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeId } from '../src/ids.js';
 import { LOCK_TIMEOUT_MS } from '../src/db/database.js';
 import { WRITE_KINDS, graphql, readOnce, rest, seedWriteWorld, writeOnce, type Outcome, type WriteWorld } from '../bench/write-mix.js';
-import { startGateway, type TestGateway } from './helpers/gateway.js';
+import type { TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
 
 /**
  * Concurrent writers on PostgreSQL (PGlite has one connection: nothing runs
@@ -28,17 +29,14 @@ function summary(outcomes: Outcome[]): Record<string, number> {
   return by;
 }
 
-beforeAll(async () => {
-  if (!onPostgres) return;
-  gw = await startGateway();
-  w = await seedWriteWorld(gw.app, gw.url);
-  databaseName = new URL((gw.app.config.database as { url: string }).url).pathname.slice(1);
-});
-afterAll(async () => {
-  await gw?.close();
-});
-
 describe.skipIf(!onPostgres)('50 concurrent writers (PostgreSQL)', () => {
+  // In the PostgreSQL-only block: a skipped block runs no hooks, so PGlite starts no gateway.
+  useWorld({}, async (world) => {
+    ({ gw } = world);
+    w = await seedWriteWorld(gw.app, gw.url);
+    databaseName = new URL((gw.app.config.database as { url: string }).url).pathname.slice(1);
+  });
+
   it('mixing every write path: 0 deadlocks, 0 errors, the availability set exact', { timeout: 120_000 }, async () => {
     const before = await deadlocks();
     const run = 'r1';

@@ -36,6 +36,17 @@ export interface TestProvider {
   close(): Promise<void>;
 }
 
+/** A connector for the provider's machine client (client-credentials grant): the input `makeConnector` takes, under the name given. */
+export function machineConnector(idp: TestProvider, name: string) {
+  return {
+    key: 'idp-machine',
+    name,
+    authType: 'OAUTH2',
+    oauth2: { grantType: 'client_credentials', tokenUrl: idp.tokenUrl, scopes: [], clientId: CC_CLIENT_ID, pkce: false },
+    oauthClientSecret: CC_CLIENT_SECRET,
+  };
+}
+
 export async function startProvider(opts: {
   redirectUris: string[];
   rotateRefreshToken?: boolean;
