@@ -12,7 +12,7 @@ import { schema } from '../schema/index.js';
 import { asRequestError, clientInputPlugin, graphqlRequestPlugin } from './client-input.js';
 import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
-import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
+import { graphiqlOffPlugin, graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { sharedSubscriptionResults } from './shared-subscriptions.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
@@ -66,6 +66,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
       sharedSubscriptionResults(app.metrics.subscriptionResults),
       clientInputPlugin(),
       graphqlRequestPlugin(),
+      ...(app.config.graphiql ? [] : [graphiqlOffPlugin()]),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {
