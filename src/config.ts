@@ -108,6 +108,8 @@ const EnvSchema = z.object({
   OIDC_ISSUER: url(['http://', 'https://']).optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Sign in only accounts whose provider says `email_verified: true` (a missing claim is refused). Default on; `false` admits a missing claim, never `false`. */
+  OIDC_REQUIRE_EMAIL_VERIFIED: flag,
   /** Where the browser goes after signing in, with the token in the URL fragment. Unset: a page shows the token. */
   ADMIN_UI_URL: url(['http://', 'https://']).optional(),
   /** Browser origins allowed to call the gateway cross-origin (`https://app.example.com,…`); none by default. */
@@ -182,7 +184,7 @@ export interface Config {
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
-  oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null } | null;
+  oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null; requireEmailVerified: boolean } | null;
   /** NODE_ENV=production. */
   production: boolean;
   corsOrigins: string[];
@@ -304,7 +306,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
-        ? { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, adminUiUrl: e.ADMIN_UI_URL ?? null }
+        ? {
+            issuer: e.OIDC_ISSUER,
+            clientId: e.OIDC_CLIENT_ID,
+            clientSecret: e.OIDC_CLIENT_SECRET,
+            adminUiUrl: e.ADMIN_UI_URL ?? null,
+            requireEmailVerified: e.OIDC_REQUIRE_EMAIL_VERIFIED ?? true,
+          }
         : null,
     production,
     corsOrigins: e.CORS_ORIGINS,

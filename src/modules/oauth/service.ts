@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../app.js';
+import { providerErrorCode, providerErrorMeaning } from '../../auth/provider-errors.js';
 import type { Actor, Principal } from '../../auth/principal.js';
 import { CryptoError, type KeyRing } from '../../crypto/keyring.js';
 import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
@@ -219,10 +220,12 @@ export async function completeAuthorization(app: App, query: URLSearchParams, co
     return fail('access_revoked', 'The credential that started this authorization was revoked; start again.');
   }
 
+  // The callback's URL is anyone's to craft: only a known error code is repeated (page, redirect, audit).
   const providerError = query.get('error');
   if (providerError) {
-    await audit('oauth.denied', { error: providerError.slice(0, 100) });
-    return fail(providerError.slice(0, 100), 'The provider did not grant access.');
+    const error = providerErrorCode(providerError);
+    await audit('oauth.denied', { error });
+    return fail(error, `The provider did not grant access: ${providerErrorMeaning(providerError)}.`);
   }
   const code = query.get('code');
   if (!code) return fail('invalid_request', 'The provider sent no authorization code.');
