@@ -139,7 +139,7 @@ describe('REST: NUL bytes and bad percent-escapes are typed 400 problems', () =>
  */
 describe('GraphQL over HTTP: a malformed request is a 400 that names the problem', () => {
   const query = JSON.stringify({ query: '{ viewer { kind } }' });
-  const cases: [string, Record<string, string>, string | Uint8Array, RegExp][] = [
+  const cases: [string, Record<string, string>, string | Uint8Array<ArrayBuffer>, RegExp][] = [
     ['a body that is not JSON', { 'content-type': 'application/json' }, '{"query": "{ viewer { kind } }"', /not valid JSON/],
     ['a JSON body that is not an object', { 'content-type': 'application/json' }, '"{ viewer { kind } }"', /JSON object/],
     ['no Content-Type', {}, new TextEncoder().encode(query), /Content-Type/],

@@ -1,9 +1,10 @@
-import { GraphQLError, visit, type DocumentNode } from 'graphql';
+import { GraphQLError, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { MiddlewareHandler } from 'hono';
 import { BadUserInputError, ValidationError, toGraphQLError } from '../errors.js';
 import { errorResponse } from './answers.js';
 import { nulPath } from '../validation.js';
+import { rephraseLiteralErrors, rephraseSyntaxError, variableErrors } from './value-free-errors.js';
 
 /**
  * One taxonomy for client mistakes on every surface: they are answered as
@@ -110,16 +111,36 @@ export function asRequestError(error: GraphQLError): GraphQLError {
   return error;
 }
 
-/** Refuses NUL characters in variables and literals before anything runs (HTTP and WebSocket alike). */
+/** What is wrong with an operation's variables before it runs: NUL characters, then what coercion refuses (value-free-errors.ts). */
+function variableProblems(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null | undefined; variableValues?: unknown }): GraphQLError[] {
+  const nul = nulProblem(args.document, args.variableValues);
+  return nul ? [nul] : variableErrors(args.schema, args.document, args.operationName, args.variableValues);
+}
+
+/**
+ * Client mistakes in a document and its variables, answered before anything
+ * runs and without repeating what was sent (HTTP and WebSocket alike): NUL
+ * characters refused; variables coerced up front, their errors naming the
+ * variable, the path inside it and the type expected; syntax and literal
+ * errors rephrased without the token or value they would quote.
+ */
 export function clientInputPlugin(): Plugin {
   return {
+    onParse() {
+      return ({ result }) => {
+        if (result instanceof GraphQLError) rephraseSyntaxError(result);
+      };
+    },
+    onValidate({ params }) {
+      return ({ result }) => rephraseLiteralErrors(params.schema, params.documentAST, result.filter((e): e is GraphQLError => e instanceof GraphQLError));
+    },
     onExecute({ args, setResultAndStopExecution }) {
-      const problem = nulProblem(args.document, args.variableValues);
-      if (problem) setResultAndStopExecution({ errors: [problem] });
+      const problems = variableProblems(args);
+      if (problems.length) setResultAndStopExecution({ errors: problems });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const problem = nulProblem(args.document, args.variableValues);
-      if (problem) setResultAndStopExecution({ errors: [problem] });
+      const problems = variableProblems(args);
+      if (problems.length) setResultAndStopExecution({ errors: problems });
     },
   };
 }

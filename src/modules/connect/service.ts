@@ -89,9 +89,9 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
   const problems: FieldProblem[] = [];
   input.connections.forEach((key, i) => {
     const c = byKey.get(key);
-    if (!c) problems.push({ path: `connections.${i}`, message: `no connection with stableKey "${key}"` });
-    else if (c.type !== 'CUSTOMER_ACTIVATED') problems.push({ path: `connections.${i}`, message: `"${key}" is ${c.type}: customers do not configure it` });
-    else if (c.archivedAt) problems.push({ path: `connections.${i}`, message: `"${key}" is archived` });
+    if (!c) problems.push({ path: `connections.${i}`, message: 'no connection has this stableKey' });
+    else if (c.type !== 'CUSTOMER_ACTIVATED') problems.push({ path: `connections.${i}`, message: `the connection is ${c.type}: customers do not configure it` });
+    else if (c.archivedAt) problems.push({ path: `connections.${i}`, message: 'the connection is archived' });
   });
   if (problems.length) throw new ValidationError(problems);
   const token = CONNECT_LINK_PREFIX + randomBytes(32).toString('base64url');

@@ -29,7 +29,7 @@ export type FieldDef = z.infer<typeof FieldDefSchema>;
 export const FieldDefsSchema = z.array(FieldDefSchema).max(50).superRefine((defs, ctx) => {
   const seen = new Set<string>();
   defs.forEach((d, i) => {
-    if (seen.has(d.key)) ctx.addIssue({ code: 'custom', message: `duplicate field key "${d.key}"`, path: [i, 'key'] });
+    if (seen.has(d.key)) ctx.addIssue({ code: 'custom', message: 'duplicate field key: an earlier field has it', path: [i, 'key'] });
     seen.add(d.key);
   });
 });

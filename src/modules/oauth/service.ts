@@ -54,7 +54,7 @@ function redirectTargets(
     } catch {}
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) problems.push({ path, message: 'must be an http(s) URL' });
     else if (!allowedOrigins.includes(u.origin) && `${u.origin}${u.pathname}` !== connectReturn) {
-      problems.push({ path, message: `${u.origin} is not one of the organization's OAuth redirect origins (updateOrganizationSettings)` });
+      problems.push({ path, message: "its origin is not one of the organization's OAuth redirect origins (updateOrganizationSettings)" });
     } else return u.toString();
     return null;
   };
