@@ -56,7 +56,7 @@ interface Answer {
   text: string;
 }
 
-const graphql = async (query: string, variables?: unknown, extra: Record<string, unknown> = {}, token: string | null = org.adminToken): Promise<Answer> => {
+const gqlPost = async (query: string, variables?: unknown, extra: Record<string, unknown> = {}, token: string | null = org.adminToken): Promise<Answer> => {
   const r = await rawPost(gw.url, JSON.stringify({ query, variables, ...extra }), token ? { authorization: `Bearer ${token}` } : {});
   return { status: r.status, text: r.body };
 };
@@ -74,61 +74,61 @@ const mutationError = (a: Answer) => a.text;
 
 const probes: Probe[] = [
   // ─── GraphQL variables ───
-  ['a string for an Int variable', (m) => graphql('query($n: Int) { customers(first: $n) { edges { node { id } } } }', { n: m }), /\$n.*Int/],
-  ['a number too large for an Int variable', (m) => graphql('query($n: Int) { customers(first: $n) { edges { node { id } } } }', { n: Number(m) }), /\$n.*Int/, bigNumber],
-  ['a string for a Boolean variable', (m) => graphql('query($b: Boolean!) { viewer @include(if: $b) { kind } }', { b: m }), /\$b.*Boolean/],
-  ['an unknown enum value in a variable', (m) => graphql('query($s: ValueStatus) { connectionValues(status: $s) { edges { node { id } } } }', { s: m }), /\$s.*ValueStatus/],
+  ['a string for an Int variable', (m) => gqlPost('query($n: Int) { customers(first: $n) { edges { node { id } } } }', { n: m }), /\$n.*Int/],
+  ['a number too large for an Int variable', (m) => gqlPost('query($n: Int) { customers(first: $n) { edges { node { id } } } }', { n: Number(m) }), /\$n.*Int/, bigNumber],
+  ['a string for a Boolean variable', (m) => gqlPost('query($b: Boolean!) { viewer @include(if: $b) { kind } }', { b: m }), /\$b.*Boolean/],
+  ['an unknown enum value in a variable', (m) => gqlPost('query($s: ValueStatus) { connectionValues(status: $s) { edges { node { id } } } }', { s: m }), /\$s.*ValueStatus/],
   [
     'an object where an input object expects a string (the audit’s example)',
-    (m) => graphql('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename } }', { i: { key: 'k1', name: 'n', authType: 'SECRET_TEXT', oauthClientSecret: { s: m } } }),
+    (m) => gqlPost('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename } }', { i: { key: 'k1', name: 'n', authType: 'SECRET_TEXT', oauthClientSecret: { s: m } } }),
     /\$i\.oauthClientSecret.*String/,
   ],
   [
     'an unknown field in an input object variable',
-    (m) => graphql('mutation($i: CustomerInput!) { createCustomer(input: $i) { __typename } }', { i: { externalId: 'c1', name: 'n', bogus: m } }),
+    (m) => gqlPost('mutation($i: CustomerInput!) { createCustomer(input: $i) { __typename } }', { i: { externalId: 'c1', name: 'n', bogus: m } }),
     /bogus.*CustomerInput/,
   ],
   [
     'a missing required field beside a bad value',
-    (m) => graphql('mutation($i: CustomerInput!) { createCustomer(input: $i) { __typename } }', { i: { name: m, metadata: 5 } }),
+    (m) => gqlPost('mutation($i: CustomerInput!) { createCustomer(input: $i) { __typename } }', { i: { name: m, metadata: 5 } }),
     /externalId/,
   ],
   [
     'an enum inside a list inside an input object',
-    (m) => graphql('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename } }', { i: { key: 'k2', name: 'n', authType: 'SECRET_TEXT', fields: [{ key: 'a', label: 'A', type: m }] } }),
+    (m) => gqlPost('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename } }', { i: { key: 'k2', name: 'n', authType: 'SECRET_TEXT', fields: [{ key: 'a', label: 'A', type: m }] } }),
     /\$i\.fields\[0\]\.type.*FieldType/,
   ],
-  ['an object in a list of IDs', (m) => graphql('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: ['x', { v: m }] }), /\$ids\[1\].*ID/],
-  ['a list for a String variable', (m) => graphql('query($e: String!) { customerByExternalId(externalId: $e) { id } }', { e: [m, m] }), /\$e.*String/],
+  ['an object in a list of IDs', (m) => gqlPost('query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: ['x', { v: m }] }), /\$ids\[1\].*ID/],
+  ['a list for a String variable', (m) => gqlPost('query($e: String!) { customerByExternalId(externalId: $e) { id } }', { e: [m, m] }), /\$e.*String/],
   // ─── GraphQL literals ───
-  ['a string literal for a Boolean (the audit’s example)', (m) => graphql(`{ viewer @include(if: "${m}") { kind } }`), /"if".*Boolean/],
-  ['a string literal for an Int', (m) => graphql(`{ customers(first: "${m}") { edges { node { id } } } }`), /"first".*Int/],
-  ['an Int literal out of range', (m) => graphql(`{ customers(first: ${m}) { edges { node { id } } } }`), /"first".*Int/, bigNumber],
-  ['a Float literal for an Int', (m) => graphql(`{ customers(first: ${m}.5) { edges { node { id } } } }`), /"first".*Int/, bigNumber],
-  ['an unknown enum literal', (m) => graphql(`{ connectionValues(status: ${m}) { edges { node { id } } } }`), /"status".*ValueStatus/],
-  ['an enum-like literal for a String', (m) => graphql(`{ customerByExternalId(externalId: ${m}) { id } }`), /"externalId".*String/],
+  ['a string literal for a Boolean (the audit’s example)', (m) => gqlPost(`{ viewer @include(if: "${m}") { kind } }`), /"if".*Boolean/],
+  ['a string literal for an Int', (m) => gqlPost(`{ customers(first: "${m}") { edges { node { id } } } }`), /"first".*Int/],
+  ['an Int literal out of range', (m) => gqlPost(`{ customers(first: ${m}) { edges { node { id } } } }`), /"first".*Int/, bigNumber],
+  ['a Float literal for an Int', (m) => gqlPost(`{ customers(first: ${m}.5) { edges { node { id } } } }`), /"first".*Int/, bigNumber],
+  ['an unknown enum literal', (m) => gqlPost(`{ connectionValues(status: ${m}) { edges { node { id } } } }`), /"status".*ValueStatus/],
+  ['an enum-like literal for a String', (m) => gqlPost(`{ customerByExternalId(externalId: ${m}) { id } }`), /"externalId".*String/],
   [
     'an object literal for a String inside an input object',
-    (m) => graphql(`mutation { createConnector(input: { key: "k3", name: "n", authType: SECRET_TEXT, oauthClientSecret: { s: "${m}" } }) { __typename } }`),
+    (m) => gqlPost(`mutation { createConnector(input: { key: "k3", name: "n", authType: SECRET_TEXT, oauthClientSecret: { s: "${m}" } }) { __typename } }`),
     /input\.oauthClientSecret.*String/,
   ],
-  ['an object in a list literal of IDs', (m) => graphql(`{ nodes(ids: ["x", { v: "${m}" }]) { id } }`), /ids\[1\].*ID/],
+  ['an object in a list literal of IDs', (m) => gqlPost(`{ nodes(ids: ["x", { v: "${m}" }]) { id } }`), /ids\[1\].*ID/],
   // ─── syntax ───
-  ['a stray string in the document', (m) => graphql(`{ viewer { kind } "${m}" }`), /Syntax Error/],
-  ['a stray block string in the document', (m) => graphql(`{ viewer { kind } """${m}""" }`), /Syntax Error/],
-  ['a stray number in the document', (m) => graphql(`{ viewer { kind } ${m} }`), /Syntax Error/, bigNumber],
-  ['an argument value where a name belongs', (m) => graphql(`{ customerByExternalId("${m}") { id } }`), /Syntax Error/],
+  ['a stray string in the document', (m) => gqlPost(`{ viewer { kind } "${m}" }`), /Syntax Error/],
+  ['a stray block string in the document', (m) => gqlPost(`{ viewer { kind } """${m}""" }`), /Syntax Error/],
+  ['a stray number in the document', (m) => gqlPost(`{ viewer { kind } ${m} }`), /Syntax Error/, bigNumber],
+  ['an argument value where a name belongs', (m) => gqlPost(`{ customerByExternalId("${m}") { id } }`), /Syntax Error/],
   // ─── the request around the document ───
-  ['an operation name the document does not have', (m) => graphql('query A { viewer { kind } }', undefined, { operationName: m }), /operation/i],
-  ['a garbage cursor', (m) => graphql(`{ customers(after: "${m}") { edges { node { id } } } }`), /cursor/i],
-  ['a cursor of the right shape around a garbage id', (m) => graphql(`{ customers(after: "${Buffer.from(`GPC:S:${m}`).toString('base64')}") { edges { node { id } } } }`), /cursor|form/i],
+  ['an operation name the document does not have', (m) => gqlPost('query A { viewer { kind } }', undefined, { operationName: m }), /operation/i],
+  ['a garbage cursor', (m) => gqlPost(`{ customers(after: "${m}") { edges { node { id } } } }`), /cursor/i],
+  ['a cursor of the right shape around a garbage id', (m) => gqlPost(`{ customers(after: "${Buffer.from(`GPC:S:${m}`).toString('base64')}") { edges { node { id } } } }`), /cursor|form/i],
   // ─── the services' own checks ───
   [
     'an externalId that exists already',
     async (m) => {
       const q = 'mutation($i: CustomerInput!) { createCustomer(input: $i) { __typename ... on Error { message } } }';
-      await graphql(q, { i: { externalId: m, name: 'First' } });
-      return graphql(q, { i: { externalId: m, name: 'Second' } });
+      await gqlPost(q, { i: { externalId: m, name: 'First' } });
+      return gqlPost(q, { i: { externalId: m, name: 'Second' } });
     },
     /externalId/,
   ],
@@ -136,15 +136,15 @@ const probes: Probe[] = [
     'a connector key that exists already',
     async (m) => {
       const q = 'mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename ... on Error { message } } }';
-      await graphql(q, { i: { key: m, name: 'First', authType: 'SECRET_TEXT' } });
-      return graphql(q, { i: { key: m, name: 'Second', authType: 'SECRET_TEXT' } });
+      await gqlPost(q, { i: { key: m, name: 'First', authType: 'SECRET_TEXT' } });
+      return gqlPost(q, { i: { key: m, name: 'Second', authType: 'SECRET_TEXT' } });
     },
     /key/,
   ],
   [
     'a duplicate field key in a connector',
     (m) =>
-      graphql('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename ... on ValidationError { problems { path message } } } }', {
+      gqlPost('mutation($i: ConnectorInput!) { createConnector(input: $i) { __typename ... on ValidationError { problems { path message } } } }', {
         i: { key: 'k4', name: 'n', authType: 'SECRET_TEXT', fields: [{ key: m, label: 'A', type: 'STRING' }, { key: m, label: 'B', type: 'STRING' }] },
       }),
     /input\.fields\.1\.key/,
@@ -154,20 +154,20 @@ const probes: Probe[] = [
     async (m) => {
       const q = `mutation($i: ConnectionInput!) { createConnection(input: $i) { __typename ... on Error { message } } }`;
       const i = { stableKey: m, name: 'n', connectorId: gid('Connector', (await gw.db.prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'echo-api' } })).id), type: 'CUSTOMER_ACTIVATED' };
-      await graphql(q, { i });
-      return graphql(q, { i });
+      await gqlPost(q, { i });
+      return gqlPost(q, { i });
     },
     /stableKey/,
   ],
   [
     'an unknown stableKey in a connect link',
-    (m) => graphql(`mutation { createConnectLink(customerExternalId: "acme-corp", connections: ["echo-api", "${m}"]) { __typename ... on ValidationError { problems { path message } } } }`),
+    (m) => gqlPost(`mutation { createConnectLink(customerExternalId: "acme-corp", connections: ["echo-api", "${m}"]) { __typename ... on ValidationError { problems { path message } } } }`),
     /connections\.1/,
   ],
   [
     'an unknown stableKey among an integration’s connections',
     (m) =>
-      graphql('mutation($i: IntegrationInput!) { createIntegration(input: $i) { __typename ... on ValidationError { problems { path message } } } }', {
+      gqlPost('mutation($i: IntegrationInput!) { createIntegration(input: $i) { __typename ... on ValidationError { problems { path message } } } }', {
         i: { stableKey: 'int-1', name: 'Int', connections: [{ connectionStableKey: m }] },
       }),
     /connections\.0\.connectionStableKey/,
@@ -176,15 +176,15 @@ const probes: Probe[] = [
     'an integration stableKey that exists already',
     async (m) => {
       const q = 'mutation($i: IntegrationInput!) { createIntegration(input: $i) { __typename ... on Error { message } } }';
-      await graphql(q, { i: { stableKey: m, name: 'First' } });
-      return graphql(q, { i: { stableKey: m, name: 'Second' } });
+      await gqlPost(q, { i: { stableKey: m, name: 'First' } });
+      return gqlPost(q, { i: { stableKey: m, name: 'Second' } });
     },
     /stableKey/,
   ],
   [
     'an unknown connector in a manifest',
     (m) =>
-      graphql('mutation($m: JSON!) { importManifest(manifest: $m, dryRun: true) { __typename ... on ValidationError { problems { path message } } } }', {
+      gqlPost('mutation($m: JSON!) { importManifest(manifest: $m, dryRun: true) { __typename ... on ValidationError { problems { path message } } } }', {
         m: { version: 1, connections: [{ stableKey: 'manifest-conn', name: 'n', connector: m, type: 'CUSTOMER_ACTIVATED' }] },
       }),
     /manifest\.connections\.0\.connector/,
@@ -192,7 +192,7 @@ const probes: Probe[] = [
   [
     'a redirect origin the organization does not allow',
     (m) =>
-      graphql(
+      gqlPost(
         'mutation($c: ID!, $u: String) { startOAuthAuthorization(connectionId: $c, successUrl: $u) { __typename ... on ValidationError { problems { path message } } ... on Error { message } } }',
         { c: gid('Connection', oauthConnectionId), u: `https://${m}.example/done` },
         {},
@@ -203,7 +203,7 @@ const probes: Probe[] = [
   [
     'a value of the wrong type for a connection field',
     (m) =>
-      graphql('mutation($c: ID!, $v: JSON!) { setMyConnectionValue(connectionId: $c, values: $v) { __typename ... on ValidationError { problems { path message } } } }', { c: gid('Connection', connectionId), v: { secret_text: { s: m } } }, {}, org.customers[0]!.userToken),
+      gqlPost('mutation($c: ID!, $v: JSON!) { setMyConnectionValue(connectionId: $c, values: $v) { __typename ... on ValidationError { problems { path message } } } }', { c: gid('Connection', connectionId), v: { secret_text: { s: m } } }, {}, org.customers[0]!.userToken),
     /values\.secret_text/,
   ],
   // ─── REST ───
@@ -219,9 +219,9 @@ const probes: Probe[] = [
   ['an OAuth2 start link that is not one', (m) => rest(`/oauth/start?flow=${m}`), /link/],
   ['an OAuth2 callback with a forged state and error', (m) => rest(`/oauth/callback?state=${m}&error=${m}&error_description=${m}`), /state/],
   // ─── credentials ───
-  ['a bearer credential that is not one', (m) => graphql('{ viewer { kind } }', undefined, {}, m), /credential/i],
-  ['a bearer credential shaped like an API key', (m) => graphql('{ viewer { kind } }', undefined, {}, `cgk_${m}`), /credential/i],
-  ['a bearer credential shaped like a JWT', (m) => graphql('{ viewer { kind } }', undefined, {}, `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: m })).toString('base64url')}.e30.sig`), /credential/i],
+  ['a bearer credential that is not one', (m) => gqlPost('{ viewer { kind } }', undefined, {}, m), /credential/i],
+  ['a bearer credential shaped like an API key', (m) => gqlPost('{ viewer { kind } }', undefined, {}, `cgk_${m}`), /credential/i],
+  ['a bearer credential shaped like a JWT', (m) => gqlPost('{ viewer { kind } }', undefined, {}, `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: m })).toString('base64url')}.e30.sig`), /credential/i],
 ];
 
 describe('no request input is quoted in an error message', () => {
