@@ -66,6 +66,12 @@ const EnvSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().positive().default(365),
   /** How often each instance checks the feed table for events it was not woken for (ms); faster while Redis is down. */
   FEED_POLL_MS: z.coerce.number().int().min(50).default(1000),
+  /**
+   * How often open subscriptions' credentials are checked again (ms). A revocation through the API ends its
+   * subscriptions on every instance before it answers; this catches the ones no instance could be told of
+   * (an instance Redis did not reach, a revocation by the admin CLI).
+   */
+  CREDENTIAL_RECHECK_MS: z.coerce.number().int().min(100).default(2000),
   /** Maximum GraphQL query depth. */
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
@@ -155,6 +161,7 @@ export interface Config {
   feedRetentionHours: number;
   auditRetentionDays: number;
   feedPollMs: number;
+  credentialRecheckMs: number;
   /** SHUTDOWN_TIMEOUT, in ms: how long a shutdown waits for in-flight requests. */
   shutdownTimeoutMs: number;
   maxDepth: number;
@@ -276,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedRetentionHours: e.FEED_RETENTION_HOURS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     feedPollMs: e.FEED_POLL_MS,
+    credentialRecheckMs: e.CREDENTIAL_RECHECK_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT * 1000,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
