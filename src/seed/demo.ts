@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { App } from '../app.js';
@@ -117,6 +118,20 @@ export function demoBanner(demo: DemoCredentials, publicUrl: string, heading: st
 
 export function credentialsOf(seeded: SeededOrg): DemoCredentials {
   return { slug: seeded.slug, adminToken: seeded.adminToken, apiKey: seeded.apiKey, customers: seeded.customers };
+}
+
+const GATEWAY_URL_FILE = 'gateway-url';
+
+/** Notes, beside the embedded database, the address the gateway started on (best effort: only a hint for `npm run seed`). */
+export async function saveGatewayUrl(dataDir: string, url: string): Promise<void> {
+  await writeFile(path.join(dataDir, GATEWAY_URL_FILE), `${url}\n`).catch(() => {});
+}
+
+/** The address the gateway last started on with this data directory, if it noted one. */
+export async function lastGatewayUrl(dataDir: string): Promise<string | null> {
+  const text = await readFile(path.join(dataDir, GATEWAY_URL_FILE), 'utf8').catch(() => null);
+  const url = text?.trim();
+  return url && /^https?:\/\/\S+$/.test(url) ? url : null;
 }
 
 const DEMO_KEY_FILE = 'demo-embed-key.json';
