@@ -181,8 +181,8 @@ export async function seedDemoContent(app: App, seeded: SeededOrg): Promise<void
       name: 'Acme API',
       authType: 'CUSTOM_AUTH',
       fields: [
-        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
-        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true, description: 'The address of your Acme API, like https://api.acme.example' },
+        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true, description: 'In Acme: Settings → API keys → Create key' },
       ],
     });
     const sms = await createConnection(op, {
