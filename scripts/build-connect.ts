@@ -3,6 +3,7 @@
  *
  *   connect/dist/index.html, oauth-return.html   the pages, pointing at hashed assets
  *   connect/dist/assets/<name>-<hash>.{js,css}    Preact app, OAuth return script, styles
+ *   connect/dist/assets/favicon-<hash>.svg        the pages' icon (browsers ask for one on every load)
  *   connect/dist/sdk.js                           the SDK as an ES module (served at /connect/sdk.js)
  *   sdk/dist/index.js                             the same SDK, for the npm package in sdk/
  *
@@ -11,6 +12,7 @@
  * builds in well under a second, so `npm ci` (postinstall) and `npm test`
  * run it every time and the served page is never stale.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -43,7 +45,11 @@ const asset = (entry: string) => {
   if (!out) throw new Error(`no output for ${entry}`);
   return path.basename(out[0]);
 };
-const names = { '%MAIN%': asset('connect/src/main.tsx'), '%RETURN%': asset('connect/src/oauth-return.ts'), '%STYLE%': asset('connect/src/style.css') };
+// The icon as it is, under a content hash like the rest (immutable, cached for good).
+const icon = await readFile(path.join(root, 'connect/src/favicon.svg'));
+const iconName = `favicon-${createHash('sha256').update(icon).digest('hex').slice(0, 8)}.svg`;
+await writeFile(path.join(dist, 'assets', iconName), icon);
+const names = { '%MAIN%': asset('connect/src/main.tsx'), '%RETURN%': asset('connect/src/oauth-return.ts'), '%STYLE%': asset('connect/src/style.css'), '%ICON%': iconName };
 for (const page of ['index.html', 'oauth-return.html']) {
   let html = await readFile(path.join(root, 'connect', page), 'utf8');
   for (const [k, v] of Object.entries(names)) html = html.replaceAll(k, v);

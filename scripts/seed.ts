@@ -7,7 +7,7 @@
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/db/database.js';
-import { credentialsOf, demoBanner, seedDemoContent, seedOrg } from '../src/seed/demo.js';
+import { credentialsOf, demoBanner, lastGatewayUrl, seedDemoContent, seedOrg } from '../src/seed/demo.js';
 import { runCli } from './cli.js';
 
 runCli('seed', {
@@ -22,6 +22,8 @@ the README's examples. Without --slug the organization gets a random one.
 Configuration comes from the environment, as for the gateway: DATABASE_URL
 (with AUTH_SECRET and ENCRYPTION_KEYS) for PostgreSQL, else the embedded
 database in DATA_DIR (stop the gateway first: one process per data directory).
+The address printed is PUBLIC_URL, else http://localhost:PORT when PORT is set,
+else — on the embedded database — the one the gateway last started on.
 `,
   options: { slug: { type: 'string' } },
   async run({ values }) {
@@ -32,7 +34,9 @@ database in DATA_DIR (stop the gateway first: one process per data directory).
       const app = createApp(config, db);
       const seeded = await seedOrg(app, { name: 'Demo Org', ...(values.slug ? { slug: values.slug } : {}), customers: ['acme-corp', 'globex'] });
       await seedDemoContent(app, seeded);
-      console.log(demoBanner(credentialsOf(seeded), config.publicUrl, `Demo organization "${seeded.slug}" created. Tokens are valid for 24 hours.`));
+      // The gateway's address, not this process's defaults: it may run on another port than 4000.
+      const url = process.env.PUBLIC_URL || process.env.PORT || config.database.kind !== 'pglite' ? config.publicUrl : ((await lastGatewayUrl(config.dataDir)) ?? config.publicUrl);
+      console.log(demoBanner(credentialsOf(seeded), url, `Demo organization "${seeded.slug}" created. Tokens are valid for 24 hours.`));
     } finally {
       await db.close();
     }

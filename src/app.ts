@@ -61,6 +61,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     redisUrl: config.redisUrl,
     retentionHours: config.feedRetentionHours,
     pollMs: config.feedPollMs,
+    credentialRecheckMs: config.credentialRecheckMs,
   });
   const pool = db.pool;
   const metrics = new Metrics({

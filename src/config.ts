@@ -66,6 +66,12 @@ const EnvSchema = z.object({
   AUDIT_RETENTION_DAYS: z.coerce.number().positive().default(365),
   /** How often each instance checks the feed table for events it was not woken for (ms); faster while Redis is down. */
   FEED_POLL_MS: z.coerce.number().int().min(50).default(1000),
+  /**
+   * How often open subscriptions' credentials are checked again (ms). A revocation through the API ends its
+   * subscriptions on every instance before it answers; this catches the ones no instance could be told of
+   * (an instance Redis did not reach, a revocation by the admin CLI).
+   */
+  CREDENTIAL_RECHECK_MS: z.coerce.number().int().min(100).default(2000),
   /** Maximum GraphQL query depth. */
   MAX_DEPTH: z.coerce.number().int().positive().default(12),
   /** Maximum GraphQL query complexity (1 per field, × 10 under each list). */
@@ -108,6 +114,8 @@ const EnvSchema = z.object({
   OIDC_ISSUER: url(['http://', 'https://']).optional(),
   OIDC_CLIENT_ID: z.string().min(1).optional(),
   OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Sign in only accounts whose provider says `email_verified: true` (a missing claim is refused). Default on; `false` admits a missing claim, never `false`. */
+  OIDC_REQUIRE_EMAIL_VERIFIED: flag,
   /** Where the browser goes after signing in, with the token in the URL fragment. Unset: a page shows the token. */
   ADMIN_UI_URL: url(['http://', 'https://']).optional(),
   /** Browser origins allowed to call the gateway cross-origin (`https://app.example.com,…`); none by default. */
@@ -153,6 +161,7 @@ export interface Config {
   feedRetentionHours: number;
   auditRetentionDays: number;
   feedPollMs: number;
+  credentialRecheckMs: number;
   /** SHUTDOWN_TIMEOUT, in ms: how long a shutdown waits for in-flight requests. */
   shutdownTimeoutMs: number;
   maxDepth: number;
@@ -182,7 +191,7 @@ export interface Config {
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
-  oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null } | null;
+  oidc: { issuer: string; clientId: string; clientSecret: string; adminUiUrl: string | null; requireEmailVerified: boolean } | null;
   /** NODE_ENV=production. */
   production: boolean;
   corsOrigins: string[];
@@ -274,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     feedRetentionHours: e.FEED_RETENTION_HOURS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     feedPollMs: e.FEED_POLL_MS,
+    credentialRecheckMs: e.CREDENTIAL_RECHECK_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT * 1000,
     maxDepth: e.MAX_DEPTH,
     maxComplexity: e.MAX_COMPLEXITY,
@@ -304,7 +314,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:
       e.OIDC_ISSUER && e.OIDC_CLIENT_ID && e.OIDC_CLIENT_SECRET
-        ? { issuer: e.OIDC_ISSUER, clientId: e.OIDC_CLIENT_ID, clientSecret: e.OIDC_CLIENT_SECRET, adminUiUrl: e.ADMIN_UI_URL ?? null }
+        ? {
+            issuer: e.OIDC_ISSUER,
+            clientId: e.OIDC_CLIENT_ID,
+            clientSecret: e.OIDC_CLIENT_SECRET,
+            adminUiUrl: e.ADMIN_UI_URL ?? null,
+            requireEmailVerified: e.OIDC_REQUIRE_EMAIL_VERIFIED ?? true,
+          }
         : null,
     production,
     corsOrigins: e.CORS_ORIGINS,

@@ -320,15 +320,24 @@ export const REFUSAL_CODES = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND
  */
 const POTHOS_ARGUMENT_ERROR = /^(Argument "|Arguments "|Invalid cursor|Cursor must|Invalid offset cursor|Invalid global ID|Invalid id received|Expected compound cursor|ID: .* is not of type)/;
 
+/** Pothos's argument messages, without the cursor or id they quote (the error's `path` names the field). */
+function pothosArgumentMessage(message: string): string {
+  if (/^(Invalid cursor|Cursor must|Invalid offset cursor|Expected compound cursor)/.test(message)) return 'The cursor (after/before) is not one this list gave out';
+  if (/^(Invalid global ID|Invalid id received|ID: )/.test(message)) return 'An id argument is not a valid id';
+  // `Argument "first" must be a non-negative integer` and the like: argument names only.
+  return message;
+}
+
 /** The domain error an error stands for, when it is an expected one (a client mistake, a refusal, a known database answer). */
 export function domainErrorOf(error: unknown): DomainError | undefined {
   const original = error instanceof GraphQLError && error.originalError ? error.originalError : error;
   if (original instanceof DomainError) return original;
   const prismaMapped = fromPrismaError(original);
   if (prismaMapped) return prismaMapped;
-  if (original instanceof PothosValidationError && POTHOS_ARGUMENT_ERROR.test(original.message)) return new BadUserInputError(original.message);
-  // graphql-js's variable coercion: a variable of the wrong type, an unknown enum value (the scalar's own error is kept as originalError).
-  if (error instanceof GraphQLError && !error.path && error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION) return new BadUserInputError(error.message);
+  if (original instanceof PothosValidationError && POTHOS_ARGUMENT_ERROR.test(original.message)) return new BadUserInputError(pothosArgumentMessage(original.message));
+  // graphql-js's variable coercion (what http/value-free-errors.ts did not catch first): its message quotes the value, so only the variable is named.
+  const node = error instanceof GraphQLError && !error.path ? error.nodes?.[0] : undefined;
+  if (node?.kind === Kind.VARIABLE_DEFINITION) return new BadUserInputError(`Variable "$${node.variable.name.value}" got an invalid value.`);
   return undefined;
 }
 

@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { ConfigError, listenAddress, loadConfig } from './config.js';
 import { DatabaseError, openDatabase } from './db/database.js';
-import { credentialsOf, demoBanner, reissueDemoCredentials, saveDemoSigner, seedDemoContent, seedOrg } from './seed/demo.js';
+import { credentialsOf, demoBanner, reissueDemoCredentials, saveDemoSigner, saveGatewayUrl, seedDemoContent, seedOrg } from './seed/demo.js';
 import { createGateway } from './server.js';
 import { createApp, createLogger, type App } from './app.js';
 
@@ -26,7 +28,15 @@ async function main(): Promise<void> {
   const log = createLogger(config);
   for (const notice of config.notices) log.warn(notice);
 
+  // The first start of an empty data directory creates a PostgreSQL cluster in-process (initdb) and migrates it:
+  // a minute on a slow machine, so it says so before it starts.
+  const embedded = config.database.kind === 'pglite' ? config.database.dataDir : null;
+  if (embedded && !existsSync(path.join(embedded, 'PG_VERSION'))) {
+    log.info({ dataDir: embedded }, 'first start of this data directory: creating the embedded database (this can take a minute)');
+  }
   const db = await openDatabase(config.database);
+  const pending = await db.pendingMigrations();
+  if (pending.length) log.info({ pending: pending.length }, `applying ${pending.length} database migration${pending.length === 1 ? '' : 's'}`);
   const applied = await db.migrate();
   if (applied.length) log.info({ applied }, 'applied migrations');
 
@@ -35,6 +45,8 @@ async function main(): Promise<void> {
   const gateway = createGateway(app, server!);
   server!.off('request', starting);
   const { port } = gateway.http.address() as AddressInfo;
+  // Where `npm run seed` tells the demo's user to go, for a gateway it cannot ask (it runs with the gateway stopped).
+  if (embedded) await saveGatewayUrl(config.dataDir, process.env.PUBLIC_URL ? config.publicUrl : `http://localhost:${port}`);
   log.info(
     { port, database: db.kind === 'pglite' ? `PGlite (${config.database.kind === 'pglite' ? config.database.dataDir : ''})` : 'PostgreSQL' },
     `connections gateway listening on http://localhost:${port}/graphql`,
@@ -111,6 +123,7 @@ async function welcome(app: App): Promise<void> {
       );
       return;
     }
+    log.info('creating the demo organization');
     const seeded = await seedOrg(app, { name: 'Demo Org', slug: DEMO_SLUG, customers: ['acme-corp', 'globex'] });
     await seedDemoContent(app, seeded);
     await saveDemoSigner(config.dataDir, seeded.signer);

@@ -205,9 +205,9 @@ describe('configuration and database errors name what to fix, without a stack tr
 
 describe.skipIf(!!process.env.DATABASE_URL)('the embedded demo', () => {
   /** Starts the gateway on a demo data directory until it listens; returns what it printed to the terminal and its port. */
-  async function start(dir: string): Promise<{ terminal: string; port: number }> {
+  async function start(dir: string, listenOn = 0): Promise<{ terminal: string; port: number; log: string }> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: { ...process.env, DATABASE_URL: '', AUTH_SECRET: '', ENCRYPTION_KEYS: '', DATA_DIR: dir, PORT: '0', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      env: { ...process.env, DATABASE_URL: '', AUTH_SECRET: '', ENCRYPTION_KEYS: '', DATA_DIR: dir, PORT: String(listenOn), LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -220,13 +220,66 @@ describe.skipIf(!!process.env.DATABASE_URL)('the embedded demo', () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
     });
-    return { terminal: err, port };
+    return { terminal: err, port, log: out };
   }
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0)) await stop();
   };
   afterAll(stopAll);
+
+  /** A command-line tool on the demo's data directory, without a PORT of its own. */
+  async function tool(script: string, dir: string, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+    const childEnv: Record<string, string | undefined> = { ...process.env, DATABASE_URL: undefined, AUTH_SECRET: undefined, ENCRYPTION_KEYS: undefined, PORT: undefined, PUBLIC_URL: undefined, DATA_DIR: dir };
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', script, ...args], { env: childEnv as NodeJS.ProcessEnv });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+  const messages = (log: string) => log.split('\n').flatMap((l) => {
+    try {
+      return [(JSON.parse(l) as { msg: string }).msg];
+    } catch {
+      return [];
+    }
+  });
+
+  it('issue 20: the first start of an empty data directory says what it is doing, before it listens; a later start has nothing to say', async () => {
+    const dir = path.join(dataDir, 'first-start');
+    const said = messages((await start(dir)).log);
+    const at = (pattern: RegExp) => said.findIndex((m) => pattern.test(m));
+    // In order: the database being created, migrated, the demo being seeded, then listening.
+    expect(at(/creating the embedded database/)).toBeGreaterThanOrEqual(0);
+    expect(at(/^applying \d+ database migrations$/)).toBeGreaterThan(at(/creating the embedded database/));
+    expect(at(/creating the demo organization/)).toBeGreaterThan(at(/^applying \d+ database migrations$/));
+    expect(at(/listening/)).toBeGreaterThan(at(/creating the demo organization/));
+    await stopAll();
+    const again = messages((await start(dir)).log);
+    expect(again.some((m) => /creating the embedded database|database migration|creating the demo/.test(m))).toBe(false);
+    await stopAll();
+  }, 300_000);
+
+  it('issue 20: admin and seed refuse a running gateway’s data directory in one line (exit 1, no stack trace); seed prints the port the gateway runs on', async () => {
+    const dir = path.join(dataDir, 'in-use');
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    await start(dir, port);
+    for (const [script, args] of [['scripts/admin.ts', ['org', 'list']], ['scripts/seed.ts', []]] as const) {
+      const r = await tool(script, dir, [...args]);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/DATA_DIR: the embedded database in .* is in use by process \d+ \(probably a running gateway\)/);
+    }
+    await stopAll();
+    // Seed, without PORT in its environment: the gateway's address, not 4000.
+    const seeded = await tool('scripts/seed.ts', dir);
+    expect(seeded.code, seeded.stderr).toBe(0);
+    expect(seeded.stdout).toContain(`export GATEWAY=http://localhost:${port}\n`);
+    expect(seeded.stdout).not.toContain('localhost:4000');
+  }, 300_000);
 
   it('prints tokens at the first start and fresh ones at every later start, that work', async () => {
     const dir = path.join(dataDir, 'demo');

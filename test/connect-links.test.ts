@@ -1,8 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, http } from './helpers/client.js';
-import { makeApiKey, makeConnection, makeConnector } from './helpers/fixtures.js';
+import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
+import { createStep, createWorkflow } from '../src/modules/workflows/service.js';
+import { Collector, wsClient } from './helpers/feed.js';
+import { asOrg, makeApiKey, makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { useWorld } from './helpers/world.js';
 
@@ -265,5 +268,156 @@ describe('branding settings', () => {
     const { accessToken } = (await exchange(link.token)).json() as { accessToken: string };
     const view = await gql(gw.url, SessionView, { other: gid('Connection', secondId) }, accessToken);
     expect(view.data!.viewer.organization.branding.primaryColor).toBe('#1d4ed8');
+  });
+});
+
+/**
+ * Issue 20: a link session sees only its link's connections through any
+ * query: the picker's options and its live feed, workflows and their steps,
+ * integrations, instances and their readiness — not only connections, values
+ * and connectors. The same customer's embed-token user (a workflow builder)
+ * still sees everything, as before.
+ */
+const LinkReads = graphql(`
+  query ConnectLinkReads($wfOut: ID!, $instOut: ID!, $intOut: ID!) {
+    acme: availableConnections(connectorKey: "acme-api") { id name }
+    sms: availableConnections(connectorKey: "twilio") { id name }
+    workflows(first: 20) { edges { node { name steps { name selectedConnection { name } connection { stableKey } } } } }
+    integrations(first: 20) { edges { node { stableKey connections { connection { stableKey } } instances(first: 10) { edges { node { name } } } } } }
+    instances(first: 20) { edges { node { name integration { stableKey } readiness { ready missing { stableKey orgActivated } } } } }
+    integrationByStableKey(stableKey: "reads-out") { stableKey }
+    viewer { customer { workflows(first: 20) { edges { node { name } } } instances(first: 20) { edges { node { name } } } } }
+    wfOut: node(id: $wfOut) { id }
+    instOut: node(id: $instOut) { id }
+    intOut: node(id: $intOut) { id }
+    customerConnectionOverview { connections { option { name } workflows { name steps { name } } instances { name } } }
+  }
+`);
+
+const LinkFeed = graphql(`
+  subscription ConnectLinkFeed {
+    availableConnectionsChanged { kind connection { name } }
+  }
+`);
+
+const RenameConnection = graphql(`
+  mutation ConnectLinkRename($id: ID!, $name: String!) {
+    updateConnection(id: $id, patch: { name: $name }) { __typename }
+  }
+`);
+
+describe('a link session reads only its connections, on every read (issue 20)', () => {
+  let fixture: { l: string; o: string; wfOut: string; instOut: string; intOut: string };
+
+  beforeAll(async () => {
+    const customerId = globex().id;
+    const l = acmeId;
+    const o = (await makeConnection(gw.app, org.orgId, { stableKey: 'reads-other', name: 'Other API', connectorKey: 'acme-api', type: 'CUSTOMER_ACTIVATED', availableInWorkflows: true })).id;
+    const g = (await gw.app.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: 'twilio-sms' } })).id;
+    for (const id of [l, o]) await putValue(gw.app, id, { kind: 'CUSTOMER', customerId }, { baseUrl: 'https://reads.example', apiKey: `reads-${id.slice(0, 8)}-secret` });
+    fixture = await asOrg(gw.app, org.orgId, async (op) => {
+      const workflow = async (name: string, steps: [string, string, string][]) => {
+        const wf = await createWorkflow(op, { customerId, name });
+        for (const [step, connectorKey, connectionId] of steps) await createStep(op, { workflowId: wf.id, name: step, connectorKey, connectionId });
+        return wf.id;
+      };
+      await workflow('wf-in', [['in: L', 'acme-api', l]]);
+      const wfOut = await workflow('wf-out', [['out: O', 'acme-api', o], ['out: G', 'twilio', g]]);
+      await workflow('wf-mixed', [['mixed: O', 'acme-api', o], ['mixed: L', 'acme-api', l]]);
+      const integration = async (stableKey: string, connections: string[]) => {
+        const i = await createIntegration(op, { stableKey, name: stableKey, connections: connections.map((connectionId) => ({ connectionId })) });
+        return { integration: i.id, instance: (await createInstance(op, { integrationId: i.id, customerId, name: `inst-${stableKey.slice(6)}` })).id };
+      };
+      await integration('reads-in', [l]);
+      const out = await integration('reads-out', [o, g]);
+      await integration('reads-mixed', [l, o, g]);
+      return { l, o, wfOut, instOut: out.instance, intOut: out.integration };
+    });
+  });
+
+  const readAs = async (token: string) => {
+    const r = await gql(
+      gw.url,
+      LinkReads,
+      { wfOut: gid('Workflow', fixture.wfOut), instOut: gid('Instance', fixture.instOut), intOut: gid('Integration', fixture.intOut) },
+      token,
+    );
+    expect(r.errors).toBeUndefined();
+    return r.data!;
+  };
+
+  it('the picker, workflows and their steps, integrations, instances and the overview', async () => {
+    const { token } = await newLink(['acme-api']);
+    const { accessToken } = (await exchange(token)).json() as { accessToken: string };
+    const seen = await readAs(accessToken);
+
+    expect(seen.acme.map((o) => o.name)).toEqual(['Acme API']);
+    expect(seen.sms).toEqual([]);
+    // Workflows with a step on the link's connection, and only those steps.
+    expect(seen.workflows.edges.map((e) => e.node)).toEqual([
+      { name: 'wf-in', steps: [{ name: 'in: L', selectedConnection: { name: 'Acme API' }, connection: { stableKey: 'acme-api' } }] },
+      { name: 'wf-mixed', steps: [{ name: 'mixed: L', selectedConnection: { name: 'Acme API' }, connection: { stableKey: 'acme-api' } }] },
+    ]);
+    expect(seen.viewer.customer!.workflows.edges.map((e) => e.node.name)).toEqual(['wf-in', 'wf-mixed']);
+    // Integrations and instances that use the link's connection; of their requirements, only that one.
+    expect(seen.integrations.edges.map((e) => e.node)).toEqual([
+      { stableKey: 'reads-in', connections: [{ connection: { stableKey: 'acme-api' } }], instances: { edges: [{ node: { name: 'inst-in' } }] } },
+      { stableKey: 'reads-mixed', connections: [{ connection: { stableKey: 'acme-api' } }], instances: { edges: [{ node: { name: 'inst-mixed' } }] } },
+    ]);
+    expect(seen.instances.edges.map((e) => e.node.name)).toEqual(['inst-in', 'inst-mixed']);
+    const mixed = seen.instances.edges.find((e) => e.node.name === 'inst-mixed')!.node;
+    expect(mixed.readiness.missing.every((m) => m.stableKey === 'acme-api')).toBe(true);
+    expect(seen.viewer.customer!.instances.edges.map((e) => e.node.name)).toEqual(['inst-in', 'inst-mixed']);
+    expect(seen.integrationByStableKey).toBeNull();
+    expect([seen.wfOut, seen.instOut, seen.intOut]).toEqual([null, null, null]);
+    expect(seen.customerConnectionOverview!.connections).toEqual([
+      {
+        option: { name: 'Acme API' },
+        workflows: [
+          { name: 'wf-in', steps: [{ name: 'in: L' }] },
+          { name: 'wf-mixed', steps: [{ name: 'mixed: L' }] },
+        ],
+        instances: [{ name: 'inst-in' }, { name: 'inst-mixed' }],
+      },
+    ]);
+    // Nothing of the other connections, by id or by name, anywhere in the answer.
+    const text = JSON.stringify(seen);
+    for (const hidden of ['Other API', 'Twilio SMS', gid('Connection', fixture.o), 'wf-out', 'inst-out', 'reads-out', 'out: ']) expect(text).not.toContain(hidden);
+
+    // The customer's own user (embed token) still sees everything.
+    const builder = await readAs(globex().userToken);
+    expect(builder.acme.map((o) => o.name).sort()).toEqual(['Acme API', 'Other API']);
+    expect(builder.sms.map((o) => o.name)).toEqual(['Twilio SMS']);
+    expect(builder.workflows.edges.map((e) => e.node.name)).toEqual(['wf-in', 'wf-out', 'wf-mixed']);
+    expect(builder.workflows.edges.find((e) => e.node.name === 'wf-mixed')!.node.steps).toHaveLength(2);
+    expect(builder.instances.edges.map((e) => e.node.name)).toEqual(['inst-in', 'inst-out', 'inst-mixed']);
+    expect(builder.wfOut).not.toBeNull();
+  });
+
+  it('the picker’s live feed carries only events of the link’s connections', async () => {
+    const { token } = await newLink(['acme-api']);
+    const { accessToken } = (await exchange(token)).json() as { accessToken: string };
+    const asLink = wsClient(gw.url, accessToken);
+    const asBuilder = wsClient(gw.url, globex().userToken);
+    const link = new Collector(asLink, LinkFeed, {});
+    const builder = new Collector(asBuilder, LinkFeed, {});
+    try {
+      // Both subscriptions are live once a first change reaches the builder.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await gql(gw.url, RenameConnection, { id: gid('Connection', fixture.o), name: 'Other API (renamed)' }, org.adminToken)).data?.updateConnection.__typename).toBe('MutationUpdateConnectionSuccess');
+      expect((await gql(gw.url, RenameConnection, { id: gid('Connection', fixture.l), name: 'Acme API (renamed)' }, org.adminToken)).data?.updateConnection.__typename).toBe('MutationUpdateConnectionSuccess');
+      await builder.count(2);
+      await link.count(1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(link.events.map((e) => e.connection?.name)).toEqual(['Acme API (renamed)']);
+      expect(builder.events.map((e) => e.connection?.name)).toEqual(['Other API (renamed)', 'Acme API (renamed)']);
+    } finally {
+      link.close();
+      builder.close();
+      await asLink.dispose();
+      await asBuilder.dispose();
+      await gql(gw.url, RenameConnection, { id: gid('Connection', fixture.l), name: 'Acme API' }, org.adminToken);
+      await gql(gw.url, RenameConnection, { id: gid('Connection', fixture.o), name: 'Other API' }, org.adminToken);
+    }
   });
 });

@@ -107,9 +107,10 @@ describe('the Connect page', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const refs = [...res.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
-    expect(refs).toHaveLength(2);
+    // Its icon, styles and script.
+    expect(refs).toHaveLength(3);
     for (const ref of refs) {
-      expect(ref).toMatch(/^\/connect\/assets\/[\w-]+\.(js|css)$/);
+      expect(ref).toMatch(/^\/connect\/assets\/[\w-]+\.(js|css|svg)$/);
       expect((await http(gw.url + ref)).status).toBe(200);
     }
     expect((await http(`${gw.url}/connect/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
@@ -205,6 +206,89 @@ describe.skipIf(!hasBrowser)('the Connect page in a browser', () => {
     feed.close();
     await page.context().close();
     await again.page.context().close();
+  });
+
+  describe('issue 20: the page’s rough edges', () => {
+    beforeAll(async () => {
+      // One connection named as its connector, one named otherwise; a connector without any help text of its own.
+      const plain = await makeConnector(gw.app, org.orgId, {
+        key: 'plain',
+        name: 'Plain',
+        authType: 'CUSTOM_AUTH',
+        fields: [
+          { key: 'token', label: 'Token', type: 'STRING', required: true, secret: true },
+          { key: 'region', label: 'Region', type: 'STRING' },
+        ],
+      });
+      await makeConnection(gw.app, org.orgId, { stableKey: 'plain-api', name: 'Plain', connectorId: plain.id, type: 'CUSTOMER_ACTIVATED' });
+      await makeConnection(gw.app, org.orgId, { stableKey: 'help-api', name: 'Help desk', connectorKey: 'acme-api', type: 'CUSTOMER_ACTIVATED' });
+    });
+
+    /** A fresh link of globex's to both, opened, with every failed request recorded. */
+    const open = async () => {
+      const url = await linkFor('globex', ['help-api', 'plain-api']);
+      const { page, refused } = await isolatedPage(browser, gw.url);
+      const failed: string[] = [];
+      page.on('response', (r) => void (r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`)));
+      page.on('requestfailed', (r) => void failed.push(`failed ${r.url()}`));
+      await page.goto(url);
+      await expect.poll(() => card(page, 'plain-api').getByTestId('status').textContent()).toBe('Not connected');
+      return { page, refused, failed };
+    };
+
+    it('no request fails while the page loads: its icon is its own (no /favicon.ico 404)', async () => {
+      const { page, refused, failed } = await open();
+      await page.waitForLoadState('networkidle');
+      // The icon the browser shows, from the gateway.
+      await expect.poll(() => page.evaluate(() => document.querySelector<HTMLLinkElement>('link[rel="icon"]')?.href ?? '')).toMatch(/\/connect\/assets\/favicon-[\w-]+\.svg$/);
+      expect(failed).toEqual([]);
+      expect(refused).toEqual([]);
+      await page.context().close();
+    });
+
+    it('the connection’s name once; the connector’s only when it differs', async () => {
+      const { page } = await open();
+      const text = async (key: string) => (await card(page, key).innerText()).replace(/\s+/g, ' ');
+      expect((await text('plain-api')).match(/Plain/g)).toHaveLength(1);
+      expect((await text('help-api')).match(/Help desk/g)).toHaveLength(1);
+      expect((await text('help-api')).match(/Acme API/g)).toHaveLength(1);
+      await page.context().close();
+    });
+
+    it('help under every field: the connector’s description, or what the field takes', async () => {
+      const { page } = await open();
+      const helpOf = async (label: string) => {
+        const field = page.getByLabel(label);
+        const ids = ((await field.getAttribute('aria-describedby')) ?? '').split(' ').filter(Boolean);
+        expect(ids.length, `${label} has no help`).toBeGreaterThan(0);
+        return (await page.locator(`[id="${ids[0]}"]`).textContent())?.trim() ?? '';
+      };
+      await card(page, 'help-api').getByRole('button', { name: 'Connect', exact: true }).click();
+      await card(page, 'plain-api').getByRole('button', { name: 'Connect', exact: true }).click();
+      expect(await helpOf('Base URL')).toMatch(/address of your Acme API/);
+      expect(await helpOf('API key')).toMatch(/Settings.*API keys.*encrypted/s);
+      expect(await helpOf('Token')).toMatch(/encrypted/);
+      expect(await helpOf('Region')).toMatch(/Optional/);
+      await page.context().close();
+    });
+
+    it('a field’s error goes once the customer corrects it, without saving again', async () => {
+      const { page } = await open();
+      const form = card(page, 'help-api');
+      await form.getByRole('button', { name: 'Connect', exact: true }).click();
+      await form.getByRole('button', { name: 'Save' }).click();
+      await expect.poll(() => form.locator('.field-error').allTextContents()).toEqual(['is required', 'is required']);
+      const baseUrl = page.getByLabel('Base URL');
+      await baseUrl.fill('https://globex.example/help');
+      await expect.poll(() => form.locator('.field-error').allTextContents()).toEqual(['is required']);
+      expect(await baseUrl.getAttribute('aria-invalid')).toBeNull();
+      expect(await page.getByLabel('API key').getAttribute('aria-invalid')).toBe('true');
+      expect(await form.getByRole('alert').count()).toBe(1);
+      await page.getByLabel('API key').fill('help-desk-secret-1');
+      await expect.poll(() => form.locator('.field-error').count()).toBe(0);
+      expect(await form.getByRole('alert').count()).toBe(0);
+      await page.context().close();
+    });
   });
 
   it('a customer sees its own values only; an expired link is refused', async () => {

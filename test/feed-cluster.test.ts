@@ -1,5 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { encodeId } from '../src/ids.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newKeySpec } from '../src/crypto/keyring.js';
@@ -8,6 +7,7 @@ import { graphql } from './gql/index.js';
 import { gql } from './helpers/client.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { Collector, currentCursor, wsClient } from './helpers/feed.js';
+import { spawnInstance } from './helpers/instance.js';
 import { useWorld } from './helpers/world.js';
 
 /**
@@ -65,25 +65,6 @@ function stopRedis(): void {
   } catch {
     /* already gone */
   }
-}
-
-async function spawnInstance(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/feed-instance.ts'], {
-    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`second gateway exited with ${code}`)));
-    lines.on('line', (line) => {
-      try {
-        resolve((JSON.parse(line) as { url: string }).url);
-      } catch {
-        /* other output */
-      }
-    });
-  });
-  return { url, child };
 }
 
 describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', () => {

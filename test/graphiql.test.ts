@@ -41,6 +41,26 @@ describe('GraphiQL page', () => {
   });
 });
 
+describe('GraphiQL off (production): a browser opening /graphql is told why and how to turn it on', () => {
+  let prod: TestGateway;
+  useWorld({ env: { NODE_ENV: 'production' } }, (w) => ({ gw: prod } = w));
+
+  it('answers a page that says GraphiQL is off, how to turn it on and how to send requests', async () => {
+    const page = await http(`${prod.url}/graphql`, { headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.body).toMatch(/GraphiQL is off/);
+    expect(page.body).toContain('GRAPHIQL=true');
+    expect(page.body).toContain('NODE_ENV=production');
+    expect(page.body).toContain('Content-Type: application/json');
+    // Nothing of GraphiQL itself is served.
+    expect(page.body).not.toMatch(/\/graphiql\/[0-9a-f]{12}\/|YogaGraphiQL/);
+    // A GraphQL client's GET is still answered as GraphQL.
+    const get = await http(`${prod.url}/graphql?query=${encodeURIComponent('{ __typename }')}`, { headers: { accept: 'application/graphql-response+json' } });
+    expect(get.status).toBe(200);
+    expect(get.json()).toEqual({ data: { __typename: 'Query' } });
+  });
+});
+
 describe.skipIf(!hasBrowser)('GraphiQL in a browser without internet', () => {
   let browser: Browser;
   beforeAll(async () => {

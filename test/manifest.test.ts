@@ -193,7 +193,7 @@ describe('importManifest', () => {
     }, orgB.apiKey);
     expect(r.data?.importManifest).toMatchObject({
       __typename: 'ValidationError',
-      problems: [{ path: 'manifest.connections.0.connector', message: 'unknown connector "nope"' }],
+      problems: [{ path: 'manifest.connections.0.connector', message: 'no connector has this key (in the manifest or the organization)' }],
     });
     const bad = await gql(b.url, ImportManifest, { manifest: { version: 2 }, dryRun: true }, orgB.apiKey);
     expect(bad.data?.importManifest).toMatchObject({ __typename: 'ValidationError', problems: [{ path: 'manifest.version' }] });

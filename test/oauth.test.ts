@@ -293,6 +293,25 @@ describe('authorization-code flow with PKCE', () => {
     expect((await valueOf(gw.app, codeConn.id, acme.id)).status).toBe('ACTIVE');
   });
 
+  it('an error the provider did not send is not repeated: the failure URL, the page and the audit row say provider_error (issue 20)', async () => {
+    const echo = `zqEcho${Date.now().toString(36)}`;
+    for (const failureUrl of [FAILURE, undefined]) {
+      const started = await gql(gw.url, StartOAuth, { connectionId: gid('Connection', codeConn.id), ...(failureUrl ? { failureUrl } : {}) }, acme.userToken);
+      const r = started.data!.startOAuthAuthorization;
+      if (r.__typename !== 'MutationStartOAuthAuthorizationSuccess') throw new Error('start failed');
+      const jar = new Map<string, string>();
+      const state = new URL(await browseToCallback(r.data.authorizeUrl, idp.issuer, jar)).searchParams.get('state')!;
+      const res = await http(`${gw.url}/oauth/callback?error=${echo}&error_description=${echo}&state=${encodeURIComponent(state)}`, { headers: { cookie: cookieHeader(jar) } });
+      if (failureUrl) expect(new URL(res.location!).searchParams.get('error')).toBe('provider_error');
+      else expect(res.body).toContain('provider_error');
+      expect(`${res.location} ${res.body}`).not.toContain(echo);
+    }
+    const audited = await gw.db.prisma.auditEvent.findMany({ where: { action: 'oauth.denied' } });
+    expect(JSON.stringify(audited.map((a) => a.detail))).not.toContain(echo);
+    expect(audited.length).toBeGreaterThan(0);
+    expect(gw.logs.join('\n')).not.toContain(echo);
+  });
+
   it('without success/failure URLs the callback answers with a small page', async () => {
     const res = await http(`${gw.url}/oauth/callback?state=garbage`);
     expect(res.status).toBe(400);

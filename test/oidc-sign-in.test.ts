@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { write } from '../src/op.js';
 import { addOrgUser } from '../src/modules/tenancy/service.js';
 import { adminOf, type SeededOrg } from '../src/seed/demo.js';
@@ -32,7 +33,7 @@ afterAll(async () => {
 useWorld({ orgs: { acme: { slug: 'acme-oidc', customers: [] }, globex: { slug: 'globex-oidc', customers: [] } } }, async (w) => {
   ({ gw, acme, globex } = w);
   provider = await startProvider({ redirectUris: [`${gw.url}/auth/oidc/callback`], account });
-  gw.app.config.oidc = { issuer: provider.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, adminUiUrl: null };
+  gw.app.config.oidc = { issuer: provider.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, adminUiUrl: null, requireEmailVerified: true };
   await write(gw.app, await adminOf(gw.app, acme.orgId), 'system', (op) => addOrgUser(op, { email: 'dana@example.com', name: 'Dana' }));
   await write(gw.app, await adminOf(gw.app, acme.orgId), 'system', (op) => addOrgUser(op, { email: 'both@example.com', name: 'Both' }));
   await write(gw.app, await adminOf(gw.app, globex.orgId), 'system', (op) => addOrgUser(op, { email: 'both@example.com', name: 'Both' }));
@@ -114,6 +115,46 @@ describe('OpenID Connect sign-in', () => {
     const replay = await http(callback, { headers: { cookie } });
     expect(replay.status).toBe(400);
     expect(tokenIn(replay.body)).toBeUndefined();
+  });
+
+  it('requires `email_verified: true` (issue 20): a missing claim gets no token unless OIDC_REQUIRE_EMAIL_VERIFIED=false', async () => {
+    for (const key of Object.keys(account)) delete account[key];
+    Object.assign(account, { email: 'dana@example.com' });
+    const missing = await signIn();
+    expect(missing.status).toBe(403);
+    expect(missing.body).toMatch(/not verified/);
+    expect(tokenIn(missing.body)).toBeUndefined();
+
+    gw.app.config.oidc = { ...gw.app.config.oidc!, requireEmailVerified: false };
+    try {
+      const allowed = await signIn();
+      expect(allowed.status, allowed.body).toBe(200);
+      expect(tokenIn(allowed.body)).toBeDefined();
+      // An explicit `false` is refused whatever the setting.
+      Object.assign(account, { email_verified: false });
+      expect((await signIn()).status).toBe(403);
+    } finally {
+      gw.app.config.oidc = { ...gw.app.config.oidc!, requireEmailVerified: true };
+    }
+    expect(loadConfig({ OIDC_ISSUER: provider.issuer, OIDC_CLIENT_ID: 'c', OIDC_CLIENT_SECRET: 's' }).oidc?.requireEmailVerified).toBe(true);
+    expect(loadConfig({ OIDC_ISSUER: provider.issuer, OIDC_CLIENT_ID: 'c', OIDC_CLIENT_SECRET: 's', OIDC_REQUIRE_EMAIL_VERIFIED: 'false' }).oidc?.requireEmailVerified).toBe(false);
+  });
+
+  it('a refusal by the provider says so without repeating what the callback carried (issue 20)', async () => {
+    const echo = `zqEcho${Date.now().toString(36)}`;
+    for (const [error, says] of [
+      [echo, /refused the sign-in/],
+      ['access_denied', /declined/],
+    ] as const) {
+      const start = await http(`${gw.url}/auth/oidc/login`);
+      const cookie = start.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const state = new URL(start.location!).searchParams.get('state')!;
+      const res = await http(`${gw.url}/auth/oidc/callback?error=${encodeURIComponent(error)}&error_description=${echo}&state=${state}`, { headers: { cookie } });
+      expect(res.status).toBe(403);
+      expect(res.body).toMatch(says);
+      expect(res.body).not.toContain(echo);
+    }
+    expect(gw.logs.join('\n')).not.toContain(echo);
   });
 
   it('is off without configuration', async () => {

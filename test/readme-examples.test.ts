@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { Kind, parse, print } from 'graphql';
+import { Kind, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { http, responseLog } from './helpers/client.js';
@@ -121,6 +121,14 @@ function refusals(v: unknown, path = 'data'): string[] {
 }
 
 describe('documentation examples', () => {
+  it('every GraphQL block holds one operation, so it runs pasted whole (issue 20)', () => {
+    const several = all
+      .filter((e) => e.lang === 'graphql' && !e.as.startsWith('not run'))
+      .filter((e) => parse(e.code).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length !== 1)
+      .map((e) => e.where);
+    expect(several).toEqual([]);
+  });
+
   it('every example says as whom it runs, or why it does not', () => {
     expect(all.length).toBeGreaterThan(20);
     const known = new Set(['anyone', 'sh', ...['admin', 'api-key', 'customer-user', 'runtime']]);
@@ -166,18 +174,15 @@ describe('documentation examples', () => {
         ran.push(ex.where);
         continue;
       }
-      // Placeholders are filled operation by operation: one may name what the one before created.
-      const operations = parse(ex.code).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+      // Sent whole, as a reader would paste it (no operationName): a block of several operations would fail here.
+      const query = await fill(ex.code);
       const as = ex.as === 'anyone' ? ['admin', 'api-key', 'customer-user', 'runtime'] : [ex.as];
-      for (const op of operations) {
-        const query = await fill(print(op));
-        for (const who of as) {
-          const res = await graphqlCall(query, tokens[who]!);
-          const context = `${ex.where} as ${who}: ${query.slice(0, 200)}\n→ ${JSON.stringify(res.body).slice(0, 600)}`;
-          expect(res.status, context).toBe(200);
-          expect(res.body.errors, context).toBeUndefined();
-          expect(refusals(res.body.data), context).toEqual([]);
-        }
+      for (const who of as) {
+        const res = await graphqlCall(query, tokens[who]!);
+        const context = `${ex.where} as ${who}: ${query.slice(0, 200)}\n→ ${JSON.stringify(res.body).slice(0, 600)}`;
+        expect(res.status, context).toBe(200);
+        expect(res.body.errors, context).toBeUndefined();
+        expect(refusals(res.body.data), context).toEqual([]);
       }
       ran.push(ex.where);
     }

@@ -129,3 +129,76 @@ describe('REST: NUL bytes and bad percent-escapes are typed 400 problems', () =>
     expect(list.json()).toMatchObject({ data: [] });
   });
 });
+
+/**
+ * Issue 20: a request that is not a GraphQL-over-HTTP request (a body that is
+ * not JSON, no or another Content-Type, no `query`) is a 400 naming what is
+ * wrong, whichever response media type the client accepts (the spec's
+ * recommendation for both); a credential without its `Bearer ` prefix is a
+ * 401 that says so, on every surface, without repeating the credential.
+ */
+describe('GraphQL over HTTP: a malformed request is a 400 that names the problem', () => {
+  const query = JSON.stringify({ query: '{ viewer { kind } }' });
+  const cases: [string, Record<string, string>, string | Uint8Array<ArrayBuffer>, RegExp][] = [
+    ['a body that is not JSON', { 'content-type': 'application/json' }, '{"query": "{ viewer { kind } }"', /not valid JSON/],
+    ['a JSON body that is not an object', { 'content-type': 'application/json' }, '"{ viewer { kind } }"', /JSON object/],
+    ['no Content-Type', {}, new TextEncoder().encode(query), /Content-Type/],
+    ['a form body (what `curl -d` sends without -H)', { 'content-type': 'application/x-www-form-urlencoded' }, query, /Content-Type: application\/json/],
+    ['text/plain', { 'content-type': 'text/plain' }, query, /Content-Type: application\/json/],
+    ['no query', { 'content-type': 'application/json' }, JSON.stringify({ variables: {} }), /"query"/],
+    ['an empty body', { 'content-type': 'application/json' }, '', /empty/],
+    ['variables that are not an object', { 'content-type': 'application/json' }, JSON.stringify({ query: '{ viewer { kind } }', variables: [7] }), /"variables"/],
+  ];
+  for (const accept of ['application/graphql-response+json', 'application/json']) {
+    it.each(cases)(`%s (Accept: ${accept})`, async (_what, headers, body, names) => {
+      const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { accept, authorization: `Bearer ${org.adminToken}`, ...headers }, body });
+      const text = await res.text();
+      expect(res.status, text).toBe(400);
+      const parsed = JSON.parse(text) as Body;
+      expect(parsed.data).toBeUndefined();
+      expect(parsed.errors?.[0]?.message).toMatch(names);
+      expect(parsed.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
+    });
+  }
+
+  it('a well-formed request with Content-Type application/json still runs, under either media type', async () => {
+    for (const accept of ['application/graphql-response+json', 'application/json']) {
+      const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { accept, 'content-type': 'application/json; charset=utf-8', authorization: `Bearer ${org.adminToken}` }, body: query });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ data: { viewer: { kind: 'ORG_USER' } } });
+    }
+  });
+});
+
+describe('a credential without the `Bearer ` prefix: 401 saying so, on every surface', () => {
+  const refusal = (text: string, credential: string) => {
+    expect(text).toMatch(/Bearer /);
+    expect(text).toMatch(/prefix|scheme/);
+    expect(text).not.toContain(credential);
+  };
+
+  it('GraphQL', async () => {
+    for (const header of [org.adminToken, `Token ${org.adminToken}`, 'Bearer']) {
+      const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: header }, body: JSON.stringify({ query: '{ viewer { kind } }' }) });
+      const text = await res.text();
+      expect(res.status, header.slice(0, 12)).toBe(401);
+      expect((JSON.parse(text) as Body).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      refusal(text, org.adminToken);
+    }
+  });
+
+  it('the REST API and the runtime path', async () => {
+    const rest = await http(`${gw.url}/api/v1/projects`, { headers: { authorization: org.apiKey } });
+    expect(rest.status).toBe(401);
+    expect(rest.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+    refusal(rest.body, org.apiKey);
+    const runtime = await http(`${gw.url}/runtime/v1/connection?stableKey=x`, { headers: { authorization: `Basic ${org.customers[0]!.runtimeToken}` } });
+    expect(runtime.status).toBe(401);
+    refusal(runtime.body, org.customers[0]!.runtimeToken);
+  });
+
+  it('no Authorization header at all is still anonymous (public fields answer)', async () => {
+    const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ __typename }' }) });
+    expect(res.status).toBe(200);
+  });
+});

@@ -517,6 +517,70 @@ describe('test connection', () => {
   });
 });
 
+const SecretHostTest = graphql(`
+  mutation RuntimeSecretHostTest($connectionId: ID!) {
+    testConnection(connectionId: $connectionId) {
+      __typename
+      ... on MutationTestConnectionSuccess { data { ok failure message value { lastError history(first: 5) { edges { node { to message } } } } } }
+      ... on Error { code message }
+    }
+  }
+`);
+
+const SecretHostRead = graphql(`
+  query RuntimeSecretHostRead($id: ID!) {
+    connection(id: $id) {
+      values { edges { node { lastError } } }
+      statusHistory(first: 10) { edges { node { to message } } }
+    }
+  }
+`);
+
+const SecretHostWebhook = graphql(`
+  mutation RuntimeSecretHostWebhook($input: WebhookEndpointInput!) {
+    createWebhookEndpoint(input: $input) { __typename }
+  }
+`);
+
+describe('a failed test request never stores a message built from the filled template (issue 20)', () => {
+  it('a secret field in the host: lastError, history and the webhook payload name the template, never the secret', async () => {
+    const secret = `zqsecrethost${Date.now().toString(36)}`;
+    const connector = await makeConnector(gw.app, other.orgId, {
+      key: 'secret-host',
+      name: 'Secret host',
+      authType: 'CUSTOM_AUTH',
+      fields: [
+        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+        { key: 'region', label: 'Region', type: 'STRING', required: true },
+      ],
+      testRequest: { method: 'GET', url: 'http://{{apiKey}}.{{region}}.invalid/ping?key={{apiKey}}' },
+    });
+    const connection = await makeConnection(gw.app, other.orgId, { stableKey: 'secret-host', name: 'Secret host', connectorId: connector.id, type: 'CUSTOMER_ACTIVATED' });
+    const customer = other.customers[0]!;
+    await putValue(gw.app, connection.id, { kind: 'CUSTOMER', customerId: customer.id }, { apiKey: secret, region: 'eu' });
+    expect((await gql(gw.url, SecretHostWebhook, { input: { url: 'https://hooks.example.com/gateway', eventTypes: ['VALUE_ERROR'] } }, other.adminToken)).data?.createWebhookEndpoint.__typename).toBe(
+      'MutationCreateWebhookEndpointSuccess',
+    );
+
+    const tested = await gql(gw.url, SecretHostTest, { connectionId: gid('Connection', connection.id) }, customer.userToken);
+    const data = tested.data?.testConnection.__typename === 'MutationTestConnectionSuccess' ? tested.data.testConnection.data : null;
+    expect(data).toMatchObject({ ok: false, failure: 'HOST_NOT_FOUND' });
+    // Says what failed, in the template's words: the non-secret field filled, the secret one as its placeholder.
+    expect(data!.message).toBe('Test request to {{apiKey}}.eu.invalid failed: host not found');
+    expect(data!.value.lastError).toBe(data!.message);
+
+    const stored = await valueOf(gw.app, connection.id, customer.id);
+    const history = await gw.db.prisma.valueStatusChange.findMany({ where: { valueId: stored.id } });
+    const outbox = await gw.db.prisma.webhookMessage.findMany({ where: { orgId: other.orgId, eventType: 'value.error' } });
+    expect(outbox.length).toBeGreaterThan(0);
+    const read = await gql(gw.url, SecretHostRead, { id: gid('Connection', connection.id) }, other.adminToken);
+    const everything = JSON.stringify([tested, read, stored.lastError, history.map((h) => h.message), outbox.map((o) => o.payload)]);
+    expect(everything).toContain('{{apiKey}}.eu.invalid');
+    expect(everything).not.toContain(secret);
+    expect(capturedLogs.some((l) => l.includes(secret))).toBe(false);
+  });
+});
+
 describe('secrets never leak', () => {
   it('no response (other than runtime resolutions), audit row or log line contains a stored secret', async () => {
     const all = Object.values(SECRETS);

@@ -190,7 +190,8 @@ function ConnectionCard(props: { entry: Entry; gateway: Gateway; reload: () => P
       <div class="card-head">
         <div>
           <h2 id={headingId}>{connection.name}</h2>
-          <p class="muted small">{connection.connector.name}</p>
+          {/* The app it connects to, when the connection's own name does not already say it. */}
+          {!sameName(connection.connector.name, connection.name) && <p class="muted small">{connection.connector.name}</p>}
         </div>
         <span class={`badge badge-${status.toLowerCase()}`} data-testid="status">{STATUS_TEXT[status]}</span>
       </div>
@@ -262,6 +263,31 @@ function waitForOAuth(popup: Window): Promise<{ ok: boolean; error: string | nul
   });
 }
 
+function sameName(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/**
+ * What a field asks for, under it: the connector's own description, else
+ * what the field takes (a URL, an email…); secrets always say how they are
+ * kept; optional fields say so.
+ */
+function helpText(f: FieldDef, saved: boolean): string {
+  const parts: string[] = [];
+  if (f.description?.trim()) parts.push(withStop(f.description.trim()));
+  else if (f.type === 'URL') parts.push('A web address, starting with https://.');
+  else if (f.type === 'EMAIL') parts.push('An email address.');
+  else if (f.type === 'NUMBER') parts.push('A number.');
+  else if (f.type === 'JSON') parts.push('JSON, for example {"key": "value"}.');
+  if (f.secret) parts.push(saved ? 'Stored encrypted; leave it empty to keep the saved one.' : 'Stored encrypted: once saved, only its last 4 characters are shown.');
+  if (!f.required && f.type !== 'BOOLEAN') parts.push('Optional.');
+  return parts.join(' ');
+}
+
+function withStop(s: string): string {
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
 /** Whether a server problem is about this field (the service names them `values.<key>`). */
 function about(p: Problem, key: string): boolean {
   return p.path === `values.${key}` || p.path === key;
@@ -275,7 +301,8 @@ function ValueForm(props: { entry: Entry; gateway: Gateway; onCancel: () => void
       [{ key: 'secret_text', label: 'Secret', type: 'STRING', required: true, secret: true, default: null, description: null } satisfies FieldDef];
   const existing = connection.myValue;
   const [problems, setProblems] = useState<Problem[]>([]);
-  const [formError, setFormError] = useState<string | null>(null);
+  // `fields`: the summary of field problems ("Check the highlighted fields"), gone with the last of them.
+  const [formError, setFormError] = useState<{ text: string; fields: boolean } | null>(null);
   const [saving, setSaving] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
 
@@ -284,6 +311,15 @@ function ValueForm(props: { entry: Entry; gateway: Gateway; onCancel: () => void
   }, []);
 
   const problemOf = (key: string) => problems.find((p) => about(p, key));
+
+  // A field the customer changes is no longer the one the server refused: its message goes (the next save checks again).
+  const changed = (e: Event) => {
+    const name = (e.target as HTMLInputElement | null)?.name;
+    if (!name || !problems.some((p) => about(p, name))) return;
+    const left = problems.filter((p) => !about(p, name));
+    setProblems(left);
+    if (formError?.fields && !left.some((p) => fields.some((f) => about(p, f.key)))) setFormError(null);
+  };
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -307,7 +343,7 @@ function ValueForm(props: { entry: Entry; gateway: Gateway; onCancel: () => void
       const apiErr = err instanceof ApiError ? err : new ApiError('ERROR', (err as Error).message);
       const onFields = apiErr.problems.some((p) => fields.some((f) => about(p, f.key)));
       setProblems(apiErr.problems);
-      setFormError(onFields ? 'Check the highlighted fields.' : apiErr.message);
+      setFormError(onFields ? { text: 'Check the highlighted fields.', fields: true } : { text: apiErr.message, fields: false });
       setTimeout(() => formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus());
     } finally {
       setSaving(false);
@@ -315,19 +351,21 @@ function ValueForm(props: { entry: Entry; gateway: Gateway; onCancel: () => void
   };
 
   return (
-    <form ref={formRef} class="form" onSubmit={submit} noValidate aria-label={`${connection.name} credentials`}>
-      {formError && <p class="alert" role="alert">{formError}</p>}
+    <form ref={formRef} class="form" onSubmit={submit} onInput={changed} onChange={changed} noValidate aria-label={`${connection.name} credentials`}>
+      {formError && <p class="alert" role="alert">{formError.text}</p>}
       {fields.map((f) => {
         const id = `f-${connection.stableKey}-${f.key}`;
         const problem = problemOf(f.key);
         const hint = existing?.secrets.find((s) => s.key === f.key);
         const current = f.secret ? '' : (existing?.fields[f.key] ?? f.default ?? '');
-        const describedBy = [f.description ? `${id}-desc` : '', problem ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
+        const help = helpText(f, !!hint?.set);
+        const describedBy = [help ? `${id}-desc` : '', problem ? `${id}-err` : ''].filter(Boolean).join(' ') || undefined;
         if (f.type === 'BOOLEAN') {
           return (
             <div class="field checkbox" key={f.key}>
               <input id={id} name={f.key} type="checkbox" defaultChecked={!!current} aria-describedby={describedBy} aria-invalid={problem ? 'true' : undefined} />
               <label for={id}>{f.label}</label>
+              {help && <p id={`${id}-desc`} class="small muted help">{help}</p>}
               {problem && <p id={`${id}-err`} class="field-error">{problem.message}</p>}
             </div>
           );
@@ -358,7 +396,7 @@ function ValueForm(props: { entry: Entry; gateway: Gateway; onCancel: () => void
                 defaultValue={typeof current === 'string' || typeof current === 'number' ? String(current) : ''}
               />
             )}
-            {f.description && <p id={`${id}-desc`} class="small muted">{f.description}</p>}
+            {help && <p id={`${id}-desc`} class="small muted help">{help}</p>}
             {problem && <p id={`${id}-err`} class="field-error">{problem.message}</p>}
           </div>
         );

@@ -2,6 +2,7 @@ import { SignJWT, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import type { Config } from '../config.js';
 import { BadUserInputError, ForbiddenError, ServiceUnavailableError } from '../errors.js';
+import { providerErrorCode, providerErrorMeaning } from './provider-errors.js';
 
 /**
  * OpenID Connect sign-in of org users (the protocol, through openid-client):
@@ -91,8 +92,12 @@ export class OidcSignIn {
     } catch {
       throw new BadUserInputError('This sign-in expired or was tampered with; start again');
     }
+    // The callback's URL is anyone's to craft: a known error code is named, anything else is not repeated.
     const denied = callbackUrl.searchParams.get('error');
-    if (denied) throw new ForbiddenError(`The provider refused the sign-in (${denied.slice(0, 100)})`);
+    if (denied) {
+      const code = providerErrorCode(denied);
+      throw new ForbiddenError(code === 'access_denied' ? 'You declined the sign-in at the provider' : `The provider refused the sign-in: ${providerErrorMeaning(denied)} (${code})`);
+    }
     const config = await this.configuration();
     let tokens;
     try {
@@ -102,14 +107,18 @@ export class OidcSignIn {
         expectedNonce: flow.nonce,
         idTokenExpected: true,
       });
-    } catch (err) {
-      throw new BadUserInputError(`The sign-in could not be completed (${err instanceof Error ? err.message : 'invalid response'}); start again`);
+    } catch {
+      // openid-client's messages can quote the callback's parameters: none is repeated.
+      throw new BadUserInputError('The sign-in could not be completed (the provider’s answer did not match this sign-in); start again');
     }
     const claims = tokens.claims()!;
-    // Some providers put the email in the ID token, others only in userinfo.
-    const info = typeof claims.email === 'string' ? claims : await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+    // Some providers put the email (and whether it is verified) in the ID token, others only in userinfo.
+    const inToken = typeof claims.email === 'string' && (claims.email_verified !== undefined || !this.settings.requireEmailVerified);
+    const info = inToken ? claims : await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
     if (typeof info.email !== 'string' || !info.email) throw new ForbiddenError('The provider did not say which email this account has');
-    if (info.email_verified === false) throw new ForbiddenError(`The provider has not verified ${info.email}`);
+    // A provider that does not vouch for the address (claim false, or absent) could let anyone claim any email.
+    const verified = this.settings.requireEmailVerified ? info.email_verified === true : info.email_verified !== false;
+    if (!verified) throw new ForbiddenError(`The provider has not verified ${info.email}: only a verified email signs in`);
     return { account: { subject: claims.sub, email: info.email.toLowerCase() }, org: flow.org };
   }
 }

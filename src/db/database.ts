@@ -8,7 +8,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { describeFsError, type Config } from '../config.js';
-import { applyMigrations } from './migrate.js';
+import { applyMigrations, readMigrationsList } from './migrate.js';
 import { openPGlite } from './pglite.js';
 import { limitWriters } from './transaction.js';
 
@@ -40,6 +40,8 @@ export interface Database {
   pool?: pg.Pool;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
+  /** The committed migrations this database has not applied yet (all of them on a new database). */
+  pendingMigrations(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -144,6 +146,19 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
         await migrationPool.end();
       }
     },
+    async pendingMigrations() {
+      const { migrationDirectories } = await readMigrationsList(MIGRATIONS_DIR);
+      let applied = new Set<string>();
+      try {
+        const rows = await prisma.$queryRawUnsafe<{ name: string }[]>(
+          'SELECT migration_name AS name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL',
+        );
+        applied = new Set(rows.map((r) => r.name));
+      } catch {
+        // No _prisma_migrations table yet: a new database, every migration pending.
+      }
+      return migrationDirectories.map((d) => d.path).filter((name) => !applied.has(name));
+    },
     async close() {
       await prisma.$disconnect();
       await closeDriver();
@@ -187,8 +202,8 @@ function lockDataDir(dataDir: string): () => void {
     holder = Number(readFileSync(lockFile, 'utf8').trim());
   } catch {}
   if (holder && holder !== process.pid && isAlive(holder)) {
-    throw new Error(
-      `The embedded database in ${dataDir} is in use by process ${holder} (probably a running gateway). ` +
+    throw new DatabaseError(
+      `DATA_DIR: the embedded database in ${dataDir} is in use by process ${holder} (probably a running gateway). ` +
         'Stop it first: PGlite allows one process per data directory.',
     );
   }

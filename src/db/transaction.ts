@@ -8,8 +8,14 @@ export type Tx = Prisma.TransactionClient;
 /** What runs inside one transaction: its client, and the hooks around its commit. */
 export interface Unit {
   tx: Tx;
-  /** Runs `fn` once the transaction has committed (never after a rollback), e.g. to wake live-feed readers. */
-  afterCommit(fn: () => void): void;
+  /**
+   * Runs `fn` once the transaction has committed (never after a rollback),
+   * e.g. to wake live-feed readers. When `fn` returns a promise, the caller's
+   * answer waits for it (ending a revoked credential's subscriptions on every
+   * instance before the revocation answers); it must not reject: the change
+   * is committed whatever it does.
+   */
+  afterCommit(fn: () => void | Promise<void>): void;
   /**
    * Queues `fn` to run in this transaction after the change itself, just
    * before commit: work that takes the later locks of the lock order
@@ -66,16 +72,20 @@ export async function transaction<T>(prisma: PrismaClient, fn: (unit: Unit) => P
       throw err;
     }
   }
+  let committed: { value: T; hooks: (() => void | Promise<void>)[] };
   try {
-    return await inTransaction.run(true, () => attempt(prisma, fn, opts));
+    committed = await inTransaction.run(true, () => attempt(prisma, fn, opts));
   } finally {
     release?.();
   }
+  // In order, after the write slot is given back: a hook that waits (on other instances) holds no connection.
+  for (const hook of committed.hooks) await hook();
+  return committed.value;
 }
 
-async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, opts: TransactionOptions): Promise<T> {
+async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, opts: TransactionOptions): Promise<{ value: T; hooks: (() => void | Promise<void>)[] }> {
   for (let i = 1; ; i++) {
-    const hooks: (() => void)[] = [];
+    const hooks: (() => void | Promise<void>)[] = [];
     let result: T;
     try {
       result = await prisma.$transaction(
@@ -101,7 +111,6 @@ async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, 
       if (lostRace && opts.retryRaces !== false && i < ATTEMPTS) continue;
       throw typed ?? err;
     }
-    for (const hook of hooks) hook();
-    return result;
+    return { value: result, hooks };
   }
 }

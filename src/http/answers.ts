@@ -67,10 +67,16 @@ export function errorResponse(err: unknown, shape: ErrorShape = restErrors): Res
  * elsewhere.
  */
 export function writeEdgeError(res: ServerResponse, err: DomainError, surface: 'graphql' | 'http', headers: Record<string, string> = {}): void {
+  const answer = edgeErrorBody(err, surface);
+  res.writeHead(answer.status, { ...answer.headers, ...headers });
+  res.end(answer.body);
+}
+
+/** The status, headers and body of an error answered at the Node edge. */
+export function edgeErrorBody(err: DomainError, surface: 'graphql' | 'http'): { status: number; headers: Record<string, string>; body: string } {
   const status = httpStatusOf(err);
   const body = surface === 'graphql' ? { errors: [{ message: err.message, extensions: { code: err.code } }] } : { statusCode: status, code: err.code, message: err.message };
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...errorHeaders(err), ...headers });
-  res.end(JSON.stringify(body));
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...errorHeaders(err) }, body: JSON.stringify(body) };
 }
 
 function escapeHtml(s: string): string {

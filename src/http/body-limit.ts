@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLargeError } from '../errors.js';
-import { writeEdgeError } from './answers.js';
+import { edgeErrorBody } from './answers.js';
 
 /**
  * Request bodies larger than MAX_BODY_BYTES are refused with a typed 413 on
@@ -20,28 +20,65 @@ export function limitBody(req: IncomingMessage, res: ServerResponse, maxBytes: n
     return next();
   }
   if (!req.headers['transfer-encoding']) return next();
-  const chunks: Buffer[] = [];
+  let chunks: Buffer[] = [];
   let size = 0;
-  let refused = false;
-  req.on('data', (chunk: Buffer) => {
-    if (refused) return;
+  const collect = (chunk: Buffer) => {
     size += chunk.length;
-    if (size > maxBytes) {
-      refused = true;
-      return tooLarge(req, res, maxBytes, surface);
-    }
-    chunks.push(chunk);
-  });
-  req.once('end', () => {
-    if (refused) return;
+    if (size <= maxBytes) return void chunks.push(chunk);
+    req.off('data', collect);
+    req.off('end', done);
+    chunks = [];
+    tooLarge(req, res, maxBytes, surface);
+  };
+  const done = () => {
     const body = Buffer.concat(chunks);
     Object.assign(req, { body, rawBody: body });
     next();
-  });
+  };
+  req.on('data', collect);
+  req.once('end', done);
 }
 
+/**
+ * What is still read of a refused body, and for how long, before the
+ * connection is closed under the client: enough for uploads of tens of
+ * megabytes to finish on a normal link, so a client that sends everything
+ * before reading (Node's fetch, Python's http.client) reads the 413.
+ */
+export const DRAIN_MAX_BYTES = 64 * 1_048_576;
+export const DRAIN_MAX_MS = 15_000;
+
+/**
+ * The 413, then the rest of the body read and discarded (never kept: memory
+ * stays flat), bounded in bytes and time. Closing at once instead resets a
+ * connection the client is still writing to, and most clients then report
+ * the reset (ECONNRESET, EPIPE), not the answer already on the wire. The
+ * answer is complete when written (Content-Length), but the response is
+ * ended only when the body has been read, since ending it makes Node close
+ * the socket (`Connection: close`) under the upload.
+ */
 function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number, surface: 'graphql' | 'http'): void {
-  writeEdgeError(res, new PayloadTooLargeError(maxBytes), surface, { connection: 'close' });
-  // The rest of the body is not wanted: the connection ends with the answer.
-  res.once('finish', () => req.socket.destroy());
+  const { status, headers, body } = edgeErrorBody(new PayloadTooLargeError(maxBytes), surface);
+  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.write(body);
+  let drained = 0;
+  const finish = () => {
+    clearTimeout(timer);
+    req.off('data', discard);
+    if (!res.writableEnded) res.end();
+  };
+  const cutOff = () => {
+    finish();
+    req.socket.destroy();
+  };
+  const discard = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) cutOff();
+  };
+  const timer = setTimeout(cutOff, DRAIN_MAX_MS);
+  timer.unref();
+  req.on('data', discard);
+  req.once('end', finish);
+  req.once('close', finish);
+  req.resume();
 }

@@ -1,9 +1,10 @@
-import { GraphQLError, visit, type DocumentNode } from 'graphql';
+import { GraphQLError, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { MiddlewareHandler } from 'hono';
 import { BadUserInputError, ValidationError, toGraphQLError } from '../errors.js';
 import { errorResponse } from './answers.js';
 import { nulPath } from '../validation.js';
+import { rephraseLiteralErrors, rephraseSyntaxError, variableErrors } from './value-free-errors.js';
 
 /**
  * One taxonomy for client mistakes on every surface: they are answered as
@@ -30,16 +31,116 @@ function nulProblem(document: DocumentNode, variables: unknown): GraphQLError | 
   return literal;
 }
 
-/** Refuses NUL characters in variables and literals before anything runs (HTTP and WebSocket alike). */
+/** A GraphQL-over-HTTP request that is not one: 400 under either response media type (the spec's recommendation for both). */
+function notAGraphQLRequest(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+}
+
+const SEND_JSON = 'send the request as JSON with `Content-Type: application/json`: {"query": "…", "variables": {…}}';
+
+/** The media type of a Content-Type header, lower-cased, without parameters ('' when absent). */
+function mediaType(header: string | null): string {
+  return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
+}
+
+/** What the body of a POST with this media type is refused for, or null when Yoga reads it. */
+function mediaTypeProblem(type: string): string | null {
+  if (type === 'application/json' || type === 'application/graphql+json' || type === 'application/graphql') return null;
+  if (!type) return `The request has no Content-Type; ${SEND_JSON}`;
+  // `curl -d` without -H sends a form: the usual way to get here.
+  if (type === 'application/x-www-form-urlencoded') return `A form body is not accepted (curl -d sends one unless told otherwise); ${SEND_JSON}`;
+  return `This Content-Type is not accepted; ${SEND_JSON}`;
+}
+
+/**
+ * A POST body's JSON: what is not a JSON object is refused naming the problem
+ * (never quoting the body, as the JSON parser's message would). Arrays go on
+ * to Yoga, which refuses batches.
+ */
+async function parseJsonBody(request: Request): Promise<Record<string, unknown>> {
+  const text = await request.text();
+  if (!text.trim()) throw notAGraphQLRequest(`The request body is empty; ${SEND_JSON}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw notAGraphQLRequest(`The request body is not valid JSON; ${SEND_JSON}`);
+  }
+  if (Array.isArray(body)) return body as unknown as Record<string, unknown>;
+  if (!body || typeof body !== 'object') throw notAGraphQLRequest(`The request body must be a JSON object; ${SEND_JSON}`);
+  return body as Record<string, unknown>;
+}
+
+/**
+ * GraphQL over HTTP: a POST must carry JSON (or `application/graphql`); any
+ * other or no Content-Type, and a body that is not a JSON object, are a 400
+ * naming the problem before anything is parsed.
+ */
+export function graphqlRequestPlugin(): Plugin {
+  return {
+    onRequestParse({ request, setRequestParser }) {
+      if (request.method !== 'POST') return;
+      const type = mediaType(request.headers.get('content-type'));
+      const problem = mediaTypeProblem(type);
+      if (problem) {
+        setRequestParser(() => {
+          throw notAGraphQLRequest(problem);
+        });
+      } else if (type !== 'application/graphql') setRequestParser(parseJsonBody);
+    },
+  };
+}
+
+/** Yoga's own answers to a request that is not a GraphQL request, in the gateway's words. */
+const YOGA_REQUEST_ERRORS: Record<string, string> = {
+  'Must provide query string.': `The request has no "query" (a GraphQL document, as a string); ${SEND_JSON}`,
+};
+
+/**
+ * A request-shape error of Yoga's (`BAD_REQUEST`) as the gateway answers it,
+ * changed in place: 400 under either media type (Yoga keeps legacy
+ * `application/json` callers at 200 for some; the spec recommends 400 for
+ * both), and in the gateway's words where it has some.
+ */
+export function asRequestError(error: GraphQLError): GraphQLError {
+  if (error.extensions?.code !== 'BAD_REQUEST') return error;
+  const http = error.extensions.http as { spec?: boolean } | undefined;
+  if (http?.spec) delete http.spec;
+  const ours = YOGA_REQUEST_ERRORS[error.message];
+  if (ours) error.message = ours;
+  return error;
+}
+
+/** What is wrong with an operation's variables before it runs: NUL characters, then what coercion refuses (value-free-errors.ts). */
+function variableProblems(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null | undefined; variableValues?: unknown }): GraphQLError[] {
+  const nul = nulProblem(args.document, args.variableValues);
+  return nul ? [nul] : variableErrors(args.schema, args.document, args.operationName, args.variableValues);
+}
+
+/**
+ * Client mistakes in a document and its variables, answered before anything
+ * runs and without repeating what was sent (HTTP and WebSocket alike): NUL
+ * characters refused; variables coerced up front, their errors naming the
+ * variable, the path inside it and the type expected; syntax and literal
+ * errors rephrased without the token or value they would quote.
+ */
 export function clientInputPlugin(): Plugin {
   return {
+    onParse() {
+      return ({ result }) => {
+        if (result instanceof GraphQLError) rephraseSyntaxError(result);
+      };
+    },
+    onValidate({ params }) {
+      return ({ result }) => rephraseLiteralErrors(params.schema, params.documentAST, result.filter((e): e is GraphQLError => e instanceof GraphQLError));
+    },
     onExecute({ args, setResultAndStopExecution }) {
-      const problem = nulProblem(args.document, args.variableValues);
-      if (problem) setResultAndStopExecution({ errors: [problem] });
+      const problems = variableProblems(args);
+      if (problems.length) setResultAndStopExecution({ errors: problems });
     },
     onSubscribe({ args, setResultAndStopExecution }) {
-      const problem = nulProblem(args.document, args.variableValues);
-      if (problem) setResultAndStopExecution({ errors: [problem] });
+      const problems = variableProblems(args);
+      if (problems.length) setResultAndStopExecution({ errors: problems });
     },
   };
 }

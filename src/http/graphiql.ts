@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { GraphiQLOptions } from 'graphql-yoga';
+import type { GraphiQLOptions, Plugin } from 'graphql-yoga';
 
 /**
  * GraphiQL from local assets. `@graphql-yoga/render-graphiql` carries Yoga's
@@ -101,6 +101,37 @@ export async function renderGraphiQL(opts?: GraphiQLOptions): Promise<string> {
   </body>
 </html>
 `;
+}
+
+const GRAPHIQL_OFF = `<!doctype html>
+<html lang="en">
+  <head><meta charset="utf-8" /><title>GraphiQL is off</title></head>
+  <body>
+    <h1>GraphiQL is off on this gateway</h1>
+    <p>This is the gateway's GraphQL endpoint. GraphiQL, the in-browser IDE, is not served here:
+    it is off by default when <code>NODE_ENV=production</code>. To turn it on, set
+    <code>GRAPHIQL=true</code> in the gateway's environment and restart it.</p>
+    <p>GraphQL clients send requests here as <code>POST</code> with
+    <code>Content-Type: application/json</code> and <code>Authorization: Bearer &lt;credential&gt;</code>,
+    the body being <code>{"query": "…", "variables": {…}}</code>.</p>
+  </body>
+</html>
+`;
+
+/**
+ * With GraphiQL off, a browser opening the endpoint (a GET that accepts HTML
+ * and carries no query) reads why nothing is there and how to change that,
+ * instead of a bare 406 or a GraphQL error. 406 still: the endpoint has no
+ * HTML of its own to offer.
+ */
+export function graphiqlOffPlugin(): Plugin {
+  return {
+    onRequest({ request, url, endResponse }) {
+      if (request.method !== 'GET' || url.searchParams.has('query')) return;
+      if (!(request.headers.get('accept') ?? '').includes('text/html')) return;
+      endResponse(new Response(GRAPHIQL_OFF, { status: 406, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' } }));
+    },
+  };
 }
 
 function escapeHtml(s: string): string {

@@ -1,7 +1,7 @@
 import { GraphQLError, getOperationAST, type DocumentNode } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { App } from '../app.js';
-import { bearerFromHeader } from '../auth/bearer.js';
+import { credentialFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
 import { domainErrorOf, toGraphQLError } from '../errors.js';
@@ -9,10 +9,10 @@ import { errorSummary, yogaLogger } from '../logging.js';
 import { principalOf } from '../modules/access/authenticate.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
-import { clientInputPlugin } from './client-input.js';
+import { asRequestError, clientInputPlugin, graphqlRequestPlugin } from './client-input.js';
 import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
-import { graphiqlOptions, renderGraphiQL } from './graphiql.js';
+import { graphiqlOffPlugin, graphiqlOptions, renderGraphiQL } from './graphiql.js';
 import { sharedSubscriptionResults } from './shared-subscriptions.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
@@ -65,6 +65,8 @@ export function createGraphQLServer(app: App): GraphQLServer {
       // A live-feed event is executed once per audience, not once per subscriber.
       sharedSubscriptionResults(app.metrics.subscriptionResults),
       clientInputPlugin(),
+      graphqlRequestPlugin(),
+      ...(app.config.graphiql ? [] : [graphiqlOffPlugin()]),
       <Plugin>{
         // Names the HTTP request's operation for metrics and traces, and notes a result with errors.
         onExecute: ({ args }) => {
@@ -79,7 +81,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
         // Expected errors keep their code, `path` and `locations`; client mistakes become BAD_USER_INPUT (client-input.ts).
         const typed = domainErrorOf(error);
         if (typed) return exposable(toGraphQLError(typed, error instanceof GraphQLError ? error : undefined), app.config);
-        if (error instanceof GraphQLError && !error.originalError) return exposable(error, app.config);
+        if (error instanceof GraphQLError && !error.originalError) return exposable(asRequestError(error), app.config);
         const original = error instanceof GraphQLError ? error.originalError : error;
         log.error({ err: errorSummary(original) }, 'unexpected error');
         return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
@@ -89,7 +91,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
       // Over WebSocket the socket authenticated once (http/websocket.ts); over HTTP, every request carries its bearer.
       const extra = (initial as { extra?: SocketExtra }).extra;
       const principal =
-        extra && 'principal' in extra ? (extra.principal ?? null) : await principalOf(app, bearerFromHeader(initial.request.headers.get('authorization')));
+        extra && 'principal' in extra ? (extra.principal ?? null) : await principalOf(app, credentialFromHeader(initial.request.headers.get('authorization')));
       return { principal, app, prisma: app.db.prisma };
     },
   });

@@ -11,7 +11,20 @@ import type { Logger } from 'pino';
  * - in-process (no REDIS_URL): listeners of this process only;
  * - Redis: one pub/sub channel per topic; an instance subscribes only to the
  *   topics it has local listeners for, so it never receives others' traffic.
+ *
+ * The same bus carries revocations (`announceRevocation`), which do carry
+ * data — which credential — and are acknowledged: the revocation answers
+ * once every instance has ended that credential's subscriptions.
  */
+/**
+ * A credential that was just revoked: an API key, or what a customer user's
+ * session stands on (its embed signing key, or its connect link).
+ */
+export type RevokedCredential = { kind: 'API_KEY'; id: string } | { kind: 'SIGNING_KEY'; id: string };
+
+/** How long a revocation waits for the other instances' acknowledgements (their periodic recheck covers a missing one). */
+export const REVOCATION_ACK_TIMEOUT_MS = 2000;
+
 export interface WakeupBus {
   /**
    * Starts listening to a topic. `ready` resolves once signals published from
@@ -31,6 +44,16 @@ export interface WakeupBus {
    * or resume after an outage (catch up from the database).
    */
   onStatus(cb: (crossInstance: boolean) => void): void;
+  /**
+   * Tells every instance, this one first, that a credential was revoked, and
+   * resolves once each has acted on it (`onRevocation`) and acknowledged —
+   * or, for those that did not answer, after REVOCATION_ACK_TIMEOUT_MS.
+   * Never rejects: while Redis is away, the other instances find out by
+   * their periodic recheck instead.
+   */
+  announceRevocation(revoked: RevokedCredential): Promise<void>;
+  /** What this instance does when told of a revocation (ends that credential's subscriptions); done before it acknowledges. */
+  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -81,7 +104,25 @@ export class LocalWakeupBus implements WakeupBus {
   }
 
   onStatus(): void {}
+
+  private readonly revocationHandlers: ((revoked: RevokedCredential) => Promise<void>)[] = [];
+
+  async announceRevocation(revoked: RevokedCredential): Promise<void> {
+    for (const handle of this.revocationHandlers) await handle(revoked);
+  }
+
+  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void {
+    this.revocationHandlers.push(handler);
+  }
+
   async close(): Promise<void> {}
+}
+
+/** A revocation announced here: acknowledgements received, and how many are expected (null until PUBLISH answers). */
+interface Awaiting {
+  acks: number;
+  expected: number | null;
+  done: () => void;
 }
 
 /**
@@ -101,6 +142,13 @@ export class RedisWakeupBus implements WakeupBus {
   private readonly statusCbs: ((crossInstance: boolean) => void)[] = [];
   private readonly subscribing = new Map<string, Promise<void>>();
   private readonly unsent = new Set<string>();
+  private readonly revocationHandlers: ((revoked: RevokedCredential) => Promise<void>)[] = [];
+  /** Revocations this instance announced, by id: the acknowledgements still awaited. */
+  private readonly awaitingAcks = new Map<string, Awaiting>();
+  /** Every instance listens here for revocations… */
+  private readonly revocationChannel: string;
+  /** …and here for the acknowledgements of its own. */
+  private readonly ackChannel: string;
 
   constructor(
     url: string,
@@ -117,6 +165,10 @@ export class RedisWakeupBus implements WakeupBus {
     this.pub = new Redis(url, options);
     // The subscriber queues its SUBSCRIBE commands until connected.
     this.sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // Channels of their own (topics are customer ids: no clash), subscribed for the instance's whole life (and again after a reconnect, by ioredis).
+    this.revocationChannel = `${prefix}!revoked`;
+    this.ackChannel = `${prefix}!revoked-ack:${this.origin}`;
+    this.sub.subscribe(this.revocationChannel, this.ackChannel).catch(() => {});
     for (const client of [this.pub, this.sub]) {
       client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis (live feed) error'));
     }
@@ -140,6 +192,8 @@ export class RedisWakeupBus implements WakeupBus {
       for (const cb of this.statusCbs) cb(false);
     });
     this.sub.on('message', (channel: string, message: string) => {
+      if (channel === this.revocationChannel) return void this.revocationReceived(message);
+      if (channel === this.ackChannel) return void this.ackReceived(message);
       if (message === this.origin || !channel.startsWith(this.prefix)) return;
       this.listeners.fire(channel.slice(this.prefix.length));
     });
@@ -194,6 +248,59 @@ export class RedisWakeupBus implements WakeupBus {
 
   onStatus(cb: (crossInstance: boolean) => void): void {
     this.statusCbs.push(cb);
+  }
+
+  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void {
+    this.revocationHandlers.push(handler);
+  }
+
+  /**
+   * Acts on the revocation here, then publishes it and waits for as many
+   * acknowledgements as Redis counted other receivers (PUBLISH answers how
+   * many subscribers got the message: this instance's own among them).
+   */
+  async announceRevocation(revoked: RevokedCredential): Promise<void> {
+    for (const handle of this.revocationHandlers) await handle(revoked);
+    if (this.pub.status !== 'ready') return;
+    const id = randomBytes(9).toString('base64url');
+    let done!: () => void;
+    const acknowledged = new Promise<void>((resolve) => (done = resolve));
+    // Registered before publishing: an acknowledgement may come back before PUBLISH's answer does.
+    const waiting: Awaiting = { acks: 0, expected: null, done };
+    this.awaitingAcks.set(id, waiting);
+    const timer = setTimeout(done, REVOCATION_ACK_TIMEOUT_MS);
+    timer.unref();
+    try {
+      const receivers = await this.pub.publish(this.revocationChannel, JSON.stringify({ id, origin: this.origin, revoked }));
+      waiting.expected = receivers - 1;
+      if (waiting.acks >= waiting.expected) done();
+    } catch {
+      done();
+    }
+    await acknowledged;
+    clearTimeout(timer);
+    this.awaitingAcks.delete(id);
+  }
+
+  private async revocationReceived(message: string): Promise<void> {
+    let parsed: { id: string; origin: string; revoked: RevokedCredential };
+    try {
+      parsed = JSON.parse(message) as typeof parsed;
+    } catch {
+      return;
+    }
+    if (parsed.origin === this.origin) return;
+    for (const handle of this.revocationHandlers) {
+      await handle(parsed.revoked).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.name : typeof err }, 'revocation: ending subscriptions failed'));
+    }
+    this.pub.publish(`${this.prefix}!revoked-ack:${parsed.origin}`, parsed.id).catch(() => {});
+  }
+
+  private ackReceived(id: string): void {
+    const waiting = this.awaitingAcks.get(id);
+    if (!waiting) return;
+    waiting.acks += 1;
+    if (waiting.expected !== null && waiting.acks >= waiting.expected) waiting.done();
   }
 
   async close(): Promise<void> {

@@ -33,7 +33,12 @@ const PAGE_CSP = [
   "form-action 'self'",
 ].join('; ');
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.html': 'text/html; charset=utf-8' };
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 async function serveFile(file: string, headers: Record<string, string>): Promise<Response> {
   // Only names the build writes: letters, digits, dots, dashes, underscores — no path traversal.

@@ -1,7 +1,7 @@
 import type { Context as HonoContext, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { App } from '../app.js';
-import { bearerFromHeader } from '../auth/bearer.js';
+import { credentialFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import { credentialWanted, hasScope, refusalOf, type PrincipalOf, type Scope } from '../auth/scopes.js';
 import { ForbiddenError, MethodNotAllowedError, UnauthenticatedError, ValidationError, fromPrismaError } from '../errors.js';
@@ -84,7 +84,7 @@ function withContextCookies(c: HonoContext, response: Response): Response {
 async function authenticate(app: App, header: string | undefined, access: Access): Promise<Principal | null> {
   if (access === 'public') return null;
   const scopes: readonly Scope[] = typeof access === 'string' ? [access] : access;
-  const credential = bearerFromHeader(header);
+  const credential = credentialFromHeader(header);
   if (!credential) throw new UnauthenticatedError(credentialWanted(scopes));
   const principal = (await principalOf(app, credential))!;
   if (!scopes.some((s) => hasScope(principal, s))) throw new ForbiddenError(refusalOf(principal, scopes));

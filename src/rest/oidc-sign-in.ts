@@ -18,13 +18,14 @@ import { endpoint } from './endpoint.js';
  *
  * Without OIDC configuration both answer 404.
  */
-const clients = new WeakMap<App, OidcSignIn>();
+/** One client per settings: new settings (a test changing them) are a new client. */
+const clients = new WeakMap<NonNullable<App['config']['oidc']>, OidcSignIn>();
 
 function client(app: App): OidcSignIn | null {
   const settings = app.config.oidc;
   if (!settings) return null;
-  let c = clients.get(app);
-  if (!c) clients.set(app, (c = new OidcSignIn(settings, app.config.authSecret, app.config.publicUrl + SIGN_IN_CALLBACK_PATH)));
+  let c = clients.get(settings);
+  if (!c) clients.set(settings, (c = new OidcSignIn(settings, app.config.authSecret, app.config.publicUrl + SIGN_IN_CALLBACK_PATH)));
   return c;
 }
 

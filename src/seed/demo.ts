@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exportJWK, importJWK, type CryptoKey, type JWK } from 'jose';
 import type { App } from '../app.js';
@@ -119,6 +120,20 @@ export function credentialsOf(seeded: SeededOrg): DemoCredentials {
   return { slug: seeded.slug, adminToken: seeded.adminToken, apiKey: seeded.apiKey, customers: seeded.customers };
 }
 
+const GATEWAY_URL_FILE = 'gateway-url';
+
+/** Notes, beside the embedded database, the address the gateway started on (best effort: only a hint for `npm run seed`). */
+export async function saveGatewayUrl(dataDir: string, url: string): Promise<void> {
+  await writeFile(path.join(dataDir, GATEWAY_URL_FILE), `${url}\n`).catch(() => {});
+}
+
+/** The address the gateway last started on with this data directory, if it noted one. */
+export async function lastGatewayUrl(dataDir: string): Promise<string | null> {
+  const text = await readFile(path.join(dataDir, GATEWAY_URL_FILE), 'utf8').catch(() => null);
+  const url = text?.trim();
+  return url && /^https?:\/\/\S+$/.test(url) ? url : null;
+}
+
 const DEMO_KEY_FILE = 'demo-embed-key.json';
 
 /** Keeps the demo's embed signing key (the vendor backend's, in real life) beside the embedded database, so a restart can issue customer-user tokens again. */
@@ -166,8 +181,8 @@ export async function seedDemoContent(app: App, seeded: SeededOrg): Promise<void
       name: 'Acme API',
       authType: 'CUSTOM_AUTH',
       fields: [
-        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
-        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
+        { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true, description: 'The address of your Acme API, like https://api.acme.example' },
+        { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true, description: 'In Acme: Settings → API keys → Create key' },
       ],
     });
     const sms = await createConnection(op, {

@@ -46,12 +46,17 @@ export async function recordApiKeyUse(app: App, key: { id: string; orgId: string
   });
 }
 
-/** Revokes a key: it stops working at once on every instance (nothing caches keys). Idempotent. */
+/**
+ * Revokes a key: it stops working at once on every instance (nothing caches
+ * keys), and its open subscriptions have ended everywhere when this answers.
+ * Idempotent.
+ */
 export async function revokeApiKey(op: Op, id: string): Promise<ApiKey> {
   const found = await op.tx.apiKey.findFirst({ where: { id, ...apiKeyWhere(op.actor) }, select: { id: true, revokedAt: true } });
   if (!found) throw new NotFoundError('API key');
   const key = await op.tx.apiKey.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
   await op.audit('apiKey.revoke', 'ApiKey', key.id);
+  op.afterCommit(() => op.app.feed.endSubscriptionsOf({ kind: 'API_KEY', id: key.id }));
   return key;
 }
 
@@ -78,6 +83,8 @@ export async function revokeEmbedSigningKey(op: Op, id: string): Promise<EmbedSi
   if (!found) throw new NotFoundError('Signing key');
   const key = await op.tx.embedSigningKey.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
   await op.audit('embedSigningKey.revoke', 'EmbedSigningKey', key.id);
+  // The subscriptions of customer users whose tokens it signed have ended, on every instance, when this answers.
+  op.afterCommit(() => op.app.feed.endSubscriptionsOf({ kind: 'SIGNING_KEY', id: key.id }));
   return key;
 }
 

@@ -89,9 +89,9 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
   const problems: FieldProblem[] = [];
   input.connections.forEach((key, i) => {
     const c = byKey.get(key);
-    if (!c) problems.push({ path: `connections.${i}`, message: `no connection with stableKey "${key}"` });
-    else if (c.type !== 'CUSTOMER_ACTIVATED') problems.push({ path: `connections.${i}`, message: `"${key}" is ${c.type}: customers do not configure it` });
-    else if (c.archivedAt) problems.push({ path: `connections.${i}`, message: `"${key}" is archived` });
+    if (!c) problems.push({ path: `connections.${i}`, message: 'no connection has this stableKey' });
+    else if (c.type !== 'CUSTOMER_ACTIVATED') problems.push({ path: `connections.${i}`, message: `the connection is ${c.type}: customers do not configure it` });
+    else if (c.archivedAt) problems.push({ path: `connections.${i}`, message: 'the connection is archived' });
   });
   if (problems.length) throw new ValidationError(problems);
   const token = CONNECT_LINK_PREFIX + randomBytes(32).toString('base64url');
@@ -110,12 +110,14 @@ export async function createConnectLink(op: Op, raw: unknown): Promise<{ link: C
   return { link, token, url: linkUrl(op.app, token) };
 }
 
-/** Revokes a link: it can no longer be exchanged, and the session it was exchanged for ends at once. Idempotent. */
+/** Revokes a link: it can no longer be exchanged, and the session it was exchanged for ends at once (its subscriptions too, on every instance). Idempotent. */
 export async function revokeConnectLink(op: Op, id: string): Promise<ConnectLink> {
   const found = await op.tx.connectLink.findFirst({ where: { id, ...connectLinkWhere(principalOfActor(op.actor)) } });
   if (!found) throw new NotFoundError('Connect link');
   const link = await op.tx.connectLink.update({ where: { id: found.id }, data: { revokedAt: found.revokedAt ?? new Date() } });
   await op.audit('connectLink.revoke', 'ConnectLink', link.id);
+  // Its session's subscriptions (a session stands on its link as on a signing key) have ended everywhere when this answers.
+  op.afterCommit(() => op.app.feed.endSubscriptionsOf({ kind: 'SIGNING_KEY', id: link.id }));
   return link;
 }
 

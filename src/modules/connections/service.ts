@@ -96,8 +96,8 @@ async function assertUniqueKeys(op: Op, orgId: string, keys: { stableKey?: strin
     select: { stableKey: true },
   });
   if (!clash) return;
-  if (keys.stableKey && clash.stableKey === keys.stableKey) throw new ConflictError(`A connection with stableKey "${keys.stableKey}" already exists`);
-  throw new ConflictError(`A connection with externalId "${keys.externalId}" already exists`);
+  if (keys.stableKey && clash.stableKey === keys.stableKey) throw new ConflictError('A connection with this stableKey already exists');
+  throw new ConflictError('A connection with this externalId already exists');
 }
 
 async function replaceAllowList(op: Op, connectionId: string, customerIds: string[] | undefined): Promise<void> {

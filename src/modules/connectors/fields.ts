@@ -29,7 +29,7 @@ export type FieldDef = z.infer<typeof FieldDefSchema>;
 export const FieldDefsSchema = z.array(FieldDefSchema).max(50).superRefine((defs, ctx) => {
   const seen = new Set<string>();
   defs.forEach((d, i) => {
-    if (seen.has(d.key)) ctx.addIssue({ code: 'custom', message: `duplicate field key "${d.key}"`, path: [i, 'key'] });
+    if (seen.has(d.key)) ctx.addIssue({ code: 'custom', message: 'duplicate field key: an earlier field has it', path: [i, 'key'] });
     seen.add(d.key);
   });
 });
@@ -149,9 +149,25 @@ export function clearedKeys(values: unknown): string[] {
     .map(([k]) => k);
 }
 
+const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
+
 /** Fills `{{field}}` placeholders (test requests) from a value's fields and secrets; unknown ones become empty. */
 export function fillTemplate(template: string, vars: Record<string, string>): string {
-  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g, (_m, k: string) => vars[k] ?? '');
+  return template.replace(PLACEHOLDER, (_m, k: string) => vars[k] ?? '');
+}
+
+/**
+ * Where a test request goes, as a message may say it: the template's host
+ * with the non-secret fields filled and every other placeholder left as it
+ * is written (`{{apiKey}}.eu.example.com`), without user info. Never the
+ * filled URL: a secret field may be part of the host, and the message is
+ * stored (lastError, status history) and sent (webhooks) to principals who
+ * only ever see a secret's hint.
+ */
+export function templateHost(template: string, fields: Record<string, string>): string {
+  const shown = template.replace(PLACEHOLDER, (m, k: string) => (Object.hasOwn(fields, k) ? fields[k]! : m));
+  const authority = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(shown)?.[1] ?? '';
+  return authority.slice(authority.lastIndexOf('@') + 1) || 'the test request URL';
 }
 
 /** Field values as the strings templates are filled with. */

@@ -21,10 +21,13 @@ export function connectorWhere(p: Principal | null): Prisma.ConnectorWhereInput 
  * connector, a feed filter): org principals any of their org's; customer
  * users those they see (connectorWhere) and those of the options their
  * picker offers them (which show the connector's key and name). Any other —
- * an org-only connector — is, for them, one that does not exist.
+ * an org-only connector — is, for them, one that does not exist. A connect
+ * link's session: those of its link's connections only.
  */
 export async function builderConnectorWhere(db: PrismaClient | Tx, p: Actor, customerId: string): Promise<Prisma.ConnectorWhereInput> {
   if (p.kind !== 'CUSTOMER_USER') return { orgId: p.orgId };
+  // A link session's picker offers its link's connections only: their connectors, nothing else.
+  if (p.connectionIds) return connectorWhere(p);
   const offered = await db.availableSelection.findMany({ where: { customerId, orgId: p.orgId }, distinct: ['connectorId'], select: { connectorId: true } });
   return { orgId: p.orgId, OR: [{ connections: { some: customerVisibleConnection(p) } }, { id: { in: offered.map((o) => o.connectorId) } }] };
 }

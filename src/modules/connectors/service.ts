@@ -74,7 +74,7 @@ function checkShape(c: { authType: AuthType; fields: FieldDef[]; oauth2: OAuth2S
   if (c.authType === 'OAUTH2') {
     const reserved = new Set(['accessToken', 'refreshToken', 'tokenType', 'scope']);
     c.fields.forEach((f, i) => {
-      if (reserved.has(f.key)) throw ValidationError.field(`fields.${i}.key`, `"${f.key}" is reserved for OAuth2 tokens`);
+      if (reserved.has(f.key)) throw ValidationError.field(`fields.${i}.key`, `is reserved for OAuth2 tokens (${[...reserved].join(', ')})`);
     });
   }
 }
@@ -163,7 +163,7 @@ export async function createConnector(op: Op, raw: unknown): Promise<Connector> 
   const input = parseInput(ConnectorFields, raw);
   await lockKey(op.tx, 'connector.key', `${orgOwned(op.actor).orgId}:${input.key}`);
   if (await op.tx.connector.findFirst({ where: { key: input.key, ...orgOwned(op.actor) }, select: { id: true } })) {
-    throw new ConflictError(`A connector with key "${input.key}" already exists`);
+    throw new ConflictError('A connector with this key already exists');
   }
   return insert(op, input, 'connector.create');
 }
@@ -198,7 +198,7 @@ export async function ensureConnector(
     return existing;
   }
   if (definition.authType === 'OAUTH2') {
-    throw ValidationError.field('key', `no OAuth2 connector "${definition.key}": create it first (GraphQL createConnector) with its OAuth2 settings`);
+    throw ValidationError.field('key', 'no OAuth2 connector has this key: create it first (GraphQL createConnector) with its OAuth2 settings');
   }
   return insert(op, parseInput(ConnectorFields, definition), 'connector.create');
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Principal } from '../../auth/principal.js';
 import type { Job } from '../../jobs/runner.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
-import { LocalWakeupBus, RedisWakeupBus, type WakeupBus } from '../../pubsub/wakeups.js';
+import { LocalWakeupBus, RedisWakeupBus, type RevokedCredential, type WakeupBus } from '../../pubsub/wakeups.js';
 import { FeedReaders, maxCursor, type FeedItem } from './reader.js';
 import { pruneFeedEvents } from './retention.js';
 import { feedStream, type StreamOptions } from './stream.js';
@@ -26,13 +26,19 @@ export interface FeedHubOptions {
   retentionHours: number;
   /** Sweep interval while wake-ups work (ms). */
   pollMs: number;
+  /** How often open subscriptions' credentials are checked again (ms; default CREDENTIAL_RECHECK_MS). */
+  credentialRecheckMs?: number;
   /** Sweep interval while Redis is configured but unreachable (ms). */
   outagePollMs?: number;
   /** Redis channel prefix (tests isolate themselves with it). */
   channelPrefix?: string;
 }
 
-/** How often open subscriptions' credentials are checked again: a revoked key ends its subscriptions within seconds. */
+/**
+ * How often open subscriptions' credentials are checked again, by default: a
+ * revocation no instance was told of (Redis unreachable, the admin CLI) ends
+ * its subscriptions within seconds. One told ends them before it answers.
+ */
 export const CREDENTIAL_RECHECK_MS = 2000;
 
 export class FeedHub {
@@ -48,6 +54,31 @@ export class FeedHub {
   constructor(private readonly opts: FeedHubOptions) {
     this.bus = opts.redisUrl ? new RedisWakeupBus(opts.redisUrl, opts.log, opts.channelPrefix) : new LocalWakeupBus();
     this.readers = new FeedReaders(opts.prisma, this.bus, opts.log);
+    this.bus.onRevocation((revoked) => this.endLocal(revoked));
+  }
+
+  /**
+   * A credential was revoked (the revocation's post-commit step): its
+   * subscriptions end here and on every other instance before this resolves
+   * (bounded: an instance that does not acknowledge in time is left to its
+   * periodic recheck, `CREDENTIAL_RECHECK_MS`).
+   */
+  endSubscriptionsOf(revoked: RevokedCredential): Promise<void> {
+    return this.bus.announceRevocation(revoked);
+  }
+
+  /** Ends this process's subscriptions that stand on the revoked credential, and lets them say so to their clients. */
+  private async endLocal(revoked: RevokedCredential): Promise<void> {
+    let ended = 0;
+    for (const [stop, p] of [...this.streams]) {
+      const matches = revoked.kind === 'API_KEY' ? p.kind === 'API_KEY' && p.id === revoked.id : p.kind === 'CUSTOMER_USER' && p.signingKeyId === revoked.id;
+      if (matches) {
+        stop();
+        ended++;
+      }
+    }
+    // The transports (graphql-ws, SSE) send their "complete" once the stream's iterator has returned: a turn of the loop.
+    if (ended) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Reports, for each event delivered live, the seconds since it committed (a metric). */
@@ -106,7 +137,7 @@ export class FeedHub {
         wakeOn: (wake) => this.busListeners.add(wake),
         run: () => this.sweep(),
       },
-      { name: 'feed.credential-recheck', every: CREDENTIAL_RECHECK_MS, run: () => this.endRevoked(revoked) },
+      { name: 'feed.credential-recheck', every: this.opts.credentialRecheckMs ?? CREDENTIAL_RECHECK_MS, run: () => this.endRevoked(revoked) },
       {
         name: 'feed.retention',
         every: Math.min(Math.max((retentionHours * 3_600_000) / 4, 1000), 10 * 60_000),

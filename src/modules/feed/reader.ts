@@ -63,13 +63,14 @@ export async function readEvents(
   customerIds: string[],
   after: bigint,
   take = PAGE,
-  connectorId?: string | null,
+  only: { connectorId?: string | null | undefined; connectionIds?: readonly string[] | null | undefined } = {},
 ): Promise<FeedItem[]> {
   const rows = await prisma.feedEvent.findMany({
     where: {
       customerId: customerIds.length === 1 ? customerIds[0]! : { in: customerIds },
       id: { gt: after },
-      ...(connectorId ? { connectorId } : {}),
+      ...(only.connectorId ? { connectorId: only.connectorId } : {}),
+      ...(only.connectionIds ? { connectionId: { in: [...only.connectionIds] } } : {}),
     },
     orderBy: { id: 'asc' },
     take,

@@ -5,7 +5,7 @@ import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { RESULT_IGNORES_ARGUMENTS } from '../../schema/extensions.js';
 import type { FeedItem, FeedOption } from './reader.js';
-import { feedTarget, pickerCustomer } from './scope.js';
+import { feedTarget, pickerCustomer, pickerOptionWhere } from './scope.js';
 
 /**
  * The workflow builder's step picker: the connections available to select for
@@ -53,7 +53,7 @@ builder.queryField('availableConnections', (t) =>
     type: [SelectableConnectionRef],
     description:
       'The step picker: connections available to select for a customer and connector (give connectorId or connectorKey). ' +
-      'Customer users: their own customer. Org-activated connections appear only as opaque options.',
+      'Customer users: their own customer. Org-activated connections appear only as opaque options. A connect link’s session: its link’s connections only.',
     authScopes: { org: true, customerUser: true },
     args: {
       connectorId: t.arg.id(),
@@ -73,7 +73,7 @@ builder.queryField('availableConnections', (t) =>
       });
       if (!connector) return [];
       const rows = await ctx.prisma.availableSelection.findMany({
-        where: { customerId, connectorId: connector.id, orgId },
+        where: { customerId, connectorId: connector.id, orgId, ...pickerOptionWhere(ctx.principal) },
         select: { connectionId: true },
       });
       if (rows.length === 0) return [];

@@ -12,6 +12,8 @@ export interface StreamOptions {
   principal: Principal;
   customerId: string;
   connectorId?: string | null;
+  /** Only events of these connections (a connect link's session); null or absent: all of the customer's. */
+  connectionIds?: readonly string[] | null;
   /** Replay events after this cursor first; null: only events from now on. */
   after?: bigint | null;
 }
@@ -68,6 +70,7 @@ export function feedStream(
       offer(items) {
         for (const it of items) {
           if (opts.connectorId && it.connectorId !== opts.connectorId) continue;
+          if (opts.connectionIds && !(it.connectionId && opts.connectionIds.includes(it.connectionId))) continue;
           if (buffer) buffer.push(it);
           else emit(it);
         }
@@ -102,7 +105,7 @@ export function feedStream(
       } else {
         cursor = after;
         for (;;) {
-          const items = await readEvents(prisma, [opts.customerId], cursor, PAGE, opts.connectorId);
+          const items = await readEvents(prisma, [opts.customerId], cursor, PAGE, { connectorId: opts.connectorId, connectionIds: opts.connectionIds });
           if (done) return;
           for (const it of items) emit(it);
           if (items.length < PAGE) break;

@@ -7,7 +7,7 @@ import { mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
 import { deleteField, mutateAndLoad, mutateDelete } from '../../schema/mutations.js';
 import { canSeeConnection, connectionWhere } from '../connections/scope.js';
-import { instanceWhere, integrationWhere } from './scope.js';
+import { instanceWhere, integrationWhere, showsRequirement } from './scope.js';
 import {
   computeReadiness,
   createInstance,
@@ -98,7 +98,7 @@ const MissingConnectionRef = builder.objectRef<MissingConnection>('MissingConnec
 const ReadinessRef = builder.objectRef<Readiness>('Readiness').implement({
   fields: (t) => ({
     ready: t.exposeBoolean('ready'),
-    missing: t.field({ type: [MissingConnectionRef], resolve: (r) => r.missing }),
+    missing: t.field({ type: [MissingConnectionRef], resolve: (r, _args, ctx) => r.missing.filter((m) => showsRequirement(ctx.principal, m.connection)) }),
   }),
 });
 

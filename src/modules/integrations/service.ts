@@ -61,7 +61,7 @@ async function resolveRequirements(op: Op, orgId: string, inputs: readonly Requi
       else problems.push({ path: `${path}.connectionId`, message: 'no such connection' });
     } else {
       id = idByKey.get(input.connectionStableKey!);
-      if (!id) problems.push({ path: `${path}.connectionStableKey`, message: `no connection with stableKey "${input.connectionStableKey}"` });
+      if (!id) problems.push({ path: `${path}.connectionStableKey`, message: 'no connection has this stableKey' });
     }
     if (!id) return;
     if (seen.has(id)) {
@@ -99,7 +99,7 @@ export async function createIntegration(op: Op, raw: IntegrationInput): Promise<
   const { orgId } = orgOwned(op.actor);
   const reqs = await resolveRequirements(op, orgId, raw.connections ?? []);
   const exists = await op.tx.integration.findUnique({ where: { orgId_stableKey: { orgId, stableKey: input.stableKey } }, select: { id: true } });
-  if (exists) throw new ConflictError(`An integration with stableKey "${input.stableKey}" already exists`);
+  if (exists) throw new ConflictError('An integration with this stableKey already exists');
   const created = await op.tx.integration.create({ data: { ...input, orgId } });
   await replaceRequirements(op, created.id, reqs);
   await op.audit('integration.create', 'Integration', created.id);

@@ -205,7 +205,7 @@ function checkManifest(m: Manifest, state: State): void {
   const dupes = <T>(list: T[], k: (x: T) => string, path: string) => {
     const seen = new Set<string>();
     list.forEach((x, i) => {
-      if (seen.has(k(x))) problems.push({ path: `manifest.${path}.${i}`, message: `duplicate "${k(x)}"` });
+      if (seen.has(k(x))) problems.push({ path: `manifest.${path}.${i}`, message: 'duplicate: an earlier item has the same key' });
       seen.add(k(x));
     });
   };
@@ -216,7 +216,7 @@ function checkManifest(m: Manifest, state: State): void {
   const connectorKeys = new Set([...m.connectors.map((c) => c.key), ...state.connectors.keys()]);
   const connectionKeys = new Set([...m.connections.map((c) => c.stableKey), ...state.connections.keys()]);
   m.connections.forEach((c, i) => {
-    if (!connectorKeys.has(c.connector)) problems.push({ path: `manifest.connections.${i}.connector`, message: `unknown connector "${c.connector}"` });
+    if (!connectorKeys.has(c.connector)) problems.push({ path: `manifest.connections.${i}.connector`, message: 'no connector has this key (in the manifest or the organization)' });
     const existing = state.connections.get(c.stableKey)?.item;
     if (existing && existing.type !== c.type) {
       problems.push({ path: `manifest.connections.${i}.type`, message: `cannot change (the connection here is ${existing.type})` });
@@ -232,7 +232,7 @@ function checkManifest(m: Manifest, state: State): void {
   m.integrations.forEach((integ, i) =>
     integ.connections.forEach((ref, j) => {
       if (!connectionKeys.has(ref.stableKey)) {
-        problems.push({ path: `manifest.integrations.${i}.connections.${j}.stableKey`, message: `unknown connection "${ref.stableKey}"` });
+        problems.push({ path: `manifest.integrations.${i}.connections.${j}.stableKey`, message: 'no connection has this stableKey (in the manifest or the organization)' });
       }
     }),
   );

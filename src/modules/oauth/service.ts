@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { App } from '../../app.js';
+import { providerErrorCode, providerErrorMeaning } from '../../auth/provider-errors.js';
 import type { Actor, Principal } from '../../auth/principal.js';
 import { CryptoError, type KeyRing } from '../../crypto/keyring.js';
 import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
@@ -53,7 +54,7 @@ function redirectTargets(
     } catch {}
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) problems.push({ path, message: 'must be an http(s) URL' });
     else if (!allowedOrigins.includes(u.origin) && `${u.origin}${u.pathname}` !== connectReturn) {
-      problems.push({ path, message: `${u.origin} is not one of the organization's OAuth redirect origins (updateOrganizationSettings)` });
+      problems.push({ path, message: "its origin is not one of the organization's OAuth redirect origins (updateOrganizationSettings)" });
     } else return u.toString();
     return null;
   };
@@ -219,10 +220,12 @@ export async function completeAuthorization(app: App, query: URLSearchParams, co
     return fail('access_revoked', 'The credential that started this authorization was revoked; start again.');
   }
 
+  // The callback's URL is anyone's to craft: only a known error code is repeated (page, redirect, audit).
   const providerError = query.get('error');
   if (providerError) {
-    await audit('oauth.denied', { error: providerError.slice(0, 100) });
-    return fail(providerError.slice(0, 100), 'The provider did not grant access.');
+    const error = providerErrorCode(providerError);
+    await audit('oauth.denied', { error });
+    return fail(error, `The provider did not grant access: ${providerErrorMeaning(providerError)}.`);
   }
   const code = query.get('code');
   if (!code) return fail('invalid_request', 'The provider sent no authorization code.');

@@ -6,7 +6,7 @@ import type { ConnectionValue } from '../../generated/prisma/client.js';
 import { aggregateKey, auditRow } from '../../audit.js';
 import { write } from '../../op.js';
 import { OutboundError, type OutboundFailure } from '../../outbound.js';
-import { fillTemplate, templateVars } from '../connectors/fields.js';
+import { fillTemplate, templateHost, templateVars } from '../connectors/fields.js';
 import { TestRequestSchema } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { freshValue } from '../oauth/service.js';
@@ -178,9 +178,11 @@ export async function testConnection(
   }
 
   let vars: Record<string, string>;
+  let fields: Record<string, string>;
   try {
     const opened = openValue(app.config.keyRing, value);
-    vars = { ...templateVars(opened.fields), ...opened.secrets };
+    fields = templateVars(opened.fields);
+    vars = { ...fields, ...opened.secrets };
   } catch (err) {
     if (!(err instanceof CryptoError)) throw err;
     return record(false, 'CREDENTIAL', null, 'The credential cannot be decrypted by this gateway');
@@ -205,7 +207,8 @@ export async function testConnection(
     });
   } catch (err) {
     if (!(err instanceof OutboundError)) throw err;
-    return record(false, FAILURES[err.reason], null, `Test request to ${url.host} failed: ${err.message}`);
+    // Named from the template, never the filled URL (a secret may be in the host): the message is stored and sent on.
+    return record(false, FAILURES[err.reason], null, `Test request to ${templateHost(spec.url, fields)} failed: ${err.message}`);
   }
   const ok = spec.expectStatus?.length ? spec.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
   return ok

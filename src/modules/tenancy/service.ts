@@ -45,7 +45,7 @@ export async function createCustomer(op: Op, raw: unknown): Promise<Customer> {
   const input = parseInput(CustomerFields, raw);
   const { orgId } = orgOwned(op.actor);
   if (await lockExternalId(op, orgId, input.externalId)) {
-    throw new ConflictError(`A customer with externalId "${input.externalId}" already exists`);
+    throw new ConflictError('A customer with this externalId already exists');
   }
   return insert(op, orgId, input, 'customer.create');
 }
@@ -153,7 +153,7 @@ export async function createOrganization(
   const input = parseInput(OrganizationFields, raw);
   return transaction(app.db.prisma, async (unit) => {
     if (await unit.tx.organization.findUnique({ where: { slug: input.slug }, select: { id: true } })) {
-      throw new ConflictError(`An organization with slug "${input.slug}" already exists`);
+      throw new ConflictError('An organization with this slug already exists');
     }
     const organization = await unit.tx.organization.create({ data: { name: input.name, slug: input.slug } });
     const admin = await unit.tx.orgUser.create({ data: { orgId: organization.id, ...input.admin } });
@@ -169,7 +169,7 @@ export async function addOrgUser(op: Op, raw: unknown): Promise<OrgUser> {
   const input = parseInput(OrgUserFields, raw);
   const { orgId } = orgOwned(op.actor);
   if (await op.tx.orgUser.findUnique({ where: { orgId_email: { orgId, email: input.email } }, select: { id: true } })) {
-    throw new ConflictError(`A user with email "${input.email}" already exists`);
+    throw new ConflictError('A user with this email already exists in the organization');
   }
   const user = await op.tx.orgUser.create({ data: { orgId, ...input } });
   await op.audit('orgUser.create', 'OrgUser', user.id);

@@ -8,7 +8,7 @@ import { canSeeConnection } from '../connections/scope.js';
 import { ConnectionRef } from '../connections/schema.js';
 import { ConnectorRef } from '../connectors/schema.js';
 import { SelectableConnectionRef, selectableLoader } from '../feed/schema.js';
-import { stepWhere, workflowWhere } from './scope.js';
+import { stepWhere, visibleStepWhere, workflowWhere } from './scope.js';
 import { createStep, createWorkflow, deleteStep, deleteWorkflow, updateStep, updateWorkflow } from './service.js';
 
 // ───────────────────────────── types ─────────────────────────────
@@ -21,7 +21,12 @@ export const WorkflowRef = builder.prismaNode('Workflow', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     customer: t.relation('customer'),
-    steps: t.relation('steps', { query: { orderBy: [{ position: 'asc' }, { createdAt: 'asc' }] } }),
+    steps: t.relation('steps', {
+      query: (_args, ctx) => {
+        const where = visibleStepWhere(ctx.principal);
+        return { ...(where ? { where } : {}), orderBy: [{ position: 'asc' }, { createdAt: 'asc' }] };
+      },
+    }),
   }),
 });
 
