@@ -179,6 +179,21 @@ export class UpstreamError extends DomainError {
   }
 }
 
+/**
+ * A connection's credential cannot be used (the proxy): its authorization
+ * expired — someone must authorize again (CREDENTIAL_EXPIRED) — or it is in
+ * error (CREDENTIAL_ERROR: a refused refresh, undecryptable, fields that do
+ * not make the API's address). The message says which, never a secret.
+ */
+export class CredentialError extends DomainError {
+  constructor(
+    readonly code: 'CREDENTIAL_EXPIRED' | 'CREDENTIAL_ERROR',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** A request the gateway would send to an address its outbound policy refuses (loopback, private, metadata…): nothing was sent. */
 export class DestinationNotAllowedError extends DomainError {
   readonly code = 'DESTINATION_NOT_ALLOWED';
@@ -291,6 +306,8 @@ export const HTTP_STATUS: Record<string, number> = {
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   DESTINATION_NOT_ALLOWED: 403,
+  CREDENTIAL_EXPIRED: 409,
+  CREDENTIAL_ERROR: 409,
   UPSTREAM_FAILED: 502,
   UPSTREAM_TIMEOUT: 504,
   UNAUTHENTICATED: 401,
