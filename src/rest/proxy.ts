@@ -72,6 +72,8 @@ export const proxyEndpoint = endpoint({
     const [rawPath, ...rest] = (incoming.url ?? '/').split('?');
     const path = rawPath!.slice(PROXY_PATH.length) || '/';
     const method = (incoming.method ?? 'GET').toUpperCase();
+    // A caller that hangs up mid-upload: the stream ends in an error the call handles, not the process.
+    incoming.on('error', () => {});
     const controller = new AbortController();
     // The caller went away before the answer was sent: stop what is running for it.
     outgoing.once('close', () => {
@@ -79,7 +81,19 @@ export const proxyEndpoint = endpoint({
     });
 
     const headers = forwardedHeaders(raw);
-    const body = await requestBody(incoming, method, app.config.proxy.maxRequestBytes);
+    // Answered before the body was read to its end (refused, too large): the rest is not wanted, so the connection ends with the answer.
+    const closeIfUnread = () => {
+      if (incoming.readableEnded) return;
+      outgoing.shouldKeepAlive = false;
+      outgoing.once('finish', () => incoming.socket?.destroy());
+    };
+    let body: RequestBody | null;
+    try {
+      body = await requestBody(incoming, method, app.config.proxy.maxRequestBytes);
+    } catch (err) {
+      closeIfUnread();
+      throw err;
+    }
     if (body?.kind === 'stream' && raw['content-length']) headers['content-length'] = String(raw['content-length']);
     const call: ProxyCall = {
       method,
@@ -93,7 +107,13 @@ export const proxyEndpoint = endpoint({
       baseUrlOverride: one('base-url-override'),
       signal: controller.signal,
     };
-    const answer = await proxyCall(app, principal, call);
+    let answer;
+    try {
+      answer = await proxyCall(app, principal, call);
+    } catch (err) {
+      closeIfUnread();
+      throw err;
+    }
     let completed = false;
     try {
       outgoing.writeHead(answer.status, answer.headers);
@@ -143,7 +163,10 @@ async function requestBody(req: IncomingMessage, method: string, maxBytes: numbe
     if (next.done) return { kind: 'buffer', bytes: Buffer.concat(chunks) };
     chunks.push(next.value);
     size += next.value.length;
-    if (size > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    if (size > maxBytes) {
+      await iterator.return?.();
+      throw new PayloadTooLargeError(maxBytes);
+    }
     if (size > REPLAYABLE_BYTES) break;
   }
   let overflowed = false;

@@ -277,7 +277,7 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
       if (res.status === 401 && oauth && !renewedAfter401) {
         renewedAfter401 = true;
         if (replayable) {
-          res.body.destroy();
+          discard(res.body);
           value = await renewed(app, principal, value, true);
           credential = open(app, value, inject);
           app.metrics.proxyRetries.inc({ connector, reason: 'unauthorized' });
@@ -294,7 +294,7 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
       if (RETRY_STATUSES.has(res.status) && attempt < retries) {
         const delay = Math.max(backoff(attempt), (retryAfter ?? 0) * 1000);
         if (Date.now() + delay < deadline) {
-          res.body.destroy();
+          discard(res.body);
           app.metrics.proxyRetries.inc({ connector, reason: 'status' });
           attempt++;
           await sleep(delay, signal);
@@ -446,7 +446,7 @@ async function send(app: App, s: Sending): Promise<OutboundStreamResponse> {
     if (next.protocol !== 'http:' && next.protocol !== 'https:') return res;
     const toGet = res.status === 303 || ((res.status === 301 || res.status === 302) && method !== 'GET' && method !== 'HEAD');
     if (!toGet && body?.kind === 'stream') return res;
-    res.body.destroy();
+    discard(res.body);
     if (toGet) {
       method = method === 'HEAD' ? 'HEAD' : 'GET';
       body = null;
@@ -479,7 +479,7 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission, rec
   const max = app.config.proxy.maxResponseBytes;
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
-    res.body.destroy();
+    discard(res.body);
     throw new UpstreamError('UPSTREAM_FAILED', `The API answered ${declared} bytes, more than PROXY_MAX_RESPONSE_BYTES (${max})`, false);
   }
   const listed = new Set(
@@ -512,10 +512,16 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission, rec
       if (finished) return;
       finished = true;
       admission.release();
-      if (!completed) res.body.destroy();
+      if (!completed) discard(res.body);
       await record.answered(res.status);
     },
   };
+}
+
+/** An answer not passed on: its connection is let go (a destroyed body reports an abort nobody needs to hear). */
+function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
 }
 
 /** `Retry-After` in seconds (delta-seconds or an HTTP date), or null. */
