@@ -137,15 +137,16 @@ export class ProxyBudgets {
   private async slot(key: string, limit: number, deadline: number, signal?: AbortSignal): Promise<() => void> {
     const full = () => new RateLimitedError("The connection's concurrent requests are all in flight: retry after the time in Retry-After", 1);
     if (this.redis && this.redis.status === 'ready') {
+      const remaining = deadline - Date.now();
       const semaphore = new RedisSemaphore(this.redis, `${this.prefix}c:${key}`, limit, {
         lockTimeout: SLOT_LEASE_MS,
-        acquireTimeout: Math.max(0, deadline - Date.now()),
+        // No time left to wait: one attempt (the library makes none within a zero timeout).
+        ...(remaining > 0 ? { acquireTimeout: remaining } : { acquireTimeout: 1000, acquireAttemptsLimit: 1 }),
         retryInterval: 20,
         onLockLost: (err) => this.log.warn({ err: err.message }, 'proxy concurrency slot lost'),
       });
       try {
-        const acquired = deadline <= Date.now() ? await semaphore.tryAcquire(signal) : (await semaphore.acquire(signal), true);
-        if (!acquired) throw full();
+        if (!(await semaphore.tryAcquire(signal))) throw full();
         return () => void semaphore.release().catch(() => {});
       } catch (err) {
         if (err instanceof RateLimitedError) throw err;
