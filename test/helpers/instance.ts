@@ -1,0 +1,47 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** A gateway process started from a helper script (feed-instance.ts, proxy-instance.ts): what it printed once listening. */
+export interface Instance {
+  url: string;
+  pid: number;
+  token?: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function spawnInstance(script: string, env: Record<string, string>): Promise<Instance> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, LOG_LEVEL: 'silent', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const printed = await new Promise<{ url: string; pid: number; token?: string }>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`gateway process exited with ${code}`)));
+    lines.on('line', (line) => {
+      try {
+        resolve(JSON.parse(line) as { url: string; pid: number; token?: string });
+      } catch {
+        /* other output */
+      }
+    });
+  });
+  return {
+    ...printed,
+    pid: printed.pid ?? child.pid!,
+    child,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Resident memory of a process (bytes), from /proc. */
+export async function residentBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
