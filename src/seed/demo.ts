@@ -169,6 +169,8 @@ export async function seedDemoContent(app: App, seeded: SeededOrg): Promise<void
         { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true },
         { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true },
       ],
+      // The proxy calls each customer's own base URL with its API key as a bearer token (the convention for one secret field).
+      proxy: { baseUrl: '{{baseUrl}}' },
     });
     const sms = await createConnection(op, {
       stableKey: 'twilio-sms',
