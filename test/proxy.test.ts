@@ -392,6 +392,36 @@ describe('safety', () => {
   });
 });
 
+describe('callers that go away', () => {
+  it('a caller that hangs up mid-answer: the call ends, its slot comes back, the gateway serves on', async () => {
+    const s = await connection({ authType: 'SECRET_TEXT', proxy: { baseUrl: upstream.url, rateLimit: { concurrency: 1, maxWaitMs: 0 } } }, { secret_text: secret('gone') });
+    upstream.reset((req, res) => {
+      if (req.path !== '/stream') return json(res, 200, { ok: true });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const timer = setInterval(() => res.write(Buffer.alloc(16_384)), 10);
+      res.once('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${gw.url}/proxy/stream`, { headers: { authorization: `Bearer ${runtime()}`, 'provider-config-key': s.key } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.once('error', reject);
+      req.end();
+    });
+    // The only slot is free again once the abandoned call ended.
+    let status = 0;
+    for (let i = 0; i < 50 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = (await call('/ok', s.key)).status;
+    }
+    expect(status).toBe(200);
+  });
+});
+
 describe('retries', () => {
   it('an idempotent call is retried on 502/503/504 with backoff (Retries, capped); a POST is not', async () => {
     const s = await connection({ authType: 'SECRET_TEXT', proxy: { baseUrl: upstream.url } }, { secret_text: secret('retry') });

@@ -502,6 +502,8 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission, rec
     },
   });
   res.body.on('error', (err) => capped.destroy(err));
+  // Whoever sends the body on watches it while sending; an error after that (the caller gone, the rest discarded) concerns nobody.
+  capped.on('error', () => {});
   res.body.pipe(capped);
   let finished = false;
   return {
@@ -512,7 +514,10 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission, rec
       if (finished) return;
       finished = true;
       admission.release();
-      if (!completed) discard(res.body);
+      if (!completed) {
+        discard(res.body);
+        capped.destroy();
+      }
       await record.answered(res.status);
     },
   };
