@@ -412,6 +412,27 @@ describe('callers that go away', () => {
       req.once('error', reject);
       req.end();
     });
+    // Many callers leaving at every moment of their calls (as a load generator does when it stops).
+    upstream.reset((_req, res) => json(res, 200, { ok: true, padding: 'x'.repeat(8_000) }));
+    const free = await connection({ authType: 'SECRET_TEXT', proxy: { baseUrl: upstream.url } }, { secret_text: secret('gone2') });
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        new Promise<void>((resolve) => {
+          const req = request(`${gw.url}/proxy/x`, { headers: { authorization: `Bearer ${runtime()}`, 'provider-config-key': free.key } }, (res) => {
+            res.on('data', () => {});
+            res.on('end', resolve);
+            res.on('error', () => resolve());
+          });
+          req.on('error', () => resolve());
+          req.on('close', () => resolve());
+          req.end();
+          setTimeout(() => req.destroy(), i % 10);
+        }),
+      ),
+    );
+    upstream.reset((req, res) => {
+      if (req.path !== '/stream') return json(res, 200, { ok: true });
+    });
     // The only slot is free again once the abandoned call ended.
     let status = 0;
     for (let i = 0; i < 50 && status !== 200; i++) {
