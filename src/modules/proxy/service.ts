@@ -80,7 +80,7 @@ export interface ProxyAnswer {
   headers: Record<string, string | string[]>;
   /** The API's body, unread and undecoded, cut when it passes PROXY_MAX_RESPONSE_BYTES. */
   body: Readable;
-  /** Call once the body was sent or abandoned: gives back the budget's slot, writes the audit row. */
+  /** Call once the body was sent or abandoned: gives back the budget's slot. */
   finish(completed: boolean): Promise<void>;
 }
 
@@ -302,7 +302,15 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
           continue;
         }
       }
-      return answer(app, res, admission, record);
+      const max = config.proxy.maxResponseBytes;
+      const declared = Number(res.headers['content-length']);
+      if (Number.isFinite(declared) && declared > max) {
+        discard(res.body);
+        throw new UpstreamError('UPSTREAM_FAILED', `The API answered ${declared} bytes, more than PROXY_MAX_RESPONSE_BYTES (${max})`, false);
+      }
+      // As for resolutions: the row is committed before the caller sees anything of the answer.
+      await record.answered(res.status);
+      return answer(app, res, admission);
     }
   } catch (err) {
     admission.release();
@@ -475,13 +483,8 @@ function upstreamFailure(err: unknown, timeoutMs: number): unknown {
 }
 
 /** The answer for the caller: the API's status and body, its headers but hop-by-hop ones and cookies; the size cap on the way. */
-function answer(app: App, res: OutboundStreamResponse, admission: Admission, record: Recorder): ProxyAnswer {
+function answer(app: App, res: OutboundStreamResponse, admission: Admission): ProxyAnswer {
   const max = app.config.proxy.maxResponseBytes;
-  const declared = Number(res.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) {
-    discard(res.body);
-    throw new UpstreamError('UPSTREAM_FAILED', `The API answered ${declared} bytes, more than PROXY_MAX_RESPONSE_BYTES (${max})`, false);
-  }
   const listed = new Set(
     String(res.headers.connection ?? '')
       .split(',')
@@ -518,7 +521,6 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission, rec
         discard(res.body);
         capped.destroy();
       }
-      await record.answered(res.status);
     },
   };
 }
