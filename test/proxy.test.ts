@@ -373,6 +373,10 @@ describe('safety', () => {
       res.end();
     });
     await expect(fetch(`${gw.url}/proxy/chunked`, { headers: { authorization: `Bearer ${runtime()}`, 'provider-config-key': s.key } }).then((r) => r.arrayBuffer())).rejects.toThrow();
+    // Larger than MAX_BODY_BYTES (1 MiB), within the proxy's own cap: sent on whole, streamed.
+    upstream.reset((req, res) => json(res, 200, { received: req.body.length }));
+    const upload = await call('/upload', s.key, { method: 'PUT', raw: 'y'.repeat(1_500_000) });
+    expect(upload.json()).toEqual({ received: 1_500_000 });
     upstream.reset();
     const tooBig = await call('/upload', s.key, { method: 'POST', raw: 'x'.repeat(2_100_000) });
     expect(tooBig.status).toBe(413);
@@ -515,6 +519,21 @@ describe('settings', () => {
     const exported = await http(`${gw.url}/graphql`, { method: 'POST', token: org.adminToken, body: { query: '{ exportManifest }' } });
     const manifest = (exported.json() as { data: { exportManifest: { connectors: { key: string; proxy: unknown }[] } } }).data.exportManifest;
     expect(manifest.connectors.find((c) => c.key === 'p-ok')?.proxy).toMatchObject({ baseUrl: 'https://api.example.com/v1', rateLimit: { requests: 10 } });
+    // Importing it back changes nothing; a changed rate limit and a proxy-only connection are planned and applied.
+    const Import = 'mutation($m: JSON!) { importManifest(manifest: $m, dryRun: false) { ... on MutationImportManifestSuccess { data { applied items { kind key action changes } } } } }';
+    const imported = (m: unknown) => http(`${gw.url}/graphql`, { method: 'POST', token: org.adminToken, body: { query: Import, variables: { m } } }).then((r) => (r.json() as { data: { importManifest: { data: { applied: boolean; items: { key: string; action: string; changes: string[] }[] } } } }).data.importManifest.data);
+    expect((await imported(manifest)).applied).toBe(false);
+    const changed = structuredClone(manifest) as typeof manifest & { connections: { stableKey: string; proxyOnly: boolean }[] };
+    (changed.connectors.find((c) => c.key === 'p-ok')!.proxy as { rateLimit: { requests: number } }).rateLimit.requests = 20;
+    changed.connections[0]!.proxyOnly = true;
+    const plan = await imported(changed);
+    expect(plan.applied).toBe(true);
+    expect(plan.items.filter((i) => i.action === 'UPDATE')).toEqual(
+      expect.arrayContaining([expect.objectContaining({ key: 'p-ok', changes: ['proxy'] }), expect.objectContaining({ key: changed.connections[0]!.stableKey, changes: ['proxyOnly'] })]),
+    );
+    const connector = await gw.db.prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'p-ok' } });
+    expect(connector.proxy).toMatchObject({ rateLimit: { requests: 20 } });
+    expect((await gw.db.prisma.connection.findFirstOrThrow({ where: { orgId: org.orgId, stableKey: changed.connections[0]!.stableKey } })).proxyOnly).toBe(true);
   });
 
   it('a customer user who moves the proxy’s host must enter the kept secrets again', async () => {
