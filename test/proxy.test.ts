@@ -160,7 +160,7 @@ describe('credential injection, per auth type', () => {
     upstream.reset((req, res) =>
       json(res, 201, { created: JSON.parse(req.body.toString()) }, { 'set-cookie': 'session=upstream', 'x-request-cost': '3', connection: 'keep-alive, x-hop', 'x-hop': '1' }),
     );
-    const r = await call('/things', s.key, { method: 'POST', body: { name: 'widget' }, headers: { 'Nango-Proxy-Notion-Version': '2022-06-28', 'x-plain': 'yes', 'Nango-Is-Sync': 'false' } });
+    const r = await call('/things', s.key, { method: 'POST', body: { name: 'widget' }, headers: { 'Nango-Proxy-Notion-Version': '2022-06-28', 'x-plain': 'yes', 'Nango-Is-Sync': 'false', cookie: 'gateway=own', 'Nango-Proxy-Cookie': 'api=1' } });
     expect(r.status).toBe(201);
     expect(r.json()).toEqual({ created: { name: 'widget' } });
     expect(r.headers.get('x-request-cost')).toBe('3');
@@ -171,6 +171,8 @@ describe('credential injection, per auth type', () => {
     expect(got.headers['notion-version']).toBe('2022-06-28');
     expect(got.headers['x-plain']).toBe('yes');
     expect(got.headers['nango-is-sync']).toBeUndefined();
+    // The caller's own cookies stay at the gateway; ones meant for the API go by Nango-Proxy-Cookie.
+    expect(got.headers.cookie).toBe('api=1');
     expect(got.headers.authorization).toBeUndefined();
     expect(got.headers['content-type']).toBe('application/json');
   });

@@ -140,8 +140,8 @@ function forwardedHeaders(raw: IncomingMessage['headers']): Record<string, strin
     else if (!name.startsWith('nango-') && !CONTROL.has(name) && !NOT_FORWARDED.has(name)) out[name] = v;
   }
   for (const [name, v] of prefixed) {
-    // An explicit Authorization for the API may be forwarded this way; the connection's framing may not.
-    if (name && (name === 'authorization' || !NOT_FORWARDED.has(name))) out[name] = v;
+    // An explicit Authorization or Cookie for the API may be forwarded this way; the connection's framing may not.
+    if (name && (name === 'authorization' || name === 'cookie' || !NOT_FORWARDED.has(name))) out[name] = v;
   }
   return out;
 }
