@@ -118,6 +118,13 @@ describe('credential injection, per auth type', () => {
     // The gateway's own credential and Nango's control headers stay at the gateway.
     for (const h of ['provider-config-key', 'connection-id', 'retries', 'base-url-override']) expect(got.headers[h]).toBeUndefined();
     expect(JSON.stringify(got.headers)).not.toContain(runtime());
+    // Any method goes as it came: HEAD, OPTIONS, DELETE, a WebDAV one.
+    for (const method of ['HEAD', 'OPTIONS', 'DELETE', 'PROPFIND']) {
+      upstream.reset();
+      const r2 = await call('/items/1', s.key, { method });
+      expect(r2.status, method).toBe(200);
+      expect(upstream.received.map((x) => [x.method, x.path])).toEqual([[method, '/v1/items/1']]);
+    }
   });
 
   it('BASIC_AUTH: Authorization: Basic from username and password', async () => {
