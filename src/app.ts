@@ -11,6 +11,7 @@ import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
 import { createOutbound, type Outbound } from './outbound.js';
+import { ProxyBudgets } from './modules/proxy/budget.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -33,6 +34,8 @@ export interface App {
   auditTrail: GroupWriter<AuditRow>;
   /** Background jobs (jobs/index.ts), started and stopped by the server; `wake` runs one now. */
   jobs: JobRunner;
+  /** The proxy's per-connection rate limits, shared by every instance through Redis (modules/proxy/budget.ts). */
+  proxyBudgets: ProxyBudgets;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -80,5 +83,6 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
+    proxyBudgets: new ProxyBudgets(config.redisUrl, log),
   };
 }

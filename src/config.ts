@@ -142,6 +142,18 @@ const EnvSchema = z.object({
   HEALTH_REFRESH_POLL_MS: z.coerce.number().int().min(10).default(60_000),
   /** Time limit of one delivery attempt (ms). */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Proxy: largest request body forwarded to an API (bytes), streamed; larger: 413. */
+  PROXY_MAX_REQUEST_BYTES: z.coerce.number().int().min(1024).default(10 * 1_048_576),
+  /** Proxy: largest response body passed back (bytes), streamed; larger: 502 (declared) or the transfer is cut. */
+  PROXY_MAX_RESPONSE_BYTES: z.coerce.number().int().min(1024).default(100 * 1_048_576),
+  /** Proxy: time an API has to answer (its response headers) and to send each next part of the body (ms). */
+  PROXY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Proxy: the longest one call may take, retries and body included (ms). */
+  PROXY_MAX_DURATION_MS: z.coerce.number().int().min(1000).default(300_000),
+  /** Proxy: most retries a call may ask for with `Retries` (idempotent methods only). */
+  PROXY_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
+  /** Proxy: the longest a call waits for its connection's rate limit before a 429 (ms); a connector may ask for less. */
+  PROXY_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -188,6 +200,8 @@ export interface Config {
     refreshLeaseMs: number;
     refreshRetryBaseMs: number;
     webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
+  /** The proxy's limits (modules/proxy). */
+  proxy: { maxRequestBytes: number; maxResponseBytes: number; timeoutMs: number; maxDurationMs: number; maxRetries: number; maxWaitMs: number };
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
@@ -310,6 +324,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
       webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,
       webhookTimeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    },
+    proxy: {
+      maxRequestBytes: e.PROXY_MAX_REQUEST_BYTES,
+      maxResponseBytes: e.PROXY_MAX_RESPONSE_BYTES,
+      timeoutMs: e.PROXY_TIMEOUT_MS,
+      maxDurationMs: e.PROXY_MAX_DURATION_MS,
+      maxRetries: e.PROXY_MAX_RETRIES,
+      maxWaitMs: e.PROXY_MAX_WAIT_MS,
     },
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:

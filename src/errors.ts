@@ -151,12 +151,52 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
-/** Over the caller's request budget (http/rate-limit.ts): nothing ran; retry after `Retry-After`. */
+/** Over the caller's request budget (http/rate-limit.ts), or a connection's (the proxy): nothing ran; retry after `Retry-After`. */
 export class RateLimitedError extends DomainError {
   readonly code = 'RATE_LIMITED';
-  constructor() {
-    super('Too many requests: retry after the time in Retry-After');
+  constructor(
+    message = 'Too many requests: retry after the time in Retry-After',
+    /** Seconds, when the refusal knows (the proxy's budgets); the edge's limiter sets its own headers. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
   }
+}
+
+/**
+ * The API a proxy call was for did not answer usably: unreachable, reset,
+ * too large (502 UPSTREAM_FAILED) or too slow (504 UPSTREAM_TIMEOUT). The
+ * message names what happened, never request data.
+ */
+export class UpstreamError extends DomainError {
+  constructor(
+    readonly code: 'UPSTREAM_FAILED' | 'UPSTREAM_TIMEOUT',
+    message: string,
+    /** Whether the same call may pass later. */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A connection's credential cannot be used (the proxy): its authorization
+ * expired — someone must authorize again (CREDENTIAL_EXPIRED) — or it is in
+ * error (CREDENTIAL_ERROR: a refused refresh, undecryptable, fields that do
+ * not make the API's address). The message says which, never a secret.
+ */
+export class CredentialError extends DomainError {
+  constructor(
+    readonly code: 'CREDENTIAL_EXPIRED' | 'CREDENTIAL_ERROR',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A request the gateway would send to an address its outbound policy refuses (loopback, private, metadata…): nothing was sent. */
+export class DestinationNotAllowedError extends DomainError {
+  readonly code = 'DESTINATION_NOT_ALLOWED';
 }
 
 /** A known path asked with a method it does not answer (`allow` lists the ones it does). */
@@ -265,6 +305,11 @@ export const HTTP_STATUS: Record<string, number> = {
   QUERY_TOO_COMPLEX: 400,
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  DESTINATION_NOT_ALLOWED: 403,
+  CREDENTIAL_EXPIRED: 409,
+  CREDENTIAL_ERROR: 409,
+  UPSTREAM_FAILED: 502,
+  UPSTREAM_TIMEOUT: 504,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
@@ -285,6 +330,7 @@ const REQUEST_LEVEL = new Set(['UNAUTHENTICATED', 'QUERY_TOO_COMPLEX', 'PAYLOAD_
 export function errorHeaders(err: DomainError): Record<string, string> {
   if (err instanceof ServiceUnavailableError) return { 'retry-after': String(err.retryAfter) };
   if (err instanceof MethodNotAllowedError) return { allow: err.allow.join(', ') };
+  if (err instanceof RateLimitedError && err.retryAfter !== undefined) return { 'retry-after': String(err.retryAfter) };
   return {};
 }
 

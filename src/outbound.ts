@@ -1,7 +1,8 @@
 import dns from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
 import ipaddr from 'ipaddr.js';
-import { Agent, buildConnector, fetch } from 'undici';
+import { Agent, buildConnector, fetch, request as undiciRequest } from 'undici';
 
 /**
  * Every request the gateway sends to the outside (OAuth2 token endpoints,
@@ -20,7 +21,9 @@ import { Agent, buildConnector, fetch } from 'undici';
  *   secret must not be forwarded to a host the secret was not meant for).
  *
  * Callers get a status and, when they ask, the body as text; what reaches an
- * API answer is theirs to decide (never the body). Written on undici's Agent
+ * API answer is theirs to decide (never the body). The proxy streams instead
+ * (`stream`): the same agent, so the same address check on every connection,
+ * bodies passed through unread and undecoded. Written on undici's Agent
  * (its connector takes a DNS lookup) and ipaddr.js (address ranges); no
  * library filters at connect time for undici's fetch.
  */
@@ -90,8 +93,31 @@ export interface OutboundResponse {
   body: string | null;
 }
 
+/** A streamed exchange (the proxy): the request body is sent as it comes, the response body handed over unread. */
+export interface OutboundStreamRequest {
+  method: string;
+  headers: Record<string, string | string[]>;
+  body?: Buffer | Readable | null;
+  /** Time to the response's headers. */
+  headersTimeoutMs: number;
+  /** Longest pause between two parts of the response body. */
+  bodyTimeoutMs: number;
+  /** Ends the exchange (the caller's whole time limit, the client gone). */
+  signal?: AbortSignal;
+}
+
+export interface OutboundStreamResponse {
+  status: number;
+  /** Lower-case names; repeated headers (set-cookie) as arrays. */
+  headers: Record<string, string | string[] | undefined>;
+  /** Must be read to its end or destroyed (it holds a pooled connection until then). Never decompressed. */
+  body: Readable;
+}
+
 export interface Outbound {
   request(url: string | URL, req: OutboundRequest): Promise<OutboundResponse>;
+  /** A redirect is the answer (3xx); following one is the caller's, hop by hop, each hop through this policy again. */
+  stream(url: URL, req: OutboundStreamRequest): Promise<OutboundStreamResponse>;
   close(): Promise<void>;
 }
 
@@ -161,15 +187,34 @@ export function createOutbound(opts: { allowedNetworks: Network[] }): Outbound {
         throw err instanceof OutboundError ? err : failure(err, req.timeoutMs, signal);
       }
     },
+    async stream(url, req) {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundError('invalid_url', 'only http(s) URLs are allowed');
+      try {
+        const res = await undiciRequest(url, {
+          dispatcher: agent,
+          method: req.method as 'GET',
+          headers: req.headers,
+          body: req.body ?? null,
+          headersTimeout: req.headersTimeoutMs,
+          bodyTimeout: req.bodyTimeoutMs,
+          signal: req.signal,
+        });
+        return { status: res.statusCode, headers: res.headers, body: res.body };
+      } catch (err) {
+        throw failure(err, req.headersTimeoutMs, req.signal);
+      }
+    },
     close: () => agent.close(),
   };
 }
 
 /** A short, data-free account of a failed exchange. */
-function failure(err: unknown, timeoutMs: number, signal: AbortSignal): OutboundError {
+export function failure(err: unknown, timeoutMs: number, signal?: AbortSignal): OutboundError {
+  if (err instanceof OutboundError) return err;
   const e = err as { name?: string; code?: string; cause?: { code?: string; name?: string } } | null;
-  if (signal.aborted || e?.name === 'TimeoutError' || e?.name === 'AbortError') return new OutboundError('timeout', `timed out after ${timeoutMs} ms`);
+  if (signal?.aborted || e?.name === 'TimeoutError' || e?.name === 'AbortError') return new OutboundError('timeout', `timed out after ${timeoutMs} ms`);
   const code = e?.cause?.code ?? e?.code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return new OutboundError('timeout', `no answer within ${timeoutMs} ms`);
   if (code === 'EOUTBOUND_NOT_ALLOWED') return new OutboundError('not_allowed', 'the destination is not allowed by the outbound policy');
   if (code === 'ECONNREFUSED') return new OutboundError('refused', 'connection refused');
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new OutboundError('host_not_found', 'host not found');

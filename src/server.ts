@@ -45,6 +45,7 @@ export function createGateway(app: App, server?: Server): Gateway {
     await app.jobs.stop();
     await app.feed.close();
     await app.outbound.close();
+    await app.proxyBudgets.close();
     await rateLimits.close();
     await app.tracing.shutdown();
   };

@@ -772,7 +772,12 @@ const valueFor = (connectionId: string, slot: string) =>
   gw.db.prisma.connectionValue.findUnique({ where: { connectionId_slot: { connectionId, slot } } });
 const notRefused = (r: Record<string, { __typename?: string } | null> | null) => !!r && !Object.values(r).some((v) => v?.__typename === 'ForbiddenError');
 
-const limitsFx = {} as { connector: string; oauthConnector: string; ccConnection: string; tested: string; globalId: string; renamed: string };
+const limitsFx = {} as { connector: string; oauthConnector: string; ccConnection: string; tested: string; globalId: string; renamed: string; proxied: string };
+
+/** Proxy calls audited for the org so far (aggregated rows count several). */
+const proxyCalls = async () => (await gw.db.prisma.auditEvent.aggregate({ where: { orgId: acme.orgId, action: 'connection.proxy' }, _sum: { count: true } }))._sum.count ?? 0;
+const viaProxy = (token: string) =>
+  fetch(`${gw.url}/proxy/me`, { headers: { authorization: `Bearer ${token}`, 'provider-config-key': 'limits-proxied', 'connection-id': acme.customers[0]!.externalId } }).then((r) => r.status);
 
 const LIMIT_PATHS: LimitPath[] = [
   {
@@ -851,6 +856,47 @@ const LIMIT_PATHS: LimitPath[] = [
       if (!runtime) return false;
       const resolved = await call('query { resolveConnection(stableKey: "cust") { __typename } }', {}, runtime);
       return resolved?.resolveConnection?.__typename === 'ResolvedCredential';
+    },
+  },
+  {
+    name: 'the proxy: an API called with a customer\'s credential',
+    effect: 'credentials',
+    async attempt(token) {
+      const before = await proxyCalls();
+      await viaProxy(token);
+      return (await proxyCalls()) > before;
+    },
+  },
+  {
+    name: 'issueRuntimeToken(proxyOnly), then the proxy',
+    effect: 'credentials',
+    async attempt(token) {
+      const r = await call('mutation($c: ID!) { issueRuntimeToken(customerId: $c, proxyOnly: true) { __typename ... on MutationIssueRuntimeTokenSuccess { data { token } } } }', { c: t.custA }, token);
+      const runtime = (r?.issueRuntimeToken?.data as { token?: string } | undefined)?.token;
+      if (!runtime) return false;
+      const before = await proxyCalls();
+      await viaProxy(runtime);
+      return (await proxyCalls()) > before;
+    },
+  },
+  {
+    name: 'updateConnection: a proxy-only credential let out again',
+    effect: 'credentials',
+    async attempt(token) {
+      await gw.db.prisma.connection.update({ where: { id: limitsFx.proxied }, data: { proxyOnly: true } });
+      await call('mutation($id: ID!) { updateConnection(id: $id, patch: { proxyOnly: false }) { __typename } }', { id: g('Connection', limitsFx.proxied) }, token);
+      return !(await gw.db.prisma.connection.findUniqueOrThrow({ where: { id: limitsFx.proxied } })).proxyOnly;
+    },
+  },
+  {
+    name: 'updateOrganizationSettings: proxy calls may send credentials to any base URL',
+    effect: 'credentials',
+    async attempt(token) {
+      await gw.db.prisma.organization.update({ where: { id: acme.orgId }, data: { allowProxyBaseUrlOverride: false } });
+      await call('mutation { updateOrganizationSettings(input: { allowProxyBaseUrlOverride: true }) { __typename } }', {}, token);
+      const allowed = (await gw.db.prisma.organization.findUniqueOrThrow({ where: { id: acme.orgId } })).allowProxyBaseUrlOverride;
+      await gw.db.prisma.organization.update({ where: { id: acme.orgId }, data: { allowProxyBaseUrlOverride: false } });
+      return allowed;
     },
   },
   {
@@ -981,6 +1027,10 @@ describe('key limits × every path to the same effect', () => {
     });
     limitsFx.globalId = created.body.id as string;
     limitsFx.renamed = (await freshConnection()).stableKey;
+    // Proxied to an address the outbound policy refuses: a call that gets past its credential's limits is audited, and nothing leaves the machine.
+    const proxied = await makeConnector(gw.app, acme.orgId, { key: 'limits-proxied', name: 'Proxied', authType: 'SECRET_TEXT', proxy: { baseUrl: 'http://10.255.255.1/api' } });
+    limitsFx.proxied = (await makeConnection(gw.app, acme.orgId, { stableKey: 'limits-proxied', name: 'p', connectorId: proxied.id, type: 'ORG_ACTIVATED_CUSTOMER' })).id;
+    await setStatus(gw.app, limitsFx.proxied, acme.customers[0]!.id, 'ACTIVE');
   });
 
   for (const path of LIMIT_PATHS) {

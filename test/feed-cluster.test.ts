@@ -80,7 +80,7 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
   useWorld({ env: { REDIS_URL: redisUrl, FEED_POLL_MS: '600000' }, orgs: { org: { customers: ['c1', 'c2'] } } }, async (w) => {
     ({ gw: a, org } = w);
     if (a.app.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
-    b = await spawnInstance({
+    b = await spawnInstance('test/helpers/feed-instance.ts', {
       DATABASE_URL: a.app.config.database.url,
       REDIS_URL: redisUrl,
       AUTH_SECRET: a.app.config.authSecret,

@@ -2,9 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { Kind, parse } from 'graphql';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { http, responseLog } from './helpers/client.js';
+import { putValue, secretsOf } from './helpers/fixtures.js';
+import { json, Upstream } from './helpers/upstream.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { useWorld } from './helpers/world.js';
 
@@ -21,7 +23,7 @@ const FILES = ['README.md', 'docs/product.md', 'docs/api.md'];
 
 interface Example {
   where: string;
-  lang: 'graphql' | 'sh';
+  lang: 'graphql' | 'sh' | 'js';
   as: string;
   code: string;
 }
@@ -30,7 +32,7 @@ function examples(file: string): Example[] {
   const lines = readFileSync(file, 'utf8').split('\n');
   const found: Example[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const open = /^\s*```(graphql|sh)\s*$/.exec(lines[i]!);
+    const open = /^\s*```(graphql|sh|js)\s*$/.exec(lines[i]!);
     if (!open) continue;
     const indent = lines[i]!.indexOf('`');
     const end = lines.findIndex((l, j) => j > i && l.trim() === '```');
@@ -67,9 +69,26 @@ let tokens: Record<string, string>;
 const table = placeholders();
 const all = FILES.flatMap(examples);
 
-useWorld({ orgs: { demo: { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] } } }, async (w) => {
+// A stand-in for the Acme API that the demo's acme-api connection proxies to: it checks the customer's key and answers orders.
+const acmeApi = new Upstream();
+beforeAll(async () => {
+  await acmeApi.listen();
+});
+afterAll(async () => {
+  await acmeApi.close();
+});
+
+useWorld({ env: { OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { demo: { name: 'Demo Org', slug: 'demo', customers: ['acme-corp', 'globex'] } } }, async (w) => {
   ({ gw, demo } = w);
   await seedDemoContent(gw.app, demo);
+  // acme-corp's base URL points at the stand-in (the demo's https://api.acme.example does not exist).
+  const acmeConnection = await gw.db.prisma.connection.findFirstOrThrow({ where: { orgId: demo.orgId, stableKey: 'acme-api' } });
+  const value = await putValue(gw.app, acmeConnection.id, { kind: 'CUSTOMER', customerId: demo.customers[0]!.id }, { baseUrl: acmeApi.url });
+  const apiKey = secretsOf(gw.app, value).apiKey!;
+  acmeApi.handler = (req, res) => {
+    if (req.headers.authorization !== `Bearer ${apiKey}`) return json(res, 401, { error: 'unauthorized' });
+    json(res, 200, { orders: [{ id: 'ord_1', status: req.query.get('status') ?? 'any' }] });
+  };
   const acme = demo.customers[0]!;
   tokens = { admin: demo.adminToken, 'api-key': demo.apiKey, 'customer-user': acme.userToken, runtime: acme.runtimeToken };
 });
@@ -131,7 +150,7 @@ describe('documentation examples', () => {
 
   it('every example says as whom it runs, or why it does not', () => {
     expect(all.length).toBeGreaterThan(20);
-    const known = new Set(['anyone', 'sh', ...['admin', 'api-key', 'customer-user', 'runtime']]);
+    const known = new Set(['anyone', 'sh', 'node', ...['admin', 'api-key', 'customer-user', 'runtime']]);
     const unmarked = all.filter((e) => !known.has(e.as) && !e.as.startsWith('not run (')).map((e) => `${e.where} "${e.as}"`);
     expect(unmarked).toEqual([]);
     const leftover = all.filter((e) => !e.as.startsWith('not run')).flatMap((e) =>
@@ -156,17 +175,26 @@ describe('documentation examples', () => {
     const ran: string[] = [];
     for (const ex of all) {
       if (ex.as.startsWith('not run')) continue;
+      const env = {
+        PATH: process.env.PATH!,
+        GATEWAY: gw.url,
+        ADMIN_TOKEN: tokens.admin!,
+        API_KEY: tokens['api-key']!,
+        USER_TOKEN: tokens['customer-user']!,
+        RUNTIME_TOKEN: tokens.runtime!,
+      };
+      if (ex.lang === 'js') {
+        // A Node module, run from the project so that its packages (@nangohq/node…) resolve; an uncaught error fails it.
+        const out = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', ex.code], { env }).catch((err: { stdout: string; stderr: string }) => {
+          throw new Error(`${ex.where} failed:\n${ex.code}\n${err.stdout}\n${err.stderr}`);
+        });
+        responseLog.push(out.stdout);
+        ran.push(ex.where);
+        continue;
+      }
       if (ex.lang === 'sh') {
         const code = await fill(ex.code);
         const prelude = 'set -euo pipefail\ncurl() { command curl -sS --fail-with-body "$@"; echo; }\n';
-        const env = {
-          PATH: process.env.PATH!,
-          GATEWAY: gw.url,
-          ADMIN_TOKEN: tokens.admin!,
-          API_KEY: tokens['api-key']!,
-          USER_TOKEN: tokens['customer-user']!,
-          RUNTIME_TOKEN: tokens.runtime!,
-        };
         const out = await promisify(execFile)('bash', ['-c', prelude + code], { env }).catch((err: { stdout: string; stderr: string }) => {
           throw new Error(`${ex.where} failed:\n${code}\n${err.stdout}\n${err.stderr}`);
         });

@@ -201,7 +201,7 @@ describe.skipIf(!cluster)('two gateway processes (PostgreSQL, Redis): revoked on
   });
   useWorld({ env: { REDIS_URL: process.env.REDIS_URL ?? '', FEED_POLL_MS: '600000', CREDENTIAL_RECHECK_MS: '600000' }, orgs: { org: { customers: ['acme-corp'] } } }, async ({ gw, org }) => {
     if (gw.app.config.database.kind !== 'postgres') throw new Error('needs PostgreSQL');
-    b = await spawnInstance({
+    b = await spawnInstance('test/helpers/feed-instance.ts', {
       DATABASE_URL: gw.app.config.database.url,
       REDIS_URL: process.env.REDIS_URL!,
       AUTH_SECRET: gw.app.config.authSecret,

@@ -210,7 +210,7 @@ type Kind = 'ADMIN' | 'CUSTOMER_USER' | 'RUNTIME';
 const PRINCIPALS: Record<Kind, Principal> = {
   ADMIN: { kind: 'ORG_USER', id: 'x', orgId: 'x', email: 'x' },
   CUSTOMER_USER: { kind: 'CUSTOMER_USER', id: 'x', orgId: 'x', customerId: 'x', signingKeyId: 'x', connectionIds: null, expiresAt: new Date() },
-  RUNTIME: { kind: 'RUNTIME', id: 'x', orgId: 'x', customerId: 'x', instanceId: null, workflowId: null, expiresAt: new Date() },
+  RUNTIME: { kind: 'RUNTIME', id: 'x', orgId: 'x', customerId: 'x', customerExternalId: 'x', instanceId: null, workflowId: null, proxyOnly: false, expiresAt: new Date() },
 };
 const tokenOf = (org: SeededOrg, kind: Kind) =>
   kind === 'ADMIN' ? org.adminToken : kind === 'CUSTOMER_USER' ? org.customers[0]!.userToken : org.customers[0]!.runtimeToken;

@@ -36,8 +36,12 @@ export type Principal =
       id: string;
       orgId: string;
       customerId: string;
+      /** The customer's own id in the vendor's system (the proxy's `Connection-Id`). */
+      customerExternalId: string;
       instanceId: string | null;
       workflowId: string | null;
+      /** The token may call APIs through the proxy but never read a credential (resolution refuses it). */
+      proxyOnly: boolean;
       expiresAt: Date;
     };
 

@@ -80,13 +80,15 @@ export class TokenService {
   }
 
   async signRuntime(
-    claims: { orgId: string; customerId: string; instanceId?: string | null; workflowId?: string | null },
+    claims: { orgId: string; customerId: string; instanceId?: string | null; workflowId?: string | null; proxyOnly?: boolean },
     ttlSeconds = 3600,
   ): Promise<string> {
     return new SignJWT({
       org: claims.orgId,
       ...(claims.instanceId ? { instance: claims.instanceId } : {}),
       ...(claims.workflowId ? { workflow: claims.workflowId } : {}),
+      // A proxy-only token: calls APIs through the gateway, never reads a credential.
+      ...(claims.proxyOnly ? { use: 'proxy' } : {}),
     })
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(ISSUER)

@@ -49,6 +49,34 @@ export const runtimeErrors: ErrorShape = (err, status) =>
     { status, headers: { 'cache-control': 'no-store', ...errorHeaders(err), ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
   );
 
+/** RFC 9209 error types for the proxy's own answers (everything it refuses or fails itself). */
+const PROXY_STATUS: Record<string, string> = {
+  DESTINATION_NOT_ALLOWED: 'destination_ip_prohibited',
+  UPSTREAM_TIMEOUT: 'http_response_timeout',
+  UPSTREAM_FAILED: 'destination_unavailable',
+};
+
+/**
+ * The proxy's own answers (it refused the call, or the API could not be
+ * reached), as Nango's proxy answers errors — `{ error: { code, message } }`
+ * (with `problems`, `retryable` when they apply) — and marked with a
+ * `Proxy-Status` header (RFC 9209), so a caller tells them from the API's
+ * own answers, which pass through unchanged and unmarked.
+ */
+export const proxyErrors: ErrorShape = (err, status) =>
+  Response.json(
+    { error: { code: err.code, message: err.message, ...problemsOf(err), ...retryableOf(err), ...('retryable' in err && err.retryable === true ? { retryable: true } : {}) } },
+    {
+      status,
+      headers: {
+        'cache-control': 'no-store',
+        'proxy-status': `connections-gateway; error=${PROXY_STATUS[err.code] ?? 'proxy_internal_response'}; details="${err.code}"`,
+        ...errorHeaders(err),
+        ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
+      },
+    },
+  );
+
 /** Routes a browser opens (OAuth2 start and callback, sign-in): a small page titled `title`. */
 export function pageErrors(title: string): ErrorShape {
   return (err, status) =>

@@ -11,7 +11,8 @@ import { endServerSpan } from '../observability/tracing.js';
 import { fromPrismaError } from '../errors.js';
 import { errorSummary } from '../logging.js';
 import { connectAsset, connectOAuthReturn, connectPage, connectSdk, connectSession } from '../rest/connect.js';
-import { mount } from '../rest/endpoint.js';
+import { mount, mountAnyMethod } from '../rest/endpoint.js';
+import { PROXY_PATH, proxyEndpoint } from '../rest/proxy.js';
 import { mountRestApi } from '../rest/index.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
@@ -38,6 +39,7 @@ import type { GraphQLServer } from './graphql.js';
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
  *   /connect, /connect/…   the hosted Connect page, its assets, the SDK, link exchange (rest/connect.ts)
+ *   /proxy/…               calls to a connection's API with its credential added (rest/proxy.ts; any method)
  */
 export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLimits): RequestListener {
   const edge = new Hono();
@@ -70,6 +72,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   mount(edge, app, `${CONNECT_PAGE_PATH}/assets/:name`, { GET: connectAsset });
   mount(edge, app, `${CONNECT_PAGE_PATH}/sdk.js`, { GET: connectSdk });
   mount(edge, app, `${CONNECT_PAGE_PATH}/session`, { POST: connectSession });
+  mountAnyMethod(edge, app, `${PROXY_PATH}/*`, proxyEndpoint);
   mountRestApi(edge, app);
   // What escaped a route (none should: the wrapper answers its errors): JSON, never a stack trace or a source path.
   edge.onError((err) => {
@@ -81,9 +84,13 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   // GraphQL goes straight to Yoga's own Node adapter: handing it a WHATWG Request through
   // the router costs about a millisecond a request (measured: 3.4 ms vs 2.3 ms for `{ viewer { kind } }`).
   return (req: IncomingMessage, res: ServerResponse) => {
-    const isGraphQL = req.url?.split('?', 1)[0] === graphql.graphqlEndpoint;
+    const path = req.url?.split('?', 1)[0] ?? '';
+    const isGraphQL = path === graphql.graphqlEndpoint;
     const surface = isGraphQL ? 'graphql' : 'http';
-    const serve = () => limitBody(req, res, app.config.maxBodyBytes, surface, () => void (isGraphQL ? graphql(req, res) : routes(req, res)));
+    // The proxy streams bodies of its own size (PROXY_MAX_REQUEST_BYTES) to the API: counted as they pass, never read ahead.
+    const isProxy = path.startsWith(`${PROXY_PATH}/`);
+    const maxBytes = isProxy ? app.config.proxy.maxRequestBytes : app.config.maxBodyBytes;
+    const serve = () => limitBody(req, res, maxBytes, surface, () => void (isGraphQL ? graphql(req, res) : routes(req, res)), isProxy);
     observed(app, req, res, surface, () => {
       // Probes are never limited: a load balancer must see a busy instance as alive.
       if (!rateLimits.enabled || PROBES.has(req.url?.split('?', 1)[0] ?? '')) return serve();

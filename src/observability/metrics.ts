@@ -39,6 +39,43 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly proxyRequests = new Counter({
+    name: 'gateway_proxy_requests_total',
+    help: 'Proxy calls by connector key and outcome (HTTP_2XX…HTTP_5XX: the API answered; RATE_LIMITED, NOT_FOUND, NOT_PERMITTED, EXPIRED, ERROR, NOT_ALLOWED, UPSTREAM_FAILED, UPSTREAM_TIMEOUT, INVALID: the gateway did).',
+    labelNames: ['connector', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly proxyUpstreamDuration = new Histogram({
+    name: 'gateway_proxy_upstream_duration_seconds',
+    help: "Proxy: time from sending a request to the API to its response's headers, per attempt, by connector key.",
+    labelNames: ['connector'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly proxyRateLimitWait = new Histogram({
+    name: 'gateway_proxy_rate_limit_wait_seconds',
+    help: "Proxy: how long calls waited for their connection's budget (pause, slot, window), by connector key.",
+    labelNames: ['connector'] as const,
+    buckets: [0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly proxyRateLimited = new Counter({
+    name: 'gateway_proxy_rate_limited_total',
+    help: "Proxy 429s by connector key and source: gateway (the connection's budget was spent) or upstream (the API answered 429).",
+    labelNames: ['connector', 'source'] as const,
+    registers: [this.registry],
+  });
+
+  readonly proxyRetries = new Counter({
+    name: 'gateway_proxy_retries_total',
+    help: 'Proxy attempts sent again, by connector key and reason (status: 429/502/503/504; network; unauthorized: after a token refresh).',
+    labelNames: ['connector', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly feedLag = new Histogram({
     name: 'gateway_feed_lag_seconds',
     help: 'Live feed: time from an event committing to its delivery to this process\'s subscribers.',

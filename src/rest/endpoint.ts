@@ -111,3 +111,8 @@ export function mount(edge: Hono, app: App, path: string, methods: Partial<Recor
   const shape = entries[0]?.[1].errors ?? restErrors;
   edge.all(path, (c) => errorResponse(new MethodNotAllowedError(c.req.method, allowed), shape));
 }
+
+/** Registers one endpoint for every method on a path (the proxy: whatever the API takes). Its body is the endpoint's to read. */
+export function mountAnyMethod(edge: Hono, app: App, path: string, spec: Endpoint): void {
+  edge.all(path, handler(app, spec));
+}

@@ -13,8 +13,9 @@ import { endpoint } from './endpoint.js';
  *
  * Same resolution, rules and audit as the GraphQL `resolveConnection`. The
  * body's `status` is the typed answer; the HTTP status mirrors it:
- * 200 RESOLVED, 404 NOT_FOUND, 403 NOT_PERMITTED, 409 EXPIRED (authorize
- * again) or ERROR, 503 ERROR that may pass on retry.
+ * 200 RESOLVED, 404 NOT_FOUND, 403 NOT_PERMITTED or PROXY_ONLY (call the API
+ * through /proxy instead), 409 EXPIRED (authorize again) or ERROR, 503 ERROR
+ * that may pass on retry.
  */
 export const RUNTIME_REST_PATH = '/runtime/v1/connection';
 
@@ -42,6 +43,7 @@ function httpStatus(r: Resolution): number {
     case 'NOT_FOUND':
       return 404;
     case 'NOT_PERMITTED':
+    case 'PROXY_ONLY':
       return 403;
     case 'EXPIRED':
       return 409;
@@ -57,6 +59,7 @@ function body(r: Resolution): Record<string, unknown> {
       message: r.message,
       ...(r.kind === 'NOT_FOUND' ? { reason: r.reason } : {}),
       ...(r.kind === 'ERROR' ? { retryable: r.retryable } : {}),
+      ...(r.kind === 'PROXY_ONLY' ? { stableKey: r.connection.stableKey } : {}),
       ...(r.kind !== 'NOT_FOUND' && r.connection ? { connectionId: encodeId('Connection', r.connection.id) } : {}),
     };
   }

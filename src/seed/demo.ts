@@ -184,6 +184,8 @@ export async function seedDemoContent(app: App, seeded: SeededOrg): Promise<void
         { key: 'baseUrl', label: 'Base URL', type: 'URL', required: true, description: 'The address of your Acme API, like https://api.acme.example' },
         { key: 'apiKey', label: 'API key', type: 'STRING', required: true, secret: true, description: 'In Acme: Settings → API keys → Create key' },
       ],
+      // The proxy calls each customer's own base URL with its API key as a bearer token (the convention for one secret field).
+      proxy: { baseUrl: '{{baseUrl}}' },
     });
     const sms = await createConnection(op, {
       stableKey: 'twilio-sms',

@@ -2,29 +2,39 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 /**
- * Another gateway process (test/helpers/feed-instance.ts) with the given
- * environment over this one's — on the same PostgreSQL database and Redis as
- * an in-process gateway, behind the same imaginary load balancer. Resolves
- * with its URL once it listens; `stop` ends it (SIGTERM) and waits.
+ * Another gateway process, started from a helper script (feed-instance.ts,
+ * proxy-instance.ts) with the given environment over this one's — on the
+ * same PostgreSQL database and Redis as an in-process gateway, behind the
+ * same imaginary load balancer: what it printed once listening; `stop` ends
+ * it (SIGTERM) and waits.
  */
-export async function spawnInstance(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/feed-instance.ts'], {
+export interface Instance {
+  url: string;
+  pid: number;
+  token?: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function spawnInstance(script: string, env: Record<string, string>): Promise<Instance> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { ...process.env, LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`second gateway exited with ${code}`)));
+  const printed = await new Promise<{ url: string; pid: number; token?: string }>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`gateway process exited with ${code}`)));
     lines.on('line', (line) => {
       try {
-        resolve((JSON.parse(line) as { url: string }).url);
+        resolve(JSON.parse(line) as { url: string; pid: number; token?: string });
       } catch {
         /* other output */
       }
     });
   });
   return {
-    url,
+    ...printed,
+    pid: printed.pid ?? child.pid!,
     child,
     async stop() {
       if (child.exitCode !== null) return;
@@ -33,4 +43,11 @@ export async function spawnInstance(env: Record<string, string>): Promise<{ url:
       await exited;
     },
   };
+}
+
+/** Resident memory of a process (bytes), from /proc. */
+export async function residentBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }

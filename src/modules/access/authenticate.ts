@@ -55,15 +55,17 @@ async function gatewayToken(app: App, token: string): Promise<Principal> {
     return { kind: 'ORG_USER', id: user.id, orgId: user.orgId, email: user.email };
   }
   if (payload.aud === 'runtime') {
-    const customer = await prisma.customer.findFirst({ where: { id: payload.sub, orgId: org }, select: { id: true } });
+    const customer = await prisma.customer.findFirst({ where: { id: payload.sub, orgId: org }, select: { id: true, externalId: true } });
     if (!customer) throw new AuthError('unknown customer');
     return {
       kind: 'RUNTIME',
       id: payload.jti ?? payload.sub,
       orgId: org,
       customerId: customer.id,
+      customerExternalId: customer.externalId,
       instanceId: typeof payload.instance === 'string' ? payload.instance : null,
       workflowId: typeof payload.workflow === 'string' ? payload.workflow : null,
+      proxyOnly: payload.use === 'proxy',
       expiresAt: new Date(payload.exp * 1000),
     };
   }

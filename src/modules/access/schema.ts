@@ -50,6 +50,7 @@ const Viewer = builder.objectRef<Principal>('Viewer').implement({
         p.kind === 'ORG_USER' ? ctx.prisma.orgUser.findUnique({ ...query, where: { id: p.id } }) : null,
     }),
     readOnly: t.boolean({ resolve: (p) => p.kind === 'API_KEY' && p.readOnly }),
+    proxyOnly: t.boolean({ description: 'A runtime token that may only call APIs through the proxy.', resolve: (p) => p.kind === 'RUNTIME' && p.proxyOnly }),
     expiresAt: t.field({
       type: 'DateTime',
       nullable: true,
@@ -183,6 +184,7 @@ builder.mutationFields((t) => ({
       ttlSeconds: t.arg.int({ description: 'Lifetime, 60 s to 24 h; default 1 h.' }),
       instanceId: t.arg.id(),
       workflowId: t.arg.id(),
+      proxyOnly: t.arg.boolean({ description: 'The token calls APIs through the proxy (`/proxy/…`) and never reads a credential: resolution answers PROXY_ONLY. Default false.' }),
     },
     resolve: (_root, args, ctx) =>
       mutate(ctx, (op) => issueRuntimeToken(op, { ...args, customerId: decodeId('Customer', args.customerId) })),

@@ -94,10 +94,11 @@ const Ttl = z.number().int().min(60).max(86_400).default(3600);
  * A runtime token for one customer of the caller's org, optionally bound to
  * one of that customer's instances or workflows. It reads credentials
  * decrypted (and refreshes OAuth2 tokens): issuing one is a credential write.
+ * A proxy-only token uses them through the proxy and never reads one.
  */
 export async function issueRuntimeToken(
   op: Op,
-  input: { customerId: string; ttlSeconds?: number | null; instanceId?: unknown; workflowId?: unknown },
+  input: { customerId: string; ttlSeconds?: number | null; instanceId?: unknown; workflowId?: unknown; proxyOnly?: boolean | null },
 ): Promise<{ token: string; expiresAt: Date }> {
   assertWithinLimits(op.actor, 'credentials');
   const ttl = parseInput(Ttl, input.ttlSeconds ?? undefined, 'ttlSeconds');
@@ -113,8 +114,9 @@ export async function issueRuntimeToken(
   if (workflowId && !(await op.tx.workflow.findFirst({ where: { id: workflowId, ...ofCustomer }, select: { id: true } }))) {
     throw ValidationError.field('workflowId', 'no such workflow for this customer');
   }
-  const token = await op.app.tokens.signRuntime({ orgId: customer.orgId, customerId: customer.id, instanceId, workflowId }, ttl);
-  await op.audit('runtimeToken.issue', 'Customer', customer.id);
+  const proxyOnly = input.proxyOnly === true;
+  const token = await op.app.tokens.signRuntime({ orgId: customer.orgId, customerId: customer.id, instanceId, workflowId, proxyOnly }, ttl);
+  await op.audit('runtimeToken.issue', 'Customer', customer.id, proxyOnly ? { proxyOnly } : {});
   return { token, expiresAt: new Date(Date.now() + ttl * 1000) };
 }
 

@@ -61,6 +61,9 @@ export const ConnectionRef = builder.prismaNode('Connection', {
     type: t.field({ type: ConnectionTypeEnum, resolve: (c) => c.type }),
     availableInWorkflows: t.exposeBoolean('availableInWorkflows'),
     restrictToAllowList: t.exposeBoolean('restrictToAllowList', { authScopes: { org: true } }),
+    proxyOnly: t.exposeBoolean('proxyOnly', {
+      description: 'The credential never leaves the gateway: runtimes call the API through `/proxy/…`; resolution answers PROXY_ONLY.',
+    }),
     externalId: t.exposeString('externalId', { nullable: true, authScopes: { org: true } }),
     metadata: t.expose('metadata', { type: 'JSON', authScopes: { org: true } }),
     archivedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.archivedAt }),
@@ -166,6 +169,7 @@ const ConnectionInput = builder.inputType('ConnectionInput', {
     allowedCustomerIds: t.idList(),
     externalId: t.string({ description: 'Name for runtimes that look connections up by convention (e.g. `gelato_<project>`).' }),
     metadata: t.field({ type: 'JSON' }),
+    proxyOnly: t.boolean({ description: 'The credential never leaves the gateway: resolution refuses it, runtimes use the proxy. Default false.' }),
   }),
 });
 
@@ -178,6 +182,7 @@ const ConnectionPatch = builder.inputType('ConnectionPatch', {
     allowedCustomerIds: t.idList(),
     externalId: t.string(),
     metadata: t.field({ type: 'JSON' }),
+    proxyOnly: t.boolean({ description: 'Turning it off is a credential write (keys without credential writes may not).' }),
   }),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { assertWithinLimits } from '../../auth/limits.js';
 import { lockKey, lockRow } from '../../db/locks.js';
 import type { Tx } from '../../db/transaction.js';
 import { ConflictError, InUseError, NotFoundError, ValidationError, inputAt, type Usage } from '../../errors.js';
@@ -34,6 +35,8 @@ const ConnectionFields = z.object({
   allowedCustomerIds: z.array(z.string().uuid('contains a customer that does not exist')).max(10_000).optional(),
   externalId: stableKey.nullish(),
   metadata: metadata.optional(),
+  /** The credential never leaves the gateway: resolution refuses it, runtimes use the proxy. */
+  proxyOnly: z.boolean().optional(),
 });
 export type ConnectionInput = z.input<typeof ConnectionFields>;
 
@@ -45,6 +48,7 @@ const ConnectionPatch = ConnectionFields.pick({
   allowedCustomerIds: true,
   externalId: true,
   metadata: true,
+  proxyOnly: true,
 }).partial();
 type Patch = z.output<typeof ConnectionPatch>;
 
@@ -126,6 +130,7 @@ async function insert(op: Op, input: z.output<typeof ConnectionFields>, action: 
       restrictToAllowList: input.restrictToAllowList ?? false,
       externalId: input.externalId ?? null,
       metadata: (input.metadata ?? {}) as object,
+      proxyOnly: input.proxyOnly ?? false,
     },
   });
   await replaceAllowList(op, connection.id, input.allowedCustomerIds);
@@ -139,6 +144,8 @@ async function patch(op: Op, connection: Connection, p: Patch, action: string): 
   checkGlobalOnly(connection.type, p);
   await checkCustomers(op, connection.orgId, p.allowedCustomerIds ?? []);
   if (p.externalId) await assertUniqueKeys(op, connection.orgId, { externalId: p.externalId }, connection.id);
+  // Letting the secret out again is a credential decision (auth/limits.ts), like issuing a token that reads it.
+  if (connection.proxyOnly && p.proxyOnly === false) assertWithinLimits(op.actor, 'credentials');
   await replaceAllowList(op, connection.id, p.allowedCustomerIds);
   const updated = await op.tx.connection.update({
     where: { id: connection.id },
@@ -149,6 +156,7 @@ async function patch(op: Op, connection: Connection, p: Patch, action: string): 
       restrictToAllowList: p.restrictToAllowList,
       externalId: p.externalId,
       metadata: p.metadata as object | undefined,
+      proxyOnly: p.proxyOnly,
     },
   });
   // A renamed option is an UPDATED event for everyone who can pick it.

@@ -7,7 +7,8 @@ import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { stripUndefined } from '../../validation.js';
 import { connectionWhere } from '../connections/scope.js';
-import { FIELD_TYPES, parseFieldDefs, type FieldDef } from './fields.js';
+import { injectionOf, proxySettingsOf, type ProxyInjection, type ProxyRateLimit } from '../proxy/settings.js';
+import { FIELD_TYPES, connectorFields, parseFieldDefs, type FieldDef } from './fields.js';
 import { connectorWhere } from './scope.js';
 import { createConnector, deleteConnector, updateConnector, upsertConnector, type OAuth2Settings, type TestRequest } from './service.js';
 
@@ -51,6 +52,46 @@ const TestRequestRef = builder.objectRef<TestRequest>('TestRequest').implement({
   }),
 });
 
+const ProxyRateLimitScopeEnum = builder.enumType('ProxyRateLimitScope', {
+  values: {
+    VALUE: { description: "One budget per connection value: each customer's credential (or the global one) has its own." },
+    CONNECTION: { description: 'One budget for the whole connection, whichever value a call uses.' },
+  } as const,
+});
+
+const ProxyInjectionRef = builder.objectRef<ProxyInjection>('ProxyInjection').implement({
+  description: 'How the proxy adds the credential: header and query templates over the value\'s fields and secrets (`{{field}}`), or HTTP Basic.',
+  fields: (t) => ({
+    headers: t.field({ type: 'JSON', resolve: (i) => i.headers }),
+    query: t.field({ type: 'JSON', resolve: (i) => i.query }),
+    basicUsername: t.string({ nullable: true, resolve: (i) => i.basic?.username ?? null }),
+    basicPassword: t.string({ nullable: true, description: 'A template (`{{password}}`), never a value.', resolve: (i) => i.basic?.password ?? null }),
+  }),
+});
+
+const ProxyRateLimitRef = builder.objectRef<ProxyRateLimit>('ProxyRateLimit').implement({
+  description: 'A budget shared by every gateway instance: requests per window and requests at once.',
+  fields: (t) => ({
+    requests: t.exposeInt('requests', { nullable: true, description: 'Requests per window of `intervalSeconds`.' }),
+    intervalSeconds: t.exposeInt('intervalSeconds'),
+    concurrency: t.exposeInt('concurrency', { nullable: true, description: 'Requests in flight at once.' }),
+    per: t.field({ type: ProxyRateLimitScopeEnum, resolve: (r) => r.per }),
+    maxWaitMs: t.exposeInt('maxWaitMs', { nullable: true, description: 'How long a call may wait for room before a 429 (default PROXY_MAX_WAIT_MS).' }),
+  }),
+});
+
+type ProxyView = { baseUrl: string; inject: ProxyInjection | null; injectIsDefault: boolean; rateLimit: ProxyRateLimit | null };
+
+const ProxySettingsRef = builder.objectRef<ProxyView>('ProxySettings').implement({
+  description: 'How runtimes call the API through the gateway (`/proxy/…`) with a value\'s credential, which never leaves the gateway.',
+  fields: (t) => ({
+    baseUrl: t.exposeString('baseUrl', { description: 'A template over the value\'s non-secret fields (`https://{{subdomain}}.example.com/api`).' }),
+    inject: t.field({ type: ProxyInjectionRef, nullable: true, description: 'What the proxy sends (the auth type\'s convention unless the connector says).', resolve: (p) => p.inject }),
+    injectIsDefault: t.exposeBoolean('injectIsDefault'),
+    rateLimit: t.field({ type: ProxyRateLimitRef, nullable: true, resolve: (p) => p.rateLimit }),
+  }),
+});
+
 export const ConnectorRef = builder.prismaNode('Connector', {
   ...scopedNode(connectorWhere),
   // Select mode: never the sealed client secret unless asked whether one is set.
@@ -81,6 +122,23 @@ export const ConnectorRef = builder.prismaNode('Connector', {
       authScopes: { org: true },
       select: { testRequest: true },
       resolve: (c) => (c.testRequest as TestRequest | null) ?? null,
+    }),
+    proxy: t.field({
+      type: ProxySettingsRef,
+      nullable: true,
+      authScopes: { org: true },
+      description: 'Proxy settings: organization principals only.',
+      select: { proxy: true, authType: true, fields: true },
+      resolve: (c) => {
+        const settings = proxySettingsOf(c);
+        if (!settings) return null;
+        return {
+          baseUrl: settings.baseUrl,
+          inject: injectionOf(settings, c.authType, connectorFields(c)),
+          injectIsDefault: !settings.inject,
+          rateLimit: settings.rateLimit ?? null,
+        };
+      },
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -136,6 +194,43 @@ const TestRequestInput = builder.inputType('TestRequestInput', {
   }),
 });
 
+const ProxyBasicAuthInput = builder.inputType('ProxyBasicAuthInput', {
+  fields: (t) => ({
+    username: t.string({ required: true, description: 'A template, e.g. `{{username}}`.' }),
+    password: t.string({ required: true, description: 'A template, e.g. `{{password}}`.' }),
+  }),
+});
+
+const ProxyInjectionInput = builder.inputType('ProxyInjectionInput', {
+  description: 'Templates over the value\'s fields and secrets (`{{field}}`).',
+  fields: (t) => ({
+    headers: t.field({ type: 'JSON', description: 'Header name → template, e.g. `{ "X-Api-Key": "{{apiKey}}" }`.' }),
+    query: t.field({ type: 'JSON', description: 'Query parameter → template, e.g. `{ "api_key": "{{apiKey}}" }`.' }),
+    basic: t.field({ type: ProxyBasicAuthInput, description: '`Authorization: Basic` from a username and a password template.' }),
+  }),
+});
+
+const ProxyRateLimitInput = builder.inputType('ProxyRateLimitInput', {
+  fields: (t) => ({
+    requests: t.int({ description: 'Requests per window of `intervalSeconds`.' }),
+    intervalSeconds: t.int({ description: 'Default 1.' }),
+    concurrency: t.int({ description: 'Requests in flight at once.' }),
+    per: t.field({ type: ProxyRateLimitScopeEnum, description: 'Default VALUE.' }),
+    maxWaitMs: t.int({ description: 'How long a call may wait for room before a 429 (at most PROXY_MAX_WAIT_MS, the default).' }),
+  }),
+});
+
+const ProxySettingsInput = builder.inputType('ProxySettingsInput', {
+  fields: (t) => ({
+    baseUrl: t.string({
+      required: true,
+      description: 'A template over the value\'s non-secret fields: `https://{{subdomain}}.example.com/api`, or `{{baseUrl}}` for a URL field.',
+    }),
+    inject: t.field({ type: ProxyInjectionInput, description: 'How the credential is sent. Default: the auth type\'s convention (OAuth2 and a single secret: `Authorization: Bearer`; basic auth: `Authorization: Basic`).' }),
+    rateLimit: t.field({ type: ProxyRateLimitInput }),
+  }),
+});
+
 const ConnectorInput = builder.inputType('ConnectorInput', {
   fields: (t) => ({
     key: t.string({ required: true, description: 'Stable key, unique per organization.' }),
@@ -146,6 +241,7 @@ const ConnectorInput = builder.inputType('ConnectorInput', {
     oauth2: t.field({ type: OAuth2SettingsInput }),
     oauthClientSecret: t.string({ description: 'Write-only; encrypted at rest.' }),
     testRequest: t.field({ type: TestRequestInput }),
+    proxy: t.field({ type: ProxySettingsInput, description: 'How runtimes call the API through the gateway (`/proxy/…`).' }),
   }),
 });
 
@@ -158,6 +254,7 @@ const ConnectorPatch = builder.inputType('ConnectorPatch', {
     oauth2: t.field({ type: OAuth2SettingsInput }),
     oauthClientSecret: t.string({ description: 'Write-only; null clears it.' }),
     testRequest: t.field({ type: TestRequestInput }),
+    proxy: t.field({ type: ProxySettingsInput, description: 'null removes the proxy settings.' }),
   }),
 });
 

@@ -9,7 +9,8 @@ import { AuthType, Prisma, type Connector } from '../../generated/prisma/client.
 import type { Op } from '../../op.js';
 import { displayName, parseInput, stableKey } from '../../validation.js';
 import { orgOwned } from '../tenancy/scope.js';
-import { FieldDefsSchema, defaultFields, parseFieldDefs, type FieldDef } from './fields.js';
+import { checkProxySettings, ProxySettingsSchema, type ProxySettings } from '../proxy/settings.js';
+import { FieldDefsSchema, defaultFields, effectiveFields, parseFieldDefs, type FieldDef } from './fields.js';
 
 /**
  * Connectors: how a third-party app authenticates. Every write, for GraphQL,
@@ -57,11 +58,13 @@ export const ConnectorFields = z.object({
   oauth2: OAuth2SettingsSchema.nullish(),
   oauthClientSecret: z.string().min(1).nullish(),
   testRequest: TestRequestSchema.nullish(),
+  /** How the proxy calls the API (modules/proxy/settings.ts); null: no proxy. */
+  proxy: ProxySettingsSchema.nullish(),
 });
 export type ConnectorInput = z.input<typeof ConnectorFields>;
 const ConnectorPatch = ConnectorFields.omit({ key: true }).partial();
 
-function checkShape(c: { authType: AuthType; fields: FieldDef[]; oauth2: OAuth2Settings | null | undefined }): void {
+function checkShape(c: { authType: AuthType; fields: FieldDef[]; oauth2: OAuth2Settings | null | undefined; proxy: ProxySettings | null | undefined }): void {
   if (c.authType === 'OAUTH2') {
     if (!c.oauth2) throw ValidationError.field('oauth2', 'is required for OAUTH2 connectors');
     if (c.oauth2.grantType === 'authorization_code' && !c.oauth2.authorizeUrl) {
@@ -77,6 +80,7 @@ function checkShape(c: { authType: AuthType; fields: FieldDef[]; oauth2: OAuth2S
       if (reserved.has(f.key)) throw ValidationError.field(`fields.${i}.key`, `is reserved for OAuth2 tokens (${[...reserved].join(', ')})`);
     });
   }
+  if (c.proxy) checkProxySettings(c.proxy, c.authType, effectiveFields(c.authType, c.fields));
 }
 
 function originOf(url: string | undefined): string | null {
@@ -99,7 +103,7 @@ function seal(ring: KeyRing, connectorId: string, secret: string): string {
 async function insert(op: Op, input: z.output<typeof ConnectorFields>, action: string): Promise<Connector> {
   assertWithinLimits(op.actor, 'credentials');
   const fields = input.fields?.length ? input.fields : defaultFields(input.authType);
-  checkShape({ authType: input.authType, fields, oauth2: input.oauth2 });
+  checkShape({ authType: input.authType, fields, oauth2: input.oauth2, proxy: input.proxy });
   const id = randomUUID();
   const connector = await op.tx.connector.create({
     data: {
@@ -113,6 +117,7 @@ async function insert(op: Op, input: z.output<typeof ConnectorFields>, action: s
       oauth2: (input.oauth2 ?? undefined) as object | undefined,
       oauthClientSecret: input.oauthClientSecret ? seal(op.app.config.keyRing, id, input.oauthClientSecret) : null,
       testRequest: (input.testRequest ?? undefined) as object | undefined,
+      proxy: (input.proxy ?? undefined) as object | undefined,
     },
   });
   await op.audit(action, 'Connector', connector.id);
@@ -130,7 +135,8 @@ async function patch(op: Op, connector: Connector, raw: unknown, action: string)
   const authType = p.authType ?? connector.authType;
   const fields = p.fields ?? parseFieldDefs(connector.fields);
   const oauth2 = p.oauth2 === undefined ? (connector.oauth2 as OAuth2Settings | null) : p.oauth2;
-  checkShape({ authType, fields, oauth2 });
+  const proxy = p.proxy === undefined ? (connector.proxy as ProxySettings | null) : p.proxy;
+  checkShape({ authType, fields, oauth2, proxy });
   const keepsSecret = connector.oauthClientSecret !== null && p.oauthClientSecret === undefined;
   if (keepsSecret && oauth2 && originOf((connector.oauth2 as OAuth2Settings | null)?.tokenUrl) !== originOf(oauth2.tokenUrl)) {
     throw ValidationError.field('oauthClientSecret', 'enter the client secret again (or clear it): the token URL moves to another origin');
@@ -146,6 +152,7 @@ async function patch(op: Op, connector: Connector, raw: unknown, action: string)
       oauthClientSecret:
         p.oauthClientSecret === undefined ? undefined : p.oauthClientSecret === null ? null : seal(op.app.config.keyRing, connector.id, p.oauthClientSecret),
       testRequest: jsonPatch(p.testRequest),
+      proxy: jsonPatch(p.proxy),
     },
   });
   await op.audit(action, 'Connector', connector.id);

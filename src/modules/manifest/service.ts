@@ -8,6 +8,7 @@ import { parseInput, stableKey, metadata } from '../../validation.js';
 import { archiveConnection, createConnection, deleteConnection, updateConnection } from '../connections/service.js';
 import { FieldDefsSchema, defaultFields, parseFieldDefs } from '../connectors/fields.js';
 import { OAuth2SettingsSchema, TestRequestSchema, createConnector, deleteConnector, updateConnector } from '../connectors/service.js';
+import { ProxySettingsSchema } from '../proxy/settings.js';
 import { createIntegration, deleteIntegration, updateIntegration } from '../integrations/service.js';
 import { orgOwned } from '../tenancy/scope.js';
 
@@ -31,6 +32,7 @@ const ConnectorItem = z.object({
   fields: FieldDefsSchema.default([]),
   oauth2: OAuth2SettingsSchema.nullable().default(null),
   testRequest: TestRequestSchema.nullable().default(null),
+  proxy: ProxySettingsSchema.nullable().default(null),
 });
 
 const ConnectionItem = z.object({
@@ -43,6 +45,7 @@ const ConnectionItem = z.object({
   restrictToAllowList: z.boolean().default(false),
   externalId: key.nullable().default(null),
   metadata: metadata.default({}),
+  proxyOnly: z.boolean().default(false),
   archived: z.boolean().default(false),
 });
 
@@ -119,6 +122,7 @@ async function loadState(tx: Tx | Prisma.DefaultPrismaClient, orgId: string): Pr
             fields: parseFieldDefs(c.fields),
             oauth2: c.oauth2 ?? null,
             testRequest: c.testRequest ?? null,
+            proxy: c.proxy ?? null,
           }),
         },
       ]),
@@ -138,6 +142,7 @@ async function loadState(tx: Tx | Prisma.DefaultPrismaClient, orgId: string): Pr
             restrictToAllowList: c.restrictToAllowList,
             externalId: c.externalId,
             metadata: c.metadata ?? {},
+            proxyOnly: c.proxyOnly,
             archived: c.archivedAt !== null,
           }),
         },

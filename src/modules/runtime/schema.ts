@@ -21,11 +21,12 @@ type NotFound = Extract<Resolution, { kind: 'NOT_FOUND' }>;
 type NotPermitted = Extract<Resolution, { kind: 'NOT_PERMITTED' }>;
 type Expired = Extract<Resolution, { kind: 'EXPIRED' }>;
 type Failed = Extract<Resolution, { kind: 'ERROR' }>;
+type ProxyOnly = Extract<Resolution, { kind: 'PROXY_ONLY' }>;
 
 const ResolutionProblem = builder.interfaceRef<Exclude<Resolution, Resolved>>('ResolutionProblem').implement({
   description: 'Why a connection did not resolve.',
   fields: (t) => ({
-    code: t.string({ description: 'NOT_FOUND, NOT_PERMITTED, EXPIRED or ERROR.', resolve: (r) => r.kind }),
+    code: t.string({ description: 'NOT_FOUND, NOT_PERMITTED, EXPIRED, ERROR or PROXY_ONLY.', resolve: (r) => r.kind }),
     message: t.exposeString('message'),
   }),
 });
@@ -98,8 +99,19 @@ const ResolutionErrorRef = builder.objectRef<Failed>('ResolutionError').implemen
   }),
 });
 
+const ResolutionProxyOnlyRef = builder.objectRef<ProxyOnly>('ResolutionProxyOnly').implement({
+  description:
+    'The credential never leaves the gateway: the connection is proxy-only, or the runtime token is. Call the API through `/proxy/…` instead.',
+  interfaces: [ResolutionProblem],
+  isTypeOf: (r) => (r as Resolution).kind === 'PROXY_ONLY',
+  fields: (t) => ({
+    connectionId: t.id({ resolve: (r) => encodeId('Connection', r.connection.id) }),
+    stableKey: t.string({ description: 'The `Provider-Config-Key` of a proxy call.', resolve: (r) => r.connection.stableKey }),
+  }),
+});
+
 const ConnectionResolutionUnion = builder.unionType('ConnectionResolution', {
-  types: [ResolvedCredentialRef, ResolutionNotFoundRef, ResolutionNotPermittedRef, ResolutionExpiredRef, ResolutionErrorRef],
+  types: [ResolvedCredentialRef, ResolutionNotFoundRef, ResolutionNotPermittedRef, ResolutionExpiredRef, ResolutionErrorRef, ResolutionProxyOnlyRef],
 });
 
 const keySchema = z.string().min(1, 'must not be empty').max(256);

@@ -13,7 +13,14 @@ import { decodeIdOrRaw } from '../../ids.js';
  */
 export type ResolveBy = { stableKey: string } | { externalId: string };
 
-export function runtimeConnectionWhere(p: RuntimePrincipal, by: ResolveBy): Prisma.ConnectionWhereInput {
+/**
+ * Whom a credential is used for: a runtime token's customer (and binding),
+ * or the customer an organization principal names (the proxy's
+ * `Connection-Id`), unbound.
+ */
+export type RuntimeSubject = Pick<RuntimePrincipal, 'orgId' | 'customerId' | 'instanceId' | 'workflowId'>;
+
+export function runtimeConnectionWhere(p: RuntimeSubject, by: ResolveBy): Prisma.ConnectionWhereInput {
   return { orgId: p.orgId, archivedAt: null, ...by };
 }
 
@@ -23,7 +30,7 @@ export function runtimeConnectionWhere(p: RuntimePrincipal, by: ResolveBy): Pris
  * slot and GLOBAL; `servingSlot` picks) and whether the allow-list names the
  * customer. Null when the token may not resolve it at all.
  */
-export function findForRuntime(db: PrismaClient | Tx, p: RuntimePrincipal, by: ResolveBy) {
+export function findForRuntime(db: PrismaClient | Tx, p: RuntimeSubject, by: ResolveBy) {
   return db.connection.findFirst({
     where: runtimeConnectionWhere(p, by),
     include: {
@@ -40,7 +47,7 @@ export function allowListAdmits(connection: { type: string; restrictToAllowList:
 }
 
 /** Why an instance- or workflow-bound token may not use this connection, or null. */
-export async function bindingDenial(db: PrismaClient | Tx, p: RuntimePrincipal, connectionId: string): Promise<string | null> {
+export async function bindingDenial(db: PrismaClient | Tx, p: RuntimeSubject, connectionId: string): Promise<string | null> {
   if (p.instanceId) {
     const instance = await db.instance.findFirst({
       where: { id: decodeIdOrRaw('Instance', p.instanceId), customerId: p.customerId, orgId: p.orgId },

@@ -11,7 +11,7 @@ import { TestRequestSchema } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { freshValue } from '../oauth/service.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
-import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy } from './scope.js';
+import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy, type RuntimeSubject } from './scope.js';
 
 /**
  * Using credentials: runtime resolution (a runtime token asks for a
@@ -20,7 +20,7 @@ import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy } from '
  * "test connection" (the connector's test request run with one value's
  * credentials, its outcome recorded on the value's status).
  */
-export type { ResolveBy };
+export type { ResolveBy, RuntimeSubject };
 
 export type Resolution =
   | {
@@ -33,7 +33,19 @@ export type Resolution =
   | { kind: 'NOT_FOUND'; reason: 'CONNECTION' | 'VALUE'; message: string; connection?: ConnectionWithConnector }
   | { kind: 'NOT_PERMITTED'; message: string; connection: ConnectionWithConnector }
   | { kind: 'EXPIRED'; message: string; connection: ConnectionWithConnector }
-  | { kind: 'ERROR'; message: string; retryable: boolean; connection: ConnectionWithConnector };
+  | { kind: 'ERROR'; message: string; retryable: boolean; connection: ConnectionWithConnector }
+  /** The credential is only used through the proxy: the connection is proxy-only, or the token is. */
+  | { kind: 'PROXY_ONLY'; message: string; connection: ConnectionWithConnector };
+
+/** Why a connection does not serve a credential. */
+export type ResolutionProblem = Exclude<Resolution, { kind: 'RESOLVED' }>;
+
+/** The value that serves a subject, before any refresh or decryption (the runtime path and the proxy). */
+export interface Serving {
+  kind: 'SERVING';
+  connection: ConnectionWithConnector;
+  value: ConnectionValue;
+}
 
 export async function resolveConnection(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
   const result = await resolveUnaudited(app, principal, by);
@@ -56,23 +68,49 @@ export async function resolveConnection(app: App, principal: RuntimePrincipal, b
   return result;
 }
 
-async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
+/**
+ * The value that serves `subject` for a connection — its customer's own, or
+ * the global one — under every rule of runtime use (not archived, allow-list,
+ * instance or workflow binding, `refuse` for the caller's own, the value's
+ * status), or why not. One statement for the connection, its connector and
+ * candidate values; one more for a bound token.
+ */
+export async function findServingValue(
+  app: App,
+  subject: RuntimeSubject,
+  by: ResolveBy,
+  refuse: (connection: ConnectionWithConnector) => ResolutionProblem | null = () => null,
+): Promise<Serving | ResolutionProblem> {
   const prisma = app.db.prisma;
-  const found = await findForRuntime(prisma, principal, by);
+  const found = await findForRuntime(prisma, subject, by);
   if (!found) return { kind: 'NOT_FOUND', reason: 'CONNECTION', message: 'Connection not found' };
   const { values, allowances: _, ...connection } = found;
 
-  const denied = await bindingDenial(prisma, principal, connection.id);
+  const denied = await bindingDenial(prisma, subject, connection.id);
   if (denied) return { kind: 'NOT_PERMITTED', message: denied, connection };
   if (!allowListAdmits(found)) {
     return { kind: 'NOT_PERMITTED', message: 'The connection is not shared with this customer', connection };
   }
+  const refused = refuse(connection);
+  if (refused) return refused;
 
-  const slot = servingSlot(connection, principal.customerId);
+  const slot = servingSlot(connection, subject.customerId);
   const stored = values.find((v) => v.slot === slot);
   if (!stored) return { kind: 'NOT_FOUND', reason: 'VALUE', message: 'The connection has no credentials for this customer', connection };
-  const status = statusAnswer(stored, connection);
-  if (status) return status;
+  return statusAnswer(stored, connection) ?? { kind: 'SERVING', connection, value: stored };
+}
+
+/** A proxy-only token or connection never gets the credential itself. */
+function proxyOnlyRefusal(principal: RuntimePrincipal, connection: ConnectionWithConnector): ResolutionProblem | null {
+  if (principal.proxyOnly) return { kind: 'PROXY_ONLY', message: 'This runtime token is proxy-only: call the API through /proxy', connection };
+  if (connection.proxyOnly) return { kind: 'PROXY_ONLY', message: "This connection's credential is only used through the proxy: call the API through /proxy", connection };
+  return null;
+}
+
+async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
+  const serving = await findServingValue(app, principal, by, (connection) => proxyOnlyRefusal(principal, connection));
+  if (serving.kind !== 'SERVING') return serving;
+  const { connection, value: stored } = serving;
 
   const fresh = await freshValue(app, principal, connection, stored);
   if (fresh.kind === 'UNUSABLE') {
@@ -97,7 +135,7 @@ async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: Resol
   }
 }
 
-function statusAnswer(value: ConnectionValue, connection: ConnectionWithConnector): Resolution | null {
+export function statusAnswer(value: ConnectionValue, connection: ConnectionWithConnector): ResolutionProblem | null {
   switch (value.status) {
     case 'ACTIVE':
       return null;

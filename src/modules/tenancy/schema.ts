@@ -24,11 +24,14 @@ export const OrganizationRef = builder.prismaNode('Organization', {
   }),
 });
 
-const OrganizationSettingsRef = builder.objectRef<{ oauthRedirectOrigins: string[] }>('OrganizationSettings').implement({
+const OrganizationSettingsRef = builder.objectRef<{ oauthRedirectOrigins: string[]; allowProxyBaseUrlOverride: boolean }>('OrganizationSettings').implement({
   description: "The organization's settings (organization principals only).",
   fields: (t) => ({
     oauthRedirectOrigins: t.exposeStringList('oauthRedirectOrigins', {
       description: 'Origins an OAuth2 flow may send the browser back to (`successUrl`, `failureUrl` of startOAuthAuthorization).',
+    }),
+    allowProxyBaseUrlOverride: t.exposeBoolean('allowProxyBaseUrlOverride', {
+      description: "Proxy calls may send a connection's credential to any base URL they name (`Base-Url-Override`); otherwise only to the connector's own origin.",
     }),
   }),
 });
@@ -53,8 +56,8 @@ builder.prismaObjectFields('Organization', (t) => ({
   settings: t.field({
     type: OrganizationSettingsRef,
     authScopes: { org: true },
-    select: { oauthRedirectOrigins: true },
-    resolve: (o) => ({ oauthRedirectOrigins: o.oauthRedirectOrigins }),
+    select: { oauthRedirectOrigins: true, allowProxyBaseUrlOverride: true },
+    resolve: (o) => ({ oauthRedirectOrigins: o.oauthRedirectOrigins, allowProxyBaseUrlOverride: o.allowProxyBaseUrlOverride }),
   }),
 }));
 
@@ -128,6 +131,9 @@ const OrganizationSettingsInput = builder.inputType('OrganizationSettingsInput',
     brandLogoUrl: t.string({ description: 'Connect page logo: an https URL or a data:image/…;base64 URL; null clears it.' }),
     brandPrimaryColor: t.string({ description: 'Connect page accent colour, #rrggbb; null clears it.' }),
     brandBackgroundColor: t.string({ description: 'Connect page background colour, #rrggbb; null clears it.' }),
+    allowProxyBaseUrlOverride: t.boolean({
+      description: "Let proxy calls send a connection's credential to any base URL they name (`Base-Url-Override`), still under the outbound policy. Turning it on is a credential write.",
+    }),
   }),
 });
 

@@ -1,3 +1,4 @@
+import { assertWithinLimits } from '../../auth/limits.js';
 import { z } from 'zod';
 import type { App } from '../../app.js';
 import { systemActor, type OrgPrincipal } from '../../auth/principal.js';
@@ -216,11 +217,15 @@ const OrganizationSettings = z.object({
   brandLogoUrl: logoUrl,
   brandPrimaryColor: colour,
   brandBackgroundColor: colour,
+  /** Proxy calls may name any base URL (`Base-Url-Override`), not only their connector's own origin. */
+  allowProxyBaseUrlOverride: z.boolean().nullish(),
 });
 
 export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<Organization> {
   const input = parseInput(OrganizationSettings, raw);
   const { orgId } = orgOwned(op.actor);
+  // Where credentials may be sent is a credential decision (auth/limits.ts).
+  if (input.allowProxyBaseUrlOverride) assertWithinLimits(op.actor, 'credentials');
   const org = await op.tx.organization.update({
     where: { id: orgId },
     data: {
@@ -228,6 +233,7 @@ export async function updateOrganizationSettings(op: Op, raw: unknown): Promise<
       ...(input.brandLogoUrl !== undefined ? { brandLogoUrl: input.brandLogoUrl } : {}),
       ...(input.brandPrimaryColor !== undefined ? { brandPrimaryColor: input.brandPrimaryColor?.toLowerCase() ?? null } : {}),
       ...(input.brandBackgroundColor !== undefined ? { brandBackgroundColor: input.brandBackgroundColor?.toLowerCase() ?? null } : {}),
+      ...(input.allowProxyBaseUrlOverride != null ? { allowProxyBaseUrlOverride: input.allowProxyBaseUrlOverride } : {}),
     },
   });
   await op.audit('organization.settings', 'Organization', orgId, { changed: Object.keys(input) });

@@ -8,6 +8,7 @@ import { ValidationError } from '../../errors.js';
 import type { Connection, ConnectionValue, ValueStatus } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { clearedKeys, connectorFields, testRequestOrigin, validateValues } from '../connectors/fields.js';
+import { proxyOrigin } from '../proxy/settings.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { refreshAvailability } from '../feed/service.js';
 import { recordTransition } from '../health/history.js';
@@ -130,8 +131,8 @@ export async function setValue(
 
 /**
  * A secret kept from before (not entered again in this change) may not be sent
- * somewhere new: when the fields change the test request's destination, every
- * kept secret must be entered again. Otherwise a customer user could send a
+ * somewhere new: when the fields change the test request's or the proxy's
+ * destination, every kept secret must be entered again. Otherwise a customer user could send a
  * colleague's write-only secret to a host of its choosing with one test.
  * Organization principals may (they configure where credentials go).
  */
@@ -142,10 +143,13 @@ function assertKeptSecretsStay(
   stored: Record<string, string>,
   entered: Record<string, string>,
 ): void {
-  if (testRequestOrigin(connection.connector, before) === testRequestOrigin(connection.connector, after)) return;
+  const testMoves = testRequestOrigin(connection.connector, before) !== testRequestOrigin(connection.connector, after);
+  const proxyMoves = proxyOrigin(connection.connector, before) !== proxyOrigin(connection.connector, after);
+  if (!testMoves && !proxyMoves) return;
   const kept = Object.keys(stored).filter((k) => !(k in entered));
   if (kept.length) {
-    throw new ValidationError(kept.map((k) => ({ path: `values.${k}`, message: 'enter it again: the test request now goes to another host' })));
+    const where = testMoves ? 'the test request' : 'the proxy';
+    throw new ValidationError(kept.map((k) => ({ path: `values.${k}`, message: `enter it again: ${where} now goes to another host` })));
   }
 }
 

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ValueRefreshLease" ADD COLUMN     "busy" BOOLEAN NOT NULL DEFAULT false;

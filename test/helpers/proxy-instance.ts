@@ -1,0 +1,47 @@
+/**
+ * A gateway in a process of its own, for the proxy tests that measure that
+ * process (memory) or need a second instance (the shared budget). `tsx` runs
+ * this file with the instance's environment: DATABASE_URL, or
+ * PGLITE_TEMPLATE (the run's migrated PGlite dump, loaded into memory),
+ * AUTH_SECRET, ENCRYPTION_KEYS, REDIS_URL… With SEED_PROXY_BASE_URL it first
+ * seeds an organization whose customer `acme` has a SECRET_TEXT connection
+ * (`api`) proxied to that URL. It prints `{"url", "pid", "token"?}` once
+ * listening and stops on SIGTERM.
+ */
+import { readFile } from 'node:fs/promises';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { openDatabase } from '../../src/db/database.js';
+import { write } from '../../src/op.js';
+import { createConnection, findConnection } from '../../src/modules/connections/service.js';
+import { createConnector } from '../../src/modules/connectors/service.js';
+import { setValue } from '../../src/modules/values/service.js';
+import { adminOf, seedOrg } from '../../src/seed/demo.js';
+import { createGateway } from '../../src/server.js';
+
+const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
+const template = process.env.PGLITE_TEMPLATE;
+const db = template
+  ? await openDatabase({ kind: 'pglite', dataDir: ':memory:' }, { loadDataDir: new Blob([await readFile(template)]) })
+  : await openDatabase(config.database);
+const app = createApp({ ...config, ...(template ? { database: { kind: 'pglite', dataDir: ':memory:' } } : {}) }, db);
+let token: string | undefined;
+const baseUrl = process.env.SEED_PROXY_BASE_URL;
+if (baseUrl) {
+  const org = await seedOrg(app, { customers: ['acme'] });
+  await write(app, await adminOf(app, org.orgId), 'system', async (op) => {
+    await createConnector(op, { key: 'api', name: 'API', authType: 'SECRET_TEXT', proxy: { baseUrl } });
+    const c = await createConnection(op, { stableKey: 'api', name: 'API', connectorKey: 'api', type: 'CUSTOMER_ACTIVATED' });
+    await setValue(op, await findConnection(op, { id: c.id }), { kind: 'CUSTOMER', customerId: org.customers[0]!.id }, { values: { secret_text: 'instance-secret-value' } });
+  });
+  token = org.customers[0]!.runtimeToken;
+}
+const gateway = createGateway(app);
+await new Promise<void>((resolve) => gateway.http.listen(0, '127.0.0.1', resolve));
+process.stdout.write(JSON.stringify({ url: gateway.url, pid: process.pid, token }) + '\n');
+process.on('SIGTERM', () => {
+  void gateway
+    .close()
+    .then(() => db.close())
+    .finally(() => process.exit(0));
+});
