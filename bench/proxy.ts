@@ -27,8 +27,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { newKeySpec } from '../src/crypto/keyring.js';
+import { admin } from './api/dataset.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -65,15 +65,6 @@ async function start(script: string, cpus: string, env: Record<string, string>):
   });
 }
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: base });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 type Target = 'direct' | 'pass-through' | 'proxy';
 interface Shot {
@@ -97,7 +88,7 @@ const database = `cg_bench_proxy_${randomBytes(4).toString('hex')}`;
 const loadBefore = load();
 const startedAt = new Date();
 log(`machine load before: ${loadBefore}`);
-await admin(`CREATE DATABASE ${database}`);
+await admin(base, `CREATE DATABASE ${database}`);
 try {
   const dbUrl = new URL(base);
   dbUrl.pathname = `/${database}`;
@@ -168,6 +159,6 @@ try {
   stopping = true;
   children.forEach((c) => c.kill());
   await new Promise((r) => setTimeout(r, 300));
-  await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin(base, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
 }
 process.exit(0);

@@ -45,7 +45,8 @@ export interface Dataset {
 
 const BATCH = 5000;
 
-async function admin(base: string, sql: string): Promise<void> {
+/** One statement on the server's maintenance connection (CREATE / DROP DATABASE). */
+export async function admin(base: string, sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: base });
   await c.connect();
   try {
