@@ -40,6 +40,8 @@ const smoke = flag('smoke');
 const seconds = Number(opt('seconds', smoke ? '1' : '10'));
 const rounds = Number(opt('rounds', smoke ? '1' : '5'));
 const connections = Number(opt('connections', smoke ? '10' : '50'));
+// Node refuses --cpu-prof in NODE_OPTIONS: the flag goes on each helper's command line.
+const profileDir = opt('profile', '');
 const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const multi = os.cpus().length > 1;
 const pin = spawnSync('taskset', ['--version']).status === 0 && multi;
@@ -52,7 +54,7 @@ process.once('exit', () => children.forEach((c) => c.kill()));
 
 /** Starts a helper process (on `cpus` when pinning) and reads the JSON line it prints once listening. */
 async function start(script: string, cpus: string, env: Record<string, string>): Promise<Record<string, string>> {
-  const node = [process.execPath, '--import', 'tsx', script];
+  const node = [process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', script];
   const [cmd, ...argv] = pin ? ['taskset', '-c', cpus, ...node] : node;
   const child = spawn(cmd!, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
