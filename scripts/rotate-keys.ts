@@ -1,6 +1,7 @@
 /**
- * `npm run keys:rotate`: re-encrypts every stored secret (connection values,
- * connectors' OAuth client secrets, pending OAuth flows) under the primary
+ * `npm run keys:rotate`: re-encrypts every stored secret (every column of the
+ * registry in src/crypto/sealed.ts: connection values, connectors' OAuth
+ * client secrets, pending OAuth flows, webhook signing secrets) under the primary
  * key of ENCRYPTION_KEYS, in batches, while gateways keep running. Prints the
  * counts. Exit code 1 when a ciphertext could not be read (a key missing from
  * the ring) or old key ids are still referenced afterwards.

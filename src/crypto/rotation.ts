@@ -1,14 +1,16 @@
 import type { PrismaClient } from '../generated/prisma/client.js';
 import { KeyRing } from './keyring.js';
-import { connectorSecretAad, oauthStateAad, secretAad } from './secrets.js';
+import { SEALED_COLUMN_NAMES, SEALED_COLUMNS, envelopesOf, type SealedColumn, type SealedColumnName } from './sealed.js';
 
 /**
  * Re-encrypts every sealed secret under the key ring's primary key, while the
- * gateway keeps serving. Rows are read in id-ordered batches and each row is
- * written back with a compare-and-set on what was read (`version`/`updatedAt`
- * for connection values, the ciphertext itself for the others): a row changed
- * concurrently (an OAuth refresh, a user update) is re-read and retried, never
- * overwritten with stale data. No long transaction, no table lock.
+ * gateway keeps serving. It visits every column of the one registry of sealed
+ * columns (crypto/sealed.ts). Rows are read in id-ordered batches and each row
+ * is written back with a compare-and-set on the ciphertext that was read (and
+ * a bump of the row's version where it has one, so a writer holding an older
+ * read fails its own compare-and-set): a row changed concurrently (an OAuth
+ * refresh, a user update) is re-read and retried, never overwritten with stale
+ * data. No long transaction, no table lock.
  *
  * Every gateway must already hold the new primary key in its ring before this
  * runs (README, "Keys and rotation"), or it could not read what this writes.
@@ -24,14 +26,12 @@ export interface RotationCounts {
   retried: number;
 }
 
-export interface RotationReport {
+/** Counts per sealed column (named as in crypto/sealed.ts). */
+export type RotationReport = {
   primaryKeyId: string;
-  connectionValues: RotationCounts;
-  connectors: RotationCounts;
-  oauthStates: RotationCounts;
   /** Key ids still referenced after the run (should be just the primary). */
   remainingKeyIds: string[];
-}
+} & Record<SealedColumnName, RotationCounts>;
 
 export interface RotationOptions {
   batchSize?: number;
@@ -47,20 +47,15 @@ function zero(): RotationCounts {
 
 export async function rotateSecrets(prisma: PrismaClient, ring: KeyRing, opts: RotationOptions = {}): Promise<RotationReport> {
   const batchSize = opts.batchSize ?? 200;
-  const report: RotationReport = {
-    primaryKeyId: ring.primaryId,
-    connectionValues: zero(),
-    connectors: zero(),
-    oauthStates: zero(),
-    remainingKeyIds: [],
-  };
+  const report = { primaryKeyId: ring.primaryId, remainingKeyIds: [] as string[] } as RotationReport;
+  for (const name of SEALED_COLUMN_NAMES) report[name] = zero();
   // A writer that read a row before this pass re-encrypted it may write the
   // old ciphertext back (e.g. a merge of untouched secret fields): further
   // passes pick those up. Rows already current cost one read.
   for (let pass = 1; pass <= MAX_PASSES; pass++) {
-    add(report.connectionValues, await rotateValues(prisma, ring, batchSize, opts.onBatch), pass === 1);
-    add(report.connectors, await rotateConnectors(prisma, ring, batchSize, opts.onBatch), pass === 1);
-    add(report.oauthStates, await rotateStates(prisma, ring, batchSize, opts.onBatch), pass === 1);
+    for (const name of SEALED_COLUMN_NAMES) {
+      add(report[name], await rotateColumn(prisma, ring, name, batchSize, opts.onBatch), pass === 1);
+    }
     report.remainingKeyIds = [...(await keyIdsInUse(prisma))].sort();
     if (report.remainingKeyIds.every((id) => id === ring.primaryId)) break;
   }
@@ -84,44 +79,84 @@ function add(total: RotationCounts, pass: RotationCounts, first: boolean): void 
 /** Lets other work on this process run between batches (in-process databases answer without yielding). */
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-type Sealed = Record<string, string>;
+/**
+ * SQL over a registry entry. Table and column names come only from the
+ * constant registry (crypto/sealed.ts), never from input; values are bound.
+ */
+const q = (name: string) => `"${name}"`;
 
-function asSealed(json: unknown): Sealed {
-  return json && typeof json === 'object' && !Array.isArray(json) ? (json as Sealed) : {};
+interface StoredRow {
+  id: string;
+  stored: unknown;
 }
 
-type Table = 'ConnectionValue' | 'Connector' | 'OAuthState';
+/** A batch of a sealed column's rows after `after` (id order). */
+function pageOf(prisma: PrismaClient, col: SealedColumn, after: string | null, take: number): Promise<StoredRow[]> {
+  return prisma.$queryRawUnsafe<StoredRow[]>(
+    `SELECT "id"::text AS id, ${q(col.column)} AS stored FROM ${q(col.table)}
+      WHERE ${q(col.column)} IS NOT NULL AND ($1::uuid IS NULL OR "id" > $1::uuid)
+      ORDER BY "id" LIMIT $2`,
+    after,
+    take,
+  );
+}
 
-/**
- * Visits every row a batch reads, in id order, a batch at a time: `page`
- * reads the batch after a cursor. Progress is reported and the event loop
- * gets a turn between batches.
- */
-async function forEachBatch<R extends { id: string }>(
-  table: Table,
-  counts: RotationCounts,
-  onBatch: RotationOptions['onBatch'],
-  page: (after: { cursor?: { id: string }; skip?: number }) => Promise<R[]>,
-  visit: (row: R) => Promise<void>,
-): Promise<RotationCounts> {
-  let cursor: string | undefined;
+async function reread(prisma: PrismaClient, col: SealedColumn, id: string): Promise<unknown> {
+  const rows = await prisma.$queryRawUnsafe<{ stored: unknown }[]>(`SELECT ${q(col.column)} AS stored FROM ${q(col.table)} WHERE "id" = $1::uuid`, id);
+  return rows[0]?.stored;
+}
+
+/** Writes `next` only if the column still holds `read`: true when it did. */
+async function compareAndSet(prisma: PrismaClient, col: SealedColumn, id: string, read: unknown, next: unknown): Promise<boolean> {
+  const cast = col.shape === 'map' ? '::jsonb' : '';
+  const encode = (v: unknown) => (col.shape === 'map' ? JSON.stringify(v) : v);
+  const bump = col.versionColumn ? `, ${q(col.versionColumn)} = ${q(col.versionColumn)} + 1` : '';
+  const count = await prisma.$executeRawUnsafe(
+    `UPDATE ${q(col.table)} SET ${q(col.column)} = $2${cast}${bump} WHERE "id" = $1::uuid AND ${q(col.column)} = $3${cast}`,
+    id,
+    encode(next),
+    encode(read),
+  );
+  return count === 1;
+}
+
+/** The stored value re-encrypted under the primary key, or null when it already is. */
+function resealed(ring: KeyRing, col: SealedColumn, id: string, stored: unknown): unknown {
+  if (!envelopesOf(col, stored).some((e) => ring.needsRotation(e))) return null;
+  if (col.shape === 'envelope') return ring.reseal(stored as string, col.aad(id, col.column));
+  return Object.fromEntries(Object.entries(stored as Record<string, string>).map(([k, v]) => [k, ring.reseal(v, col.aad(id, k))]));
+}
+
+async function rotateColumn(prisma: PrismaClient, ring: KeyRing, name: SealedColumnName, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
+  const col: SealedColumn = SEALED_COLUMNS[name];
+  const counts = zero();
+  if (col.disposable) await prisma.$executeRawUnsafe(`DELETE FROM ${q(col.table)} WHERE ${col.disposable}`);
+  let after: string | null = null;
   for (;;) {
-    const rows = await page(cursor ? { cursor: { id: cursor }, skip: 1 } : {});
+    const rows = await pageOf(prisma, col, after, batchSize);
     if (rows.length === 0) return counts;
     for (const row of rows) {
       counts.scanned++;
-      await visit(row);
+      let stored = row.stored;
+      await rotateRow(counts, `${col.table} ${row.id}`, async () => {
+        if (stored === undefined || stored === null) return 'gone';
+        const next = resealed(ring, col, row.id, stored);
+        if (next === null) return 'current';
+        if (await compareAndSet(prisma, col, row.id, stored, next)) return 'rotated';
+        stored = await reread(prisma, col, row.id);
+        return 'changed';
+      });
     }
-    cursor = rows[rows.length - 1]!.id;
-    onBatch?.(table, counts);
+    after = rows[rows.length - 1]!.id;
+    onBatch?.(col.table, counts);
     await yieldToEventLoop();
   }
 }
 
 /**
- * One row re-encrypted by compare-and-set: `attempt` reads it and writes it
- * back only if unchanged; a row changed meanwhile is read again (`retried`),
- * one that keeps changing stops the run.
+ * One row re-encrypted by compare-and-set: `attempt` writes it back only if
+ * unchanged; a row changed meanwhile is read again (`retried`), one that keeps
+ * changing stops the run.
  */
 async function rotateRow(counts: RotationCounts, what: string, attempt: () => Promise<'gone' | 'current' | 'rotated' | 'changed'>): Promise<void> {
   for (let n = 1; ; n++) {
@@ -134,99 +169,23 @@ async function rotateRow(counts: RotationCounts, what: string, attempt: () => Pr
   }
 }
 
-const byId = { select: { id: true }, orderBy: { id: 'asc' as const } };
-
-function rotateValues(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
-  const counts = zero();
-  return forEachBatch(
-    'ConnectionValue',
-    counts,
-    onBatch,
-    (after) => prisma.connectionValue.findMany({ ...byId, take: batchSize, ...after }),
-    ({ id }) =>
-      rotateRow(counts, `connection value ${id}`, async () => {
-        const row = await prisma.connectionValue.findUnique({ where: { id }, select: { secrets: true, version: true, updatedAt: true } });
-        if (!row) return 'gone';
-        const sealed = asSealed(row.secrets);
-        if (!Object.values(sealed).some((v) => ring.needsRotation(v))) return 'current';
-        const next = Object.fromEntries(Object.entries(sealed).map(([k, v]) => [k, ring.reseal(v, secretAad(id, k))]));
-        const { count } = await prisma.connectionValue.updateMany({
-          where: { id, version: row.version, updatedAt: row.updatedAt },
-          data: { secrets: next, version: { increment: 1 } },
-        });
-        return count === 1 ? 'rotated' : 'changed';
-      }),
-  );
-}
-
-function rotateConnectors(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
-  const counts = zero();
-  return forEachBatch(
-    'Connector',
-    counts,
-    onBatch,
-    (after) => prisma.connector.findMany({ ...byId, where: { oauthClientSecret: { not: null } }, take: batchSize, ...after }),
-    ({ id }) =>
-      rotateRow(counts, `connector ${id}`, async () => {
-        const sealed = (await prisma.connector.findUnique({ where: { id }, select: { oauthClientSecret: true } }))?.oauthClientSecret;
-        if (!sealed) return 'gone';
-        if (!ring.needsRotation(sealed)) return 'current';
-        const { count } = await prisma.connector.updateMany({
-          where: { id, oauthClientSecret: sealed },
-          data: { oauthClientSecret: ring.reseal(sealed, connectorSecretAad(id)) },
-        });
-        return count === 1 ? 'rotated' : 'changed';
-      }),
-  );
-}
-
-async function rotateStates(prisma: PrismaClient, ring: KeyRing, batchSize: number, onBatch?: RotationOptions['onBatch']): Promise<RotationCounts> {
-  const counts = zero();
-  // Used or expired flows are dead weight: drop them rather than re-encrypt.
-  await prisma.oAuthState.deleteMany({ where: { OR: [{ usedAt: { not: null } }, { expiresAt: { lt: new Date() } }] } });
-  return forEachBatch(
-    'OAuthState',
-    counts,
-    onBatch,
-    (after) => prisma.oAuthState.findMany({ select: { id: true, codeVerifier: true }, orderBy: { id: 'asc' }, take: batchSize, ...after }),
-    async ({ id, codeVerifier }) => {
-      if (!ring.needsRotation(codeVerifier)) {
-        counts.current++;
-        return;
-      }
-      // A flow consumed meanwhile no longer matters: a miss is not retried.
-      const { count } = await prisma.oAuthState.updateMany({
-        where: { id, codeVerifier },
-        data: { codeVerifier: ring.reseal(codeVerifier, oauthStateAad(id)) },
-      });
-      if (count === 1) counts.rotated++;
-      else counts.retried++;
-    },
-  );
-}
-
-/** Every key id some stored ciphertext was made with. */
+/** Every key id some stored ciphertext was made with, over every sealed column. */
 export async function keyIdsInUse(prisma: PrismaClient): Promise<Set<string>> {
   const ids = new Set<string>();
-  const add = (envelope: string | null | undefined) => {
-    const id = envelope ? KeyRing.keyIdOf(envelope) : undefined;
-    if (id) ids.add(id);
-  };
-  let cursor: string | undefined;
-  for (;;) {
-    const rows = await prisma.connectionValue.findMany({
-      select: { id: true, secrets: true },
-      orderBy: { id: 'asc' },
-      take: 500,
-      ...(cursor ? { cursor: { id: cursor }, skip: 1 } : {}),
-    });
-    if (rows.length === 0) break;
-    for (const r of rows) Object.values(asSealed(r.secrets)).forEach(add);
-    cursor = rows[rows.length - 1]!.id;
+  for (const name of SEALED_COLUMN_NAMES) {
+    const col: SealedColumn = SEALED_COLUMNS[name];
+    let after: string | null = null;
+    for (;;) {
+      const rows = await pageOf(prisma, col, after, 500);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        for (const e of envelopesOf(col, r.stored)) {
+          const id = KeyRing.keyIdOf(e);
+          if (id) ids.add(id);
+        }
+      }
+      after = rows[rows.length - 1]!.id;
+    }
   }
-  for (const c of await prisma.connector.findMany({ where: { oauthClientSecret: { not: null } }, select: { oauthClientSecret: true } })) {
-    add(c.oauthClientSecret);
-  }
-  for (const s of await prisma.oAuthState.findMany({ select: { codeVerifier: true } })) add(s.codeVerifier);
   return ids;
 }

@@ -38,3 +38,8 @@ export function connectorSecretAad(connectorId: string): string {
 export function oauthStateAad(stateId: string): string {
   return `oauthState:${stateId}:codeVerifier`;
 }
+
+/** Associated data for a webhook endpoint's signing secret. */
+export function endpointSecretAad(endpointId: string): string {
+  return `webhook-endpoint:${endpointId}`;
+}

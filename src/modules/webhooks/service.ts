@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { KeyRing } from '../../crypto/keyring.js';
+import { endpointSecretAad } from '../../crypto/secrets.js';
 import { NotFoundError } from '../../errors.js';
 import type { Actor } from '../../auth/principal.js';
 import type { Tx } from '../../db/transaction.js';
@@ -35,10 +36,6 @@ const EndpointFields = z.object({
   eventTypes: z.array(z.enum(EVENT_TYPES)).max(EVENT_TYPES.length).optional().describe('Empty or absent: every type.'),
 });
 const EndpointPatch = EndpointFields.partial().extend({ enabled: z.boolean().optional() });
-
-export function endpointSecretAad(endpointId: string): string {
-  return `webhook-endpoint:${endpointId}`;
-}
 
 /** The endpoint's signing secret, for the delivery worker only. */
 export function openEndpointSecret(ring: KeyRing, endpoint: Pick<WebhookEndpoint, 'id' | 'secret'>): string {
