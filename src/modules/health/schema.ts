@@ -1,4 +1,6 @@
+import type { ValueStatusChange } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
+import { keysetPage, keysetQuery, keysetSelection, type KeysetSpec } from '../../schema/keyset.js';
 import { rowsById } from '../../schema/loaders.js';
 import { ValueStatusEnum } from '../values/schema.js';
 import { statusChangeWhere } from './scope.js';
@@ -9,7 +11,7 @@ import { statusChangeWhere } from './scope.js';
  * value's scope rules; a connection's (`Connection.statusHistory`, cleared
  * values included) is filtered by scope.ts with the same rules.
  */
-builder.prismaObject('ValueStatusChange', {
+const StatusChangeRef = builder.prismaObject('ValueStatusChange', {
   description: "One transition of a credential value's status (created: `from` null; cleared: `to` null).",
   fields: (t) => ({
     from: t.field({ type: ValueStatusEnum, nullable: true, resolve: (c) => c.fromStatus }),
@@ -24,20 +26,28 @@ builder.prismaObject('ValueStatusChange', {
   }),
 });
 
+/** History pages in SQL by its id (schema/keyset.ts), under a list of values or connections too. */
+const HISTORY: KeysetSpec<ValueStatusChange> = { keys: [{ field: 'id', direction: 'asc' }], types: { id: 'bigint' } };
+
 builder.prismaObjectFields('ConnectionValue', (t) => ({
-  history: t.relatedConnection('history', {
-    cursor: 'id',
+  history: t.connection({
+    type: StatusChangeRef,
     description: 'Every status transition of this value, oldest first.',
-    query: () => ({ orderBy: { id: 'asc' } }),
+    select: (args, _ctx, nestedSelection) => ({ history: keysetSelection(HISTORY, nestedSelection(true, ['edges', 'node']), keysetQuery(HISTORY, args)) }),
+    resolve: (value, args) => keysetPage(HISTORY, args, value.history),
   }),
 }));
 
 builder.prismaObjectFields('Connection', (t) => ({
-  statusHistory: t.relatedConnection('statusChanges', {
-    cursor: 'id',
+  statusHistory: t.connection({
+    type: StatusChangeRef,
     description:
       "Status transitions of this connection's values that you may see (org principals: every slot; customer users: their own), oldest first — values cleared since included (`to` null).",
-    query: (_args, ctx) => ({ where: statusChangeWhere(ctx.principal), orderBy: { id: 'asc' } }),
+    select: (args, ctx, nestedSelection) => {
+      const page = keysetQuery(HISTORY, args);
+      return { statusChanges: keysetSelection(HISTORY, nestedSelection(true, ['edges', 'node']), { ...page, where: page.where ? { AND: [statusChangeWhere(ctx.principal), page.where] } : statusChangeWhere(ctx.principal) }) };
+    },
+    resolve: (connection, args) => keysetPage(HISTORY, args, connection.statusChanges),
   }),
 }));
 

@@ -1,5 +1,7 @@
 import { decodeId } from '../../ids.js';
+import type { WebhookDelivery } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
+import { keysetPage, keysetQuery, keysetSelection, type KeysetSpec } from '../../schema/keyset.js';
 import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutate, mutateAndLoad } from '../../schema/mutations.js';
@@ -32,11 +34,15 @@ builder.prismaNode('WebhookEndpoint', {
     disabledReason: t.exposeString('disabledReason', { nullable: true, description: 'Why it was disabled (sustained failure, or by you).' }),
     failingSince: t.expose('failingSince', { type: 'DateTime', nullable: true, description: 'Failing without a success since then.' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    deliveries: t.relatedConnection('deliveries', {
-      cursor: 'id',
+    deliveries: t.connection({
+      type: DeliveryRef,
       description: 'The delivery log, newest first.',
       args: { status: t.arg({ type: DeliveryStatusEnum }) },
-      query: (args) => ({ where: args.status ? { status: args.status } : {}, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
+      select: (args, _ctx, nestedSelection) => {
+        const page = keysetQuery(DELIVERIES, args);
+        return { deliveries: keysetSelection(DELIVERIES, nestedSelection(true, ['edges', 'node']), { ...page, where: args.status && page.where ? { AND: [{ status: args.status }, page.where] } : args.status ? { status: args.status } : page.where }) };
+      },
+      resolve: (endpoint, args) => keysetPage(DELIVERIES, args, endpoint.deliveries),
     }),
   }),
 });
@@ -51,7 +57,16 @@ builder.prismaObject('WebhookAttempt', {
   }),
 });
 
-builder.prismaNode('WebhookDelivery', {
+/** The delivery log pages in SQL, newest first (schema/keyset.ts), under the list of endpoints too. */
+const DELIVERIES: KeysetSpec<WebhookDelivery> = {
+  keys: [
+    { field: 'createdAt', direction: 'desc' },
+    { field: 'id', direction: 'desc' },
+  ],
+  types: { createdAt: 'date' },
+};
+
+const DeliveryRef = builder.prismaNode('WebhookDelivery', {
   ...scopedNode(deliveryWhere),
   authScopes: { org: true },
   description: 'One event to one endpoint: its attempts, status and latency.',
