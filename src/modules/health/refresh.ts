@@ -1,12 +1,14 @@
 import type { App } from '../../app.js';
+import type { Surface } from '../../audit.js';
 import { systemActor, type Actor } from '../../auth/principal.js';
 import type { ConnectionValue, Connector } from '../../generated/prisma/client.js';
 import { openSecrets } from '../../crypto/secrets.js';
+import type { ConnectionWithConnector } from '../connections/scope.js';
 import { lockValue } from '../../db/locks.js';
 import { write } from '../../op.js';
 import { OAuthGrantError, tokenRequest } from '../oauth/client.js';
 import { connectorClientSecret, oauthSettings } from '../connectors/service.js';
-import { refreshedValueData, renewalParams } from '../oauth/service.js';
+import { needsRefresh, refreshedValueData, renewalParams } from '../oauth/service.js';
 import { setValueStatus } from '../values/service.js';
 import { recordRefreshFailure } from './history.js';
 
@@ -29,8 +31,11 @@ import { recordRefreshFailure } from './history.js';
  * webhooks follow); transient failures are counted, announced
  * (`value.refresh_failed`) and retried with backoff.
  *
- * The proxy renews through the same claim, call and write-back when it needs
- * a token now (`renewNow`, below).
+ * A caller that needs a token now — a resolution or a test request whose
+ * token is due (`freshValue`), the proxy (due, or refused by the API) —
+ * renews through the same claim, call and write-back (`renewNow`, below):
+ * one path, and no transaction or pooled connection is held across a
+ * provider call anywhere.
  */
 const BATCH = 50;
 
@@ -104,7 +109,7 @@ type Renewal = { outcome: 'refreshed' | 'changed' | 'expired' | 'rejected' | 'tr
  * value's version is still the one read (compare-and-set). Status, history
  * and webhooks of a failure as everywhere (values service, history.ts).
  */
-async function renewClaimed(app: App, value: Claimed, actor: Actor): Promise<Renewal> {
+async function renewClaimed(app: App, value: Claimed, actor: Actor, via: Surface = 'system'): Promise<Renewal> {
   const ring = app.config.keyRing;
   const valueId = value.id;
   const connector = value.connection.connector;
@@ -126,7 +131,7 @@ async function renewClaimed(app: App, value: Claimed, actor: Actor): Promise<Ren
   try {
     const tokens = await tokenRequest(app.outbound, settings, clientSecret, params);
     app.metrics.refreshes.inc({ outcome: 'refreshed' });
-    const count = await write(app, actor, 'system', async ({ tx }) => {
+    const count = await write(app, actor, via, async ({ tx }) => {
       await lockValue(tx, valueId);
       return (await tx.connectionValue.updateMany({ where: { id: valueId, version: value.version }, data: refreshedValueData(ring, value, secrets.refreshToken, tokens) })).count;
     });
@@ -139,7 +144,7 @@ async function renewClaimed(app: App, value: Claimed, actor: Actor): Promise<Ren
     app.metrics.refreshes.inc({ outcome: err.error === 'invalid_grant' ? 'expired' : err.transient ? 'failed_transient' : 'rejected' });
     if (err.transient) {
       const message = `Token refresh failed temporarily: ${err.message}`;
-      await write(app, actor, 'system', async (op) => {
+      await write(app, actor, via, async (op) => {
         await lockValue(op.tx, valueId);
         await op.tx.connectionValue.updateMany({ where: { id: valueId, version: value.version }, data: { refreshFailures: { increment: 1 }, lastError: message, lastErrorAt: new Date() } });
         await recordRefreshFailure(op, value, message);
@@ -150,7 +155,7 @@ async function renewClaimed(app: App, value: Claimed, actor: Actor): Promise<Ren
       err.error === 'invalid_grant'
         ? (['expired', 'EXPIRED', 'refresh.expired', `Authorization expired: ${err.message}`] as const)
         : (['rejected', 'ERROR', 'refresh.rejected', `Token refresh failed: ${err.message}`] as const);
-    await write(app, actor, 'system', async (op) => {
+    await write(app, actor, via, async (op) => {
       await lockValue(op.tx, valueId);
       const current = await op.tx.connectionValue.findUnique({ where: { id: valueId }, select: { version: true } });
       // Only the value this refresh was about: new credentials entered meanwhile stand.
@@ -197,7 +202,11 @@ async function release(app: App, valueId: string, failed: boolean, idle = false)
 export type RenewOutcome =
   | { kind: 'FRESH'; value: ConnectionValue; refreshed: boolean }
   | { kind: 'EXPIRED'; message: string }
-  | { kind: 'ERROR'; message: string; retryable: boolean };
+  /** `unusable`: the connector's OAuth2 client cannot renew it (settings, undecryptable secret); nothing was changed. */
+  | { kind: 'ERROR'; message: string; retryable: boolean; unusable?: true };
+
+/** How long a caller waits for another caller's (or instance's) renewal of the same value before a retryable error. */
+export const RENEWAL_WAIT_MS = 15_000;
 
 const POLL_MS = 100;
 
@@ -215,8 +224,9 @@ export async function renewNow(
   app: App,
   actor: Actor,
   seen: Pick<ConnectionValue, 'id' | 'version'>,
-  opts: { rejected: boolean; waitMs: number },
+  opts: { rejected: boolean; waitMs: number; via?: Surface },
 ): Promise<RenewOutcome> {
+  const via = opts.via ?? 'system';
   const prisma = app.db.prisma;
   const deadline = Date.now() + opts.waitMs;
   for (;;) {
@@ -233,9 +243,9 @@ export async function renewNow(
         await release(app, seen.id, false);
         continue;
       }
-      const renewal = await renewClaimed(app, latest, actor);
+      const renewal = await renewClaimed(app, latest, actor, via);
       await settle(app, seen.id, renewal);
-      return outcomeOf(app, actor, latest, renewal, opts.rejected);
+      return outcomeOf(app, actor, via, latest, renewal, opts.rejected);
     }
     // Someone else is renewing it: a token the API has not refused and that has not expired yet serves meanwhile.
     if (!opts.rejected && current.expiresAt !== null && current.expiresAt.getTime() > Date.now()) return { kind: 'FRESH', value: current, refreshed: false };
@@ -244,7 +254,7 @@ export async function renewNow(
   }
 }
 
-async function outcomeOf(app: App, actor: Actor, before: ConnectionValue, renewal: Renewal, rejected: boolean): Promise<RenewOutcome> {
+async function outcomeOf(app: App, actor: Actor, via: Surface, before: ConnectionValue, renewal: Renewal, rejected: boolean): Promise<RenewOutcome> {
   const after = await app.db.prisma.connectionValue.findUnique({ where: { id: before.id } });
   if (!after) return { kind: 'ERROR', message: 'The credential was removed', retryable: false };
   const stillValid = !rejected && before.expiresAt !== null && before.expiresAt.getTime() > Date.now();
@@ -255,8 +265,9 @@ async function outcomeOf(app: App, actor: Actor, before: ConnectionValue, renewa
     case 'expired':
       return { kind: 'EXPIRED', message: renewal.message };
     case 'rejected':
-    case 'impossible':
       return { kind: 'ERROR', message: renewal.message, retryable: false };
+    case 'impossible':
+      return { kind: 'ERROR', message: renewal.message, retryable: false, unusable: true };
     case 'transient':
       // As at resolution: a token that still works is served while the provider is away.
       return stillValid ? { kind: 'FRESH', value: after, refreshed: false } : { kind: 'ERROR', message: `${renewal.message}; retry later`, retryable: true };
@@ -264,7 +275,7 @@ async function outcomeOf(app: App, actor: Actor, before: ConnectionValue, renewa
       if (stillValid) return { kind: 'FRESH', value: after, refreshed: false };
       if (rejected) return { kind: 'ERROR', message: 'The API refused the token and there is no refresh token', retryable: false };
       const message = 'The access token expired and there is no refresh token; authorize again.';
-      await write(app, actor, 'system', async (op) => {
+      await write(app, actor, via, async (op) => {
         await lockValue(op.tx, before.id);
         const current = await op.tx.connectionValue.findUnique({ where: { id: before.id }, select: { version: true } });
         if (current?.version === before.version) await setValueStatus(op, before.id, 'EXPIRED', message, 'refresh.expired');
@@ -272,4 +283,23 @@ async function outcomeOf(app: App, actor: Actor, before: ConnectionValue, renewa
       return { kind: 'EXPIRED', message };
     }
   }
+}
+
+/**
+ * A value's token renewed when due, for a resolution or a test request:
+ * the same claim → call → compare-and-set as every renewal (`renewNow`),
+ * recorded as the caller's (`via`). While another caller renews it, a token
+ * that has not expired yet is served; an expired one waits for that renewal
+ * (at most RENEWAL_WAIT_MS).
+ */
+export async function freshValue(
+  app: App,
+  actor: Actor,
+  connection: ConnectionWithConnector,
+  value: ConnectionValue,
+  via: Surface = 'runtime',
+): Promise<RenewOutcome> {
+  if (connection.connector.authType !== 'OAUTH2' || !needsRefresh(value)) return { kind: 'FRESH', value, refreshed: false };
+  if (value.status === 'EXPIRED') return { kind: 'EXPIRED', message: value.lastError ?? 'The authorization expired; authorize again' };
+  return renewNow(app, actor, value, { rejected: false, waitMs: RENEWAL_WAIT_MS, via });
 }

@@ -2,17 +2,16 @@ import { randomUUID } from 'node:crypto';
 import type { App } from '../../app.js';
 import { providerErrorCode, providerErrorMeaning } from '../../auth/provider-errors.js';
 import type { Actor, Principal } from '../../auth/principal.js';
-import { CryptoError, type KeyRing } from '../../crypto/keyring.js';
-import { hintFor, oauthStateAad, openSecrets, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
-import { lockValue } from '../../db/locks.js';
+import type { KeyRing } from '../../crypto/keyring.js';
+import { hintFor, oauthStateAad, sealSecrets, type SecretHint } from '../../crypto/secrets.js';
 import { ValidationError, type FieldProblem } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
 import type { Surface } from '../../audit.js';
 import { write, type Op } from '../../op.js';
 import { connectorClientSecret, oauthSettings, type OAuth2Settings } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
-import { setValue, setValueStatus, slotKey, slotOfKey, type Slot } from '../values/service.js';
-import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenRequestOptions, type TokenSet } from './client.js';
+import { setValue, slotKey, slotOfKey, type Slot } from '../values/service.js';
+import { OAuthGrantError, authorizeUrl, mergeTokens, newCodeVerifier, tokenRequest, type TokenSet } from './client.js';
 import { flowCookieName, newBrowserBinding, sameBrowser, signStartLink, signState, verifyStartLink, verifyState } from './binding.js';
 import { starterOf, usableStateWhere } from './scope.js';
 import { revokedAmong } from '../access/authenticate.js';
@@ -265,29 +264,13 @@ export async function completeAuthorization(app: App, query: URLSearchParams, co
 // ───────────────────────────── refresh ─────────────────────────────
 
 /**
- * Keeps OAuth2 access tokens fresh at resolve time.
- *
- * One refresh at a time per value, across every gateway instance: the refresh
- * runs in a transaction holding the value's advisory lock (db/locks.ts).
- * After taking the lock the value is read again: when another caller
- * refreshed it meanwhile, its token is used and the provider is not called.
- * Provider outcomes:
- *   - success: new tokens sealed; a refresh token not sent again is kept;
- *   - `invalid_grant`: the value becomes EXPIRED with the provider's message
- *     (the customer must authorize again);
- *   - other client errors (`invalid_client`…): the value becomes ERROR;
- *   - transient (network, 5xx, 429): retried with backoff; if still failing,
- *     the failure is counted on the value and the still-valid token (if any)
- *     is served, else an error that says to retry.
+ * What renewing a token needs, shared by every path that renews one (the
+ * background refresher, a resolution, the proxy: health/refresh.ts, one
+ * claim → call → compare-and-set path): when a token is due, what a renewal
+ * writes, which token request renews it.
  */
-
 /** Refresh when the token expires within this margin. */
 export const REFRESH_MARGIN_MS = 60_000;
-
-export type RefreshOutcome =
-  | { kind: 'FRESH'; value: ConnectionValue; refreshed: boolean }
-  | { kind: 'EXPIRED'; message: string }
-  | { kind: 'ERROR'; message: string; retryable: boolean };
 
 export function needsRefresh(value: Pick<ConnectionValue, 'expiresAt'>, now = Date.now()): boolean {
   return value.expiresAt !== null && value.expiresAt.getTime() - now < REFRESH_MARGIN_MS;
@@ -317,111 +300,4 @@ export function renewalParams(settings: OAuth2Settings, secrets: Record<string, 
   if (settings.grantType === 'client_credentials') return clientCredentialsParams(settings);
   if (!secrets.refreshToken) return null;
   return { grant_type: 'refresh_token', refresh_token: secrets.refreshToken, ...(settings.scopes.length ? { scope: settings.scopes.join(' ') } : {}) };
-}
-
-export async function refreshValue(
-  app: App,
-  actor: Actor,
-  connection: ConnectionWithConnector,
-  valueId: string,
-  opts: TokenRequestOptions & { force?: boolean } = {},
-): Promise<RefreshOutcome> {
-  const ring = app.config.keyRing;
-  // Counted where the provider answered: a value still fresh, or refreshed meanwhile by another, is no refresh.
-  const countRefresh = (outcome: 'refreshed' | 'expired' | 'rejected' | 'failed_transient') => app.metrics.refreshes.inc({ outcome });
-  return write(
-    app,
-    actor,
-    'runtime',
-    async (op): Promise<RefreshOutcome> => {
-      const { tx } = op;
-      await lockValue(tx, valueId);
-      const value = await tx.connectionValue.findUnique({ where: { id: valueId } });
-      if (!value) return { kind: 'ERROR', message: 'The credential was removed.', retryable: false };
-      if (value.status === 'EXPIRED') return { kind: 'EXPIRED', message: value.lastError ?? 'The authorization expired.' };
-      if (!opts.force && !needsRefresh(value)) return { kind: 'FRESH', value, refreshed: false };
-
-      const settings = oauthSettings(connection.connector);
-      const sealed = value.secrets as Record<string, string>;
-      const secrets = openSecrets(ring, value.id, sealed);
-      const stillValid = value.expiresAt !== null && value.expiresAt.getTime() > Date.now();
-
-      // A background refresher holds this value (health/refresh.ts): serve the still-valid token rather than race it.
-      if (stillValid && (await tx.valueRefreshLease.count({ where: { valueId: value.id, until: { gt: new Date() } } }))) {
-        return { kind: 'FRESH', value, refreshed: false };
-      }
-      const params = renewalParams(settings, secrets);
-      if (!params) {
-        if (stillValid) return { kind: 'FRESH', value, refreshed: false };
-        const message = 'The access token expired and there is no refresh token; authorize again.';
-        await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
-        return { kind: 'EXPIRED', message };
-      }
-
-      try {
-        const tokens = await tokenRequest(app.outbound, settings, connectorClientSecret(ring, connection.connector), params, opts);
-        countRefresh('refreshed');
-        // Compare-and-set on the version read under the lock: a writer that
-        // does not take the lock (a plain credential update) is never overwritten.
-        const { count } = await tx.connectionValue.updateMany({
-          where: { id: value.id, version: value.version },
-          data: refreshedValueData(ring, value, secrets.refreshToken, tokens),
-        });
-        const updated = await tx.connectionValue.findUniqueOrThrow({ where: { id: value.id } });
-        if (count === 0) {
-          app.log.warn({ valueId: value.id }, 'oauth refresh: value changed meanwhile; keeping the newer write');
-          return updated.status === 'ACTIVE'
-            ? { kind: 'FRESH', value: updated, refreshed: false }
-            : { kind: 'ERROR', message: 'The credential changed during the refresh; retry', retryable: true };
-        }
-        return { kind: 'FRESH', value: updated, refreshed: true };
-      } catch (err) {
-        if (!(err instanceof OAuthGrantError)) throw err;
-        countRefresh(err.error === 'invalid_grant' ? 'expired' : err.transient ? 'failed_transient' : 'rejected');
-        if (err.error === 'invalid_grant') {
-          const message = `Authorization expired: ${err.message}`;
-          await setValueStatus(op, value.id, 'EXPIRED', message, 'refresh.expired');
-          app.log.info({ valueId: value.id }, 'oauth refresh: invalid_grant, value expired');
-          return { kind: 'EXPIRED', message };
-        }
-        if (!err.transient) {
-          const message = `Token refresh failed: ${err.message}`;
-          await setValueStatus(op, value.id, 'ERROR', message, 'refresh.rejected');
-          app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh rejected');
-          return { kind: 'ERROR', message, retryable: false };
-        }
-        const message = `Token refresh failed temporarily: ${err.message}`;
-        app.log.warn({ valueId: value.id, error: err.error }, 'oauth refresh failed temporarily');
-        const counted = await tx.connectionValue.update({
-          where: { id: value.id },
-          data: { refreshFailures: { increment: 1 }, lastError: message, lastErrorAt: new Date() },
-        });
-        if (stillValid) return { kind: 'FRESH', value: counted, refreshed: false };
-        return { kind: 'ERROR', message: `${message}; retry later`, retryable: true };
-      }
-    },
-    // The provider call runs under the lock: allow for its timeout and retries.
-    { maxWait: 60_000, timeout: 90_000, retryRaces: false },
-  );
-}
-
-/**
- * A value's token refreshed when due, for the paths that use it (resolution,
- * test connection). An unusable OAuth2 client (settings, undecryptable
- * secret) is reported as `UNUSABLE` instead of failing the caller.
- */
-export async function freshValue(
-  app: App,
-  actor: Actor,
-  connection: ConnectionWithConnector,
-  value: ConnectionValue,
-): Promise<RefreshOutcome | { kind: 'UNUSABLE'; reason: string }> {
-  if (connection.connector.authType !== 'OAUTH2' || !needsRefresh(value)) return { kind: 'FRESH', value, refreshed: false };
-  try {
-    return await refreshValue(app, actor, connection, value.id);
-  } catch (err) {
-    if (!(err instanceof CryptoError) && !(err instanceof ValidationError)) throw err;
-    app.log.error({ valueId: value.id, reason: err.message }, 'oauth refresh impossible');
-    return { kind: 'UNUSABLE', reason: err.message };
-  }
 }

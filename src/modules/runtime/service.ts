@@ -9,7 +9,7 @@ import { OutboundError, type OutboundFailure } from '../../outbound.js';
 import { fillTemplate, templateHost, templateVars } from '../connectors/fields.js';
 import { TestRequestSchema } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
-import { freshValue } from '../oauth/service.js';
+import { freshValue } from '../health/refresh.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
 import { allowListAdmits, bindingDenial, findForRuntime, type ResolveBy, type RuntimeSubject } from './scope.js';
 
@@ -113,9 +113,6 @@ async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: Resol
   const { connection, value: stored } = serving;
 
   const fresh = await freshValue(app, principal, connection, stored);
-  if (fresh.kind === 'UNUSABLE') {
-    return { kind: 'ERROR', message: "The connector's OAuth2 client cannot be used to refresh the token", retryable: false, connection };
-  }
   if (fresh.kind === 'EXPIRED') return { kind: 'EXPIRED', message: fresh.message, connection };
   if (fresh.kind === 'ERROR') return { kind: 'ERROR', message: fresh.message, retryable: fresh.retryable, connection };
   const after = statusAnswer(fresh.value, connection);
@@ -208,8 +205,8 @@ export async function testConnection(
     });
 
   if (value.status !== 'EXPIRED') {
-    const fresh = await freshValue(app, actor, connection, value);
-    if (fresh.kind === 'UNUSABLE') return record(false, 'CREDENTIAL', null, "The connector's OAuth2 client cannot be used to refresh the token");
+    const fresh = await freshValue(app, actor, connection, value, 'graphql');
+    if (fresh.kind === 'ERROR' && fresh.unusable) return record(false, 'CREDENTIAL', null, fresh.message);
     // Refresh outcomes already set EXPIRED/ERROR on the value.
     if (fresh.kind !== 'FRESH') return record(false, 'CREDENTIAL', null, fresh.message, false);
     value = fresh.value;
