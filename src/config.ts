@@ -140,6 +140,17 @@ const EnvSchema = z.object({
   HEALTH_REFRESH_MARGIN_MS: z.coerce.number().int().min(1000).default(15 * 60_000),
   /** How often each instance looks for tokens due for a background refresh (ms). */
   HEALTH_REFRESH_POLL_MS: z.coerce.number().int().min(10).default(60_000),
+  /** Scheduled checks: how often each instance looks for values due for one (ms). */
+  HEALTH_CHECK_POLL_MS: z.coerce.number().int().min(10).default(60_000),
+  /** Scheduled checks: the interval of a connector that names none (its test request's `checkIntervalSeconds`) (ms). */
+  HEALTH_CHECK_INTERVAL_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** Scheduled checks: bounds every connector's interval is held within (ms). */
+  HEALTH_CHECK_MIN_INTERVAL_MS: z.coerce.number().int().min(10).default(300_000),
+  HEALTH_CHECK_MAX_INTERVAL_MS: z.coerce.number().int().min(10).default(86_400_000),
+  /** Scheduled checks: consecutive failures before a value is set to ERROR (an API answering with an unexpected status counts at once). */
+  HEALTH_CHECK_ERROR_AFTER: z.coerce.number().int().min(1).max(100).default(2),
+  /** Scheduled checks: the first retry after a failure (ms); doubles per consecutive failure, up to the interval. */
+  HEALTH_CHECK_RETRY_BASE_MS: z.coerce.number().int().min(10).default(60_000),
   /** Time limit of one delivery attempt (ms). */
   WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Proxy: largest request body forwarded to an API (bytes), streamed; larger: 413. */
@@ -199,6 +210,15 @@ export interface Config {
     /** A background refresh's claim (its provider call's time limit, with room); after that another instance may take over. */
     refreshLeaseMs: number;
     refreshRetryBaseMs: number;
+    /** Scheduled checks (modules/health/checks.ts). */
+    checkPollMs: number;
+    checkIntervalMs: number;
+    checkMinIntervalMs: number;
+    checkMaxIntervalMs: number;
+    checkErrorAfter: number;
+    checkRetryBaseMs: number;
+    /** A check's claim: past its request's time limit, then another instance may take the value over. */
+    checkLeaseMs: number;
     webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
   /** The proxy's limits (modules/proxy). */
   proxy: { maxRequestBytes: number; maxResponseBytes: number; timeoutMs: number; maxDurationMs: number; maxRetries: number; maxWaitMs: number };
@@ -320,6 +340,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshPollMs: e.HEALTH_REFRESH_POLL_MS,
       refreshLeaseMs: 120_000,
       refreshRetryBaseMs: 30_000,
+      checkPollMs: e.HEALTH_CHECK_POLL_MS,
+      checkIntervalMs: e.HEALTH_CHECK_INTERVAL_MS,
+      checkMinIntervalMs: Math.min(e.HEALTH_CHECK_MIN_INTERVAL_MS, e.HEALTH_CHECK_MAX_INTERVAL_MS),
+      checkMaxIntervalMs: e.HEALTH_CHECK_MAX_INTERVAL_MS,
+      checkErrorAfter: e.HEALTH_CHECK_ERROR_AFTER,
+      checkRetryBaseMs: e.HEALTH_CHECK_RETRY_BASE_MS,
+      checkLeaseMs: 120_000,
       webhookPollMs: e.WEBHOOK_POLL_MS,
       webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
       webhookDisableAfterMs: e.WEBHOOK_DISABLE_AFTER_MS,

@@ -32,6 +32,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly healthChecks = new Counter({
+    name: 'gateway_health_checks_total',
+    help: 'Scheduled checks of connection values by outcome (ok, or the failure: unexpected_status, timeout, connection_refused, host_not_found, network, not_allowed, credential).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly refreshes = new Counter({
     name: 'gateway_oauth_refreshes_total',
     help: 'OAuth2 token refreshes by outcome (refreshed, expired, rejected, failed_transient).',

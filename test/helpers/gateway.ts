@@ -74,6 +74,7 @@ export async function startGateway(
         // Health workers stay quiet (no background refresh racing the lazy path, no polling statements in SQL counts);
         // the health tests ask for short intervals, and a change in this process still wakes the webhook worker.
         HEALTH_REFRESH_POLL_MS: '3600000',
+        HEALTH_CHECK_POLL_MS: '3600000',
         WEBHOOK_POLL_MS: '3600000',
         ...env,
       }),

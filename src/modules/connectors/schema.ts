@@ -49,6 +49,10 @@ const TestRequestRef = builder.objectRef<TestRequest>('TestRequest').implement({
     url: t.exposeString('url'),
     headers: t.field({ type: 'JSON', resolve: (r) => r.headers }),
     expectStatus: t.exposeIntList('expectStatus', { nullable: true }),
+    checkIntervalSeconds: t.exposeInt('checkIntervalSeconds', {
+      nullable: true,
+      description: "How often every value is checked with this request on a schedule (held within the gateway's bounds); null: the gateway's default; 0: never on a schedule.",
+    }),
   }),
 });
 
@@ -191,6 +195,7 @@ const TestRequestInput = builder.inputType('TestRequestInput', {
     headers: t.field({ type: 'JSON' }),
     body: t.string(),
     expectStatus: t.intList(),
+    checkIntervalSeconds: t.int({ description: "How often every value is checked with this request on a schedule (held within the gateway's bounds); absent: the gateway's default; 0: never on a schedule." }),
   }),
 });
 

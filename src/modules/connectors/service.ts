@@ -46,6 +46,8 @@ export const TestRequestSchema = z.object({
   headers: z.record(z.string(), z.string()).default({}),
   body: z.string().optional(),
   expectStatus: z.array(z.number().int().min(100).max(599)).optional(),
+  /** How often every value is checked with it (health/checks.ts), within the gateway's bounds; absent: the default; 0: never on a schedule. */
+  checkIntervalSeconds: z.number().int().min(0, 'at least 0').max(604_800, 'at most 604800 (a week)').optional(),
 });
 export type TestRequest = z.infer<typeof TestRequestSchema>;
 

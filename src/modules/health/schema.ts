@@ -38,6 +38,36 @@ builder.prismaObjectFields('ConnectionValue', (t) => ({
   }),
 }));
 
+interface ValueCheck {
+  at: Date;
+  ok: boolean;
+  message: string | null;
+  consecutiveFailures: number;
+  nextAt: Date | null;
+}
+
+const ValueCheckRef = builder.objectRef<ValueCheck>('ValueCheck').implement({
+  description: "The last scheduled check of a value with its connector's test request (health/checks.ts).",
+  fields: (t) => ({
+    at: t.expose('at', { type: 'DateTime' }),
+    ok: t.exposeBoolean('ok'),
+    message: t.exposeString('message', { nullable: true, description: 'What it came to (the request named from its template, never a secret).' }),
+    consecutiveFailures: t.exposeInt('consecutiveFailures', { description: 'Failed checks in a row (0 after a success).' }),
+    nextAt: t.expose('nextAt', { type: 'DateTime', nullable: true, description: 'When the next check is due.' }),
+  }),
+});
+
+builder.prismaObjectFields('ConnectionValue', (t) => ({
+  lastCheck: t.field({
+    type: ValueCheckRef,
+    nullable: true,
+    description: "The last scheduled check (null: never checked — the connector has no test request, or the value's first check is still to come).",
+    select: { lastCheckAt: true, lastCheckOk: true, lastCheckMessage: true, checkFailures: true, nextCheckAt: true },
+    resolve: (v) =>
+      v.lastCheckAt ? { at: v.lastCheckAt, ok: v.lastCheckOk ?? false, message: v.lastCheckMessage, consecutiveFailures: v.checkFailures, nextAt: v.nextCheckAt } : null,
+  }),
+}));
+
 builder.prismaObjectFields('Connection', (t) => ({
   statusHistory: t.connection({
     type: StatusChangeRef,

@@ -3,11 +3,11 @@ import type { Actor, RuntimePrincipal } from '../../auth/principal.js';
 import { CryptoError } from '../../crypto/keyring.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import type { ConnectionValue } from '../../generated/prisma/client.js';
-import { aggregateKey, auditRow } from '../../audit.js';
+import { aggregateKey, auditRow, type Surface } from '../../audit.js';
 import { write } from '../../op.js';
 import { OutboundError, type OutboundFailure } from '../../outbound.js';
 import { fillTemplate, templateHost, templateVars } from '../connectors/fields.js';
-import { TestRequestSchema } from '../connectors/service.js';
+import { TestRequestSchema, type TestRequest } from '../connectors/service.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { freshValue } from '../health/refresh.js';
 import { openValue, servingSlot, setValueStatus, slotKey, type Slot } from '../values/service.js';
@@ -185,30 +185,54 @@ export async function testConnection(
   timeoutMs: number,
 ): Promise<TestOutcome> {
   const { connection } = target;
-  const request = TestRequestSchema.safeParse(connection.connector.testRequest);
-  if (!connection.connector.testRequest || !request.success) {
-    throw ValidationError.field('connectionId', 'the connector has no test request');
-  }
-  let value = await app.db.prisma.connectionValue.findUnique({
+  const value = await app.db.prisma.connectionValue.findUnique({
     where: { connectionId_slot: { connectionId: connection.id, slot: slotKey(target.slot) } },
   });
+  if (!testRequestOf(connection.connector)) throw ValidationError.field('connectionId', 'the connector has no test request');
   if (!value) throw new NotFoundError('Connection value');
+  const run = await runTestRequest(app, actor, connection, value, timeoutMs, 'graphql');
+  // The outcome: the status (unless a refresh already set it) and the audit row, together.
+  return write(app, actor, 'graphql', async (op) => {
+    const v = run.statusSet
+      ? await op.tx.connectionValue.findUniqueOrThrow({ where: { id: value.id } })
+      : await setValueStatus(op, value.id, run.ok ? 'ACTIVE' : 'ERROR', run.ok ? null : run.message, 'connection.test');
+    await op.audit('connection.test', 'ConnectionValue', v.id, { ok: run.ok, failure: run.failure, httpStatus: run.httpStatus });
+    return { ok: run.ok, failure: run.failure, httpStatus: run.httpStatus, message: run.message, value: v };
+  });
+}
 
-  /** Records the outcome: the status (unless a refresh already set it) and the audit row, together. */
-  const record = (ok: boolean, failure: TestFailure | null, httpStatus: number | null, message: string, setStatus = true): Promise<TestOutcome> =>
-    write(app, actor, 'graphql', async (op) => {
-      const v = setStatus
-        ? await setValueStatus(op, value!.id, ok ? 'ACTIVE' : 'ERROR', ok ? null : message, 'connection.test')
-        : await op.tx.connectionValue.findUniqueOrThrow({ where: { id: value!.id } });
-      await op.audit('connection.test', 'ConnectionValue', v.id, { ok, failure, httpStatus });
-      return { ok, failure, httpStatus, message, value: v };
-    });
+/** The connector's test request, when it has a valid one. */
+export function testRequestOf(connector: Pick<ConnectionWithConnector['connector'], 'testRequest'>): TestRequest | null {
+  if (!connector.testRequest) return null;
+  const parsed = TestRequestSchema.safeParse(connector.testRequest);
+  return parsed.success ? parsed.data : null;
+}
 
+/** What one run of the test request came to; `statusSet`: a token refresh it needed failed and already recorded the value's status. */
+export interface TestRun {
+  ok: boolean;
+  failure: TestFailure | null;
+  httpStatus: number | null;
+  message: string;
+  statusSet: boolean;
+}
+
+/**
+ * Runs the connector's test request with one value (its OAuth2 token renewed
+ * first when due) and says how it went, recording nothing itself: "test
+ * connection" (above) and the scheduled checks (health/checks.ts) each
+ * record the outcome their way.
+ */
+export async function runTestRequest(app: App, actor: Actor, connection: ConnectionWithConnector, stored: ConnectionValue, timeoutMs: number, via: Surface): Promise<TestRun> {
+  const spec = testRequestOf(connection.connector);
+  const failed = (failure: TestFailure, message: string, statusSet = false): TestRun => ({ ok: false, failure, httpStatus: null, message, statusSet });
+  if (!spec) return failed('NETWORK', 'The connector has no valid test request');
+  let value = stored;
   if (value.status !== 'EXPIRED') {
-    const fresh = await freshValue(app, actor, connection, value, 'graphql');
-    if (fresh.kind === 'ERROR' && fresh.unusable) return record(false, 'CREDENTIAL', null, fresh.message);
+    const fresh = await freshValue(app, actor, connection, value, via);
+    if (fresh.kind === 'ERROR' && fresh.unusable) return failed('CREDENTIAL', fresh.message);
     // Refresh outcomes already set EXPIRED/ERROR on the value.
-    if (fresh.kind !== 'FRESH') return record(false, 'CREDENTIAL', null, fresh.message, false);
+    if (fresh.kind !== 'FRESH') return failed('CREDENTIAL', fresh.message, true);
     value = fresh.value;
   }
 
@@ -220,16 +244,15 @@ export async function testConnection(
     vars = { ...fields, ...opened.secrets };
   } catch (err) {
     if (!(err instanceof CryptoError)) throw err;
-    return record(false, 'CREDENTIAL', null, 'The credential cannot be decrypted by this gateway');
+    return failed('CREDENTIAL', 'The credential cannot be decrypted by this gateway');
   }
 
-  const spec = request.data;
   let url: URL;
   try {
     url = new URL(fillTemplate(spec.url, vars));
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('scheme');
   } catch {
-    return record(false, 'NETWORK', null, 'The test request URL is not a valid http(s) URL');
+    return failed('NETWORK', 'The test request URL is not a valid http(s) URL');
   }
   const headers = Object.fromEntries(Object.entries(spec.headers).map(([k, v]) => [k, fillTemplate(v, vars)]));
   let res;
@@ -243,10 +266,10 @@ export async function testConnection(
   } catch (err) {
     if (!(err instanceof OutboundError)) throw err;
     // Named from the template, never the filled URL (a secret may be in the host): the message is stored and sent on.
-    return record(false, FAILURES[err.reason], null, `Test request to ${templateHost(spec.url, fields)} failed: ${err.message}`);
+    return failed(FAILURES[err.reason], `Test request to ${templateHost(spec.url, fields)} failed: ${err.message}`);
   }
   const ok = spec.expectStatus?.length ? spec.expectStatus.includes(res.status) : res.status >= 200 && res.status < 300;
   return ok
-    ? record(true, null, res.status, `Test request succeeded (HTTP ${res.status})`)
-    : record(false, 'UNEXPECTED_STATUS', res.status, `Test request answered HTTP ${res.status}`);
+    ? { ok: true, failure: null, httpStatus: res.status, message: `Test request succeeded (HTTP ${res.status})`, statusSet: false }
+    : { ok: false, failure: 'UNEXPECTED_STATUS', httpStatus: res.status, message: `Test request answered HTTP ${res.status}`, statusSet: false };
 }
