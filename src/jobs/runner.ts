@@ -176,3 +176,18 @@ export class JobRunner {
     return rows.length === 1;
   }
 }
+
+/**
+ * A claiming job's pass: claims a batch (`claim` answers at most `batch`
+ * ids, each now this instance's alone), works them concurrently, and goes on
+ * until a batch comes back short or the job is stopped. Returns how many.
+ */
+export async function drainClaims(claim: () => Promise<string[]>, work: (id: string) => Promise<void>, batch: number, signal?: AbortSignal): Promise<number> {
+  let done = 0;
+  for (;;) {
+    const claimed = await claim();
+    await Promise.all(claimed.map(work));
+    done += claimed.length;
+    if (signal?.aborted || claimed.length < batch) return done;
+  }
+}

@@ -1,4 +1,5 @@
 import type { App } from '../../app.js';
+import { drainClaims } from '../../jobs/runner.js';
 import { systemActor } from '../../auth/principal.js';
 import type { Connector } from '../../generated/prisma/client.js';
 import { write } from '../../op.js';
@@ -35,14 +36,8 @@ import { setValueStatus } from '../values/service.js';
 const BATCH = 50;
 
 /** One pass: every due value this instance could claim, a batch at a time (the `health.check` job, src/jobs). */
-export async function checkDueValues(app: App, signal?: AbortSignal): Promise<number> {
-  let done = 0;
-  for (;;) {
-    const claimed = await claim(app);
-    await Promise.all(claimed.map((id) => check(app, id)));
-    done += claimed.length;
-    if (signal?.aborted || claimed.length < BATCH) return done;
-  }
+export function checkDueValues(app: App, signal?: AbortSignal): Promise<number> {
+  return drainClaims(() => claim(app), (id) => check(app, id), BATCH, signal);
 }
 
 async function claim(app: App): Promise<string[]> {

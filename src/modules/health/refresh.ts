@@ -1,4 +1,5 @@
 import type { App } from '../../app.js';
+import { drainClaims } from '../../jobs/runner.js';
 import type { Surface } from '../../audit.js';
 import { systemActor, type Actor } from '../../auth/principal.js';
 import type { ConnectionValue, Connector } from '../../generated/prisma/client.js';
@@ -40,14 +41,8 @@ import { recordRefreshFailure } from './history.js';
 const BATCH = 50;
 
 /** One pass: every due value this instance could claim, a batch at a time (the `oauth.refresh` job, src/jobs). */
-export async function refreshDueTokens(app: App, signal?: AbortSignal): Promise<number> {
-  let done = 0;
-  for (;;) {
-    const claimed = await claim(app);
-    await Promise.all(claimed.map((id) => refresh(app, id)));
-    done += claimed.length;
-    if (signal?.aborted || claimed.length < BATCH) return done;
-  }
+export function refreshDueTokens(app: App, signal?: AbortSignal): Promise<number> {
+  return drainClaims(() => claim(app), (id) => refresh(app, id), BATCH, signal);
 }
 
 async function claim(app: App): Promise<string[]> {
