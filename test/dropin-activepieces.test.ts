@@ -176,6 +176,11 @@ describe('GET /v1/worker/app-connections/:externalId (the Activepieces engine)',
       expect(r.status, r.body).toBe(404);
       expect(r.json()).toEqual(missing.json());
     }
+    // A token bound to a workflow that does not use the connection (here: no such workflow for the customer).
+    const bound = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: org.customers[0]!.id, workflowId: randomUUID() }, 600);
+    const refused = await engineFetch('gelato_text', { token: bound });
+    expect(refused.status, refused.body).toBe(404);
+    expect(refused.json()).toEqual(missing.json());
     // The project may be named by its raw id too.
     expect((await engineFetch('gelato_text', { projectId: org.customers[0]!.id })).status).toBe(200);
   });
