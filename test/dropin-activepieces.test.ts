@@ -185,11 +185,16 @@ describe('GET /v1/worker/app-connections/:externalId (the Activepieces engine)',
     expect((await engineFetch('gelato_text', { projectId: org.customers[0]!.id })).status).toBe(200);
   });
 
-  it('a proxy-only connection is refused (403), its secret never sent', async () => {
+  it('a proxy-only connection or token is refused (403), the secret never sent', async () => {
     const r = await engineFetch('gelato_vault');
     expect(r.status).toBe(403);
     expect(r.json()).toMatchObject({ code: 'AUTHORIZATION' });
     expect(r.body).not.toContain('sk-vault');
+    const proxyOnly = await gw.app.tokens.signRuntime({ orgId: org.orgId, customerId: org.customers[0]!.id, proxyOnly: true }, 600);
+    const byToken = await engineFetch('gelato_text', { token: proxyOnly });
+    expect(byToken.status).toBe(403);
+    expect(byToken.json()).toMatchObject({ code: 'AUTHORIZATION' });
+    expect(byToken.body).not.toContain('sk-acme-text');
   });
 
   it('a token that names a customer no longer there is the same 401 as no valid token; an org API key is not an engine token', async () => {

@@ -278,3 +278,17 @@ describe('@nangohq/node listConnections', () => {
     expect(connections.map((c) => c.provider_config_key)).toEqual(['api']);
   });
 });
+
+describe('a refresh the provider refuses, through the SDK', () => {
+  it('getToken answers invalid_credentials; the value expires; the metadata then shows the auth error', async () => {
+    const v = await valueOf(gw.app, ids.idp!, org.customers[0]!.id);
+    await (await idp.provider.RefreshToken.find(secretsOf(gw.app, v).refreshToken!))?.destroy();
+    await expireSoon(gw.app, v.id);
+    const refused = await failure(nango().getToken('idp', 'acme'));
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'invalid_credentials', message: expect.stringContaining('Authorization expired') });
+    expect((await valueOf(gw.app, ids.idp!, org.customers[0]!.id)).status).toBe('EXPIRED');
+    expect((await nango(org.apiKey).getConnection('idp', 'acme')).errors).toEqual([{ type: 'auth', log_id: '' }]);
+    expect((await failure(nango().getToken('idp', 'acme', true))).body.error.code).toBe('invalid_credentials');
+  });
+});
