@@ -8,7 +8,8 @@ import type { ConnectionWithConnector } from '../connections/scope.js';
 import { OAUTH2_TOKEN_FIELDS } from '../connectors/fields.js';
 import { renewNow } from '../health/refresh.js';
 import { allowListAdmits, findForRuntime, type RuntimeSubject } from '../runtime/scope.js';
-import { openServing, statusAnswer, type Resolution } from '../runtime/service.js';
+import { needsRefresh } from '../oauth/service.js';
+import { openedValue, statusAnswer, type Resolution } from '../runtime/service.js';
 import { servingSlot } from '../values/service.js';
 
 /**
@@ -23,11 +24,12 @@ import { servingSlot } from '../values/service.js';
  *   global one (never the test value), not pending. Its status is Nango's
  *   `errors` (`auth` for a value in ERROR or EXPIRED).
  * - `credentials` only for an API key with `credentialReads`, and never for a
- *   proxy-only connection; every such read goes through the runtime's rules
- *   (`openServing`: a due OAuth2 token refreshed, decrypted) and is audited
- *   like a runtime resolution. `force_refresh` renews now through
- *   `renewNow` (one renewal across instances); without the permission it is
- *   refused.
+ *   proxy-only connection; a due OAuth2 token (or any, with
+ *   `force_refresh`) is renewed through `renewNow` (one renewal per value
+ *   across instances, no transaction across the provider call), then the
+ *   value is checked and decrypted as at resolution (`openedValue`); every
+ *   such read is audited like a runtime resolution. Without the permission
+ *   `force_refresh` is refused.
  *
  * The routes are rest/nango.ts; the error body is answers.ts' `nangoErrors`.
  */
@@ -102,12 +104,19 @@ export async function nangoConnection(app: App, principal: OrgPrincipal, q: Nang
   };
 }
 
+/**
+ * The credential, fresh: an OAuth2 token due (or `force_refresh`) is renewed
+ * through `renewNow` — the background refresher's claim, one renewal per
+ * value across callers and instances, no transaction held across the
+ * provider call, as the proxy does — then checked and decrypted as at
+ * resolution (`openedValue`).
+ */
 async function readCredential(app: App, principal: OrgPrincipal, found: Found, forceRefresh: boolean): Promise<Resolution> {
   const { connection } = found;
   let value = found.value;
   const refused = statusAnswer(value, connection);
   if (refused) return refused;
-  if (forceRefresh && connection.connector.authType === 'OAUTH2') {
+  if (connection.connector.authType === 'OAUTH2' && (forceRefresh || needsRefresh(value))) {
     let renewed;
     try {
       renewed = await renewNow(app, principal, value, { rejected: false, waitMs: RENEWAL_WAIT_MS });
@@ -119,7 +128,7 @@ async function readCredential(app: App, principal: OrgPrincipal, found: Found, f
     if (renewed.kind === 'ERROR') return { kind: 'ERROR', message: renewed.message, retryable: renewed.retryable, connection };
     value = renewed.value;
   }
-  return openServing(app, principal, { kind: 'SERVING', connection, value });
+  return openedValue(app, connection, value);
 }
 
 /** One audit row per credential read, as for a runtime resolution; failures add to one row per key × connection × outcome × minute. */
