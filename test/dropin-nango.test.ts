@@ -156,6 +156,12 @@ describe('@nangohq/node getConnection / getToken with an API key allowed to read
     expect(idp.grants.refresh_token).toBe(grants + 1);
     expect(renewed).not.toBe(stored.accessToken);
     expect(renewed).toBe(secretsOf(gw.app, await valueOf(gw.app, ids.idp!, org.customers[0]!.id)).accessToken);
+
+    // Due again, eight callers at once: one renewal, the same new token for all.
+    await expireSoon(gw.app, (await valueOf(gw.app, ids.idp!, org.customers[0]!.id)).id);
+    const together = await Promise.all(Array.from({ length: 8 }, () => nango().getToken('idp', 'acme')));
+    expect(idp.grants.refresh_token).toBe(grants + 2);
+    expect(new Set(together)).toEqual(new Set([secretsOf(gw.app, await valueOf(gw.app, ids.idp!, org.customers[0]!.id)).accessToken]));
   });
 
   it('force refresh renews the token now; concurrent force refreshes share renewals (one claim per value across callers: no refresh token replayed)', async () => {
