@@ -110,17 +110,9 @@ function proxyOnlyRefusal(principal: RuntimePrincipal, connection: ConnectionWit
 async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: ResolveBy): Promise<Resolution> {
   const serving = await findServingValue(app, principal, by, (connection) => proxyOnlyRefusal(principal, connection));
   if (serving.kind !== 'SERVING') return serving;
-  return openServing(app, principal, serving);
-}
-
-/**
- * The serving value as a credential: its OAuth2 token refreshed when due
- * (`freshValue`), its status checked again, decrypted — or why not.
- */
-async function openServing(app: App, actor: Actor, serving: Serving): Promise<Resolution> {
   const { connection, value: stored } = serving;
 
-  const fresh = await freshValue(app, actor, connection, stored);
+  const fresh = await freshValue(app, principal, connection, stored);
   if (fresh.kind === 'UNUSABLE') {
     return { kind: 'ERROR', message: "The connector's OAuth2 client cannot be used to refresh the token", retryable: false, connection };
   }
