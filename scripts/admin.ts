@@ -29,8 +29,9 @@ Commands:
         Adds an org user (who can then sign in with OpenID Connect, or get a token).
   token --org <slug> [--email <email>] [--ttl-hours <1-720>]
         Prints an org-user token (default: the org's first admin, 12 hours).
-  apikey create --org <slug> --name <name> [--read-only] [--no-credential-writes]
+  apikey create --org <slug> --name <name> [--read-only] [--no-credential-writes] [--credential-reads]
         Prints a new org API key (cgk_…): shown once, only its hash is stored.
+        --credential-reads: the key may read decrypted credentials (Nango's SDK).
   apikey list --org <slug>
   apikey revoke --org <slug> <keyId>
   embedkey register --org <slug> --alg <ES256|RS256> [--public-key-file <file.pem>]
@@ -55,6 +56,7 @@ const options = {
   'ttl-hours': { type: 'string' },
   'read-only': { type: 'boolean', default: false },
   'no-credential-writes': { type: 'boolean', default: false },
+  'credential-reads': { type: 'boolean', default: false },
   alg: { type: 'string' },
   'public-key-file': { type: 'string' },
 } as const;
@@ -133,7 +135,12 @@ async function run(app: App, words: string[], values: Values): Promise<void> {
       return token(app, values);
     case 'apikey create': {
       const { secret, key } = await write(app, await orgAdmin(app, values), 'system', (op) =>
-        createApiKey(op, { name: need(values, 'name'), readOnly: values['read-only'], noCredentialWrites: values['no-credential-writes'] }),
+        createApiKey(op, {
+          name: need(values, 'name'),
+          readOnly: values['read-only'],
+          noCredentialWrites: values['no-credential-writes'],
+          credentialReads: values['credential-reads'],
+        }),
       );
       console.error(`API key "${key.name}" (keyId ${key.id}); the secret is shown once:`);
       console.log(secret);
@@ -143,7 +150,7 @@ async function run(app: App, words: string[], values: Values): Promise<void> {
       const admin = await orgAdmin(app, values);
       const keys = await prisma.apiKey.findMany({ where: { orgId: admin.orgId }, orderBy: { createdAt: 'desc' } });
       console.log(
-        table(keys.map((k) => ({ keyId: k.id, name: k.name, prefix: k.prefix, readOnly: k.readOnly, noCredentialWrites: k.noCredentialWrites, lastUsedAt: k.lastUsedAt, revokedAt: k.revokedAt }))),
+        table(keys.map((k) => ({ keyId: k.id, name: k.name, prefix: k.prefix, readOnly: k.readOnly, noCredentialWrites: k.noCredentialWrites, credentialReads: k.credentialReads, lastUsedAt: k.lastUsedAt, revokedAt: k.revokedAt }))),
       );
       return;
     }

@@ -10,7 +10,7 @@ import { Prisma, type PrismaClient } from './generated/prisma/client.js';
  * (runtime resolutions) are group-committed (`auditTrail`); old rows are
  * pruned by the `audit.retention` job (src/jobs).
  */
-export type Surface = 'graphql' | 'rest' | 'runtime' | 'proxy' | 'manifest' | 'oauth' | 'oidc' | 'connect' | 'system';
+export type Surface = 'graphql' | 'rest' | 'runtime' | 'proxy' | 'nango' | 'manifest' | 'oauth' | 'oidc' | 'connect' | 'system';
 
 /**
  * Writes one audit row. GraphQL is the default surface; others are named in

@@ -13,7 +13,8 @@ export abstract class DomainError extends Error {
 /** Also what a principal gets for anything it may not see. */
 export class NotFoundError extends DomainError {
   readonly code = 'NOT_FOUND';
-  constructor(what = 'Resource') {
+  /** What was not found (a protocol may name it: Nango's `unknown_provider_config` for an integration). */
+  constructor(readonly what = 'Resource') {
     super(`${what} not found`);
   }
 }

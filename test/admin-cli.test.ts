@@ -124,7 +124,8 @@ describe('npm run admin', () => {
     expect(keys.stdout).not.toContain(secret);
     const keyId = /^([0-9a-f-]{36})\s+backend/m.exec(keys.stdout)?.[1];
     expect(keyId).toBeTruthy();
-    const second = (await admin('apikey', 'create', '--org', 'acme', '--name', 'other')).stdout.trim();
+    const second = (await admin('apikey', 'create', '--org', 'acme', '--name', 'other', '--credential-reads')).stdout.trim();
+    expect((await admin('apikey', 'list', '--org', 'acme')).stdout).toMatch(/other\s.*true/);
 
     const pem = path.join(dataDir, 'embed.pem');
     writeFileSync(pem, (await newEmbedKeyPair()).publicKeyPem);

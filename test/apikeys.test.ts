@@ -11,7 +11,7 @@ const CreateApiKey = graphql(`
     createApiKey(input: $input) {
       __typename
       ... on MutationCreateApiKeySuccess {
-        data { secret apiKey { id keyId name prefix readOnly noCredentialWrites createdAt lastUsedAt revokedAt } }
+        data { secret apiKey { id keyId name prefix readOnly noCredentialWrites credentialReads createdAt lastUsedAt revokedAt } }
       }
       ... on Error { code message }
       ... on ValidationError { problems { path message } }
@@ -53,7 +53,7 @@ let other: SeededOrg;
 
 useWorld({ orgs: { acme: { customers: ['a'] }, other: { customers: ['a'] } } }, (w) => ({ gw, acme, other } = w));
 
-async function createKey(token: string, input: { name: string; readOnly?: boolean; noCredentialWrites?: boolean }) {
+async function createKey(token: string, input: { name: string; readOnly?: boolean; noCredentialWrites?: boolean; credentialReads?: boolean }) {
   const r = await gql(gw.url, CreateApiKey, { input }, token);
   expect(r.errors).toBeUndefined();
   return r.data!.createApiKey;
@@ -65,7 +65,7 @@ describe('API keys', () => {
     if (res.__typename !== 'MutationCreateApiKeySuccess') throw new Error(res.__typename);
     const { secret, apiKey } = res.data;
     expect(secret.startsWith(apiKey.prefix)).toBe(true);
-    expect(apiKey).toMatchObject({ name: 'backend', readOnly: false, noCredentialWrites: false, revokedAt: null, lastUsedAt: null });
+    expect(apiKey).toMatchObject({ name: 'backend', readOnly: false, noCredentialWrites: false, credentialReads: false, revokedAt: null, lastUsedAt: null });
     const row = await gw.db.prisma.apiKey.findUniqueOrThrow({ where: { id: apiKey.keyId } });
     expect(row.hash).toBe(hashApiKey(secret));
     expect(JSON.stringify(row)).not.toContain(secret);
@@ -156,6 +156,19 @@ describe('API keys', () => {
     expect(escalate).toMatchObject({ __typename: 'ForbiddenError', code: 'FORBIDDEN' });
     const same = await createKey(res.data.secret, { name: 'also limited', noCredentialWrites: true });
     expect(same.__typename).toBe('MutationCreateApiKeySuccess');
+  });
+
+  it('only a signed-in admin grants credentialReads (reading decrypted credentials); no key mints it, even a key that has it', async () => {
+    const res = await createKey(acme.adminToken, { name: 'nango', credentialReads: true });
+    if (res.__typename !== 'MutationCreateApiKeySuccess') throw new Error(res.__typename);
+    expect(res.data.apiKey.credentialReads).toBe(true);
+    expect((await gw.db.prisma.apiKey.findUniqueOrThrow({ where: { id: res.data.apiKey.keyId } })).credentialReads).toBe(true);
+    for (const key of [acme.apiKey, res.data.secret]) {
+      expect(await createKey(key, { name: 'escalate', credentialReads: true })).toMatchObject({ __typename: 'ForbiddenError', code: 'FORBIDDEN' });
+    }
+    expect(await gw.db.prisma.apiKey.count({ where: { orgId: acme.orgId, name: 'escalate' } })).toBe(0);
+    const audit = await gw.db.prisma.auditEvent.findFirstOrThrow({ where: { action: 'apiKey.create', targetId: res.data.apiKey.keyId } });
+    expect(audit.detail).toMatchObject({ credentialReads: true });
   });
 
   it("audits every mutation an API key makes with the key's id", async () => {

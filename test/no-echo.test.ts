@@ -215,6 +215,12 @@ const probes: Probe[] = [
   ['an unknown stableKey in a REST connect link', (m) => rest('/api/v1/connect-links', { method: 'POST', token: org.apiKey, body: { customerExternalId: 'acme-corp', connections: [m] } }), /connections\.0/],
   // ─── runtime, Connect, OAuth2 ───
   ['an unknown stableKey on the runtime path', (m) => rest(`/runtime/v1/connection?stableKey=${m}`, { token: org.customers[0]!.runtimeToken }), /not found/i],
+  // ─── drop-in routes (Nango's SDK, the Activepieces engine) ───
+  ['an unknown provider_config_key on the Nango route', (m) => rest(`/connections/acme-corp?provider_config_key=${m}`, { token: org.apiKey }), /unknown_provider_config/],
+  ['an unknown connection id on the Nango route', (m) => rest(`/connections/${m}?provider_config_key=echo-api`, { token: org.apiKey }), /not_found/],
+  ['a Nango flag that is not a boolean', (m) => rest(`/connections/acme-corp?provider_config_key=echo-api&force_refresh=${m}`, { token: org.apiKey }), /force_refresh/],
+  ['a Nango list filter of the wrong form', (m) => rest(`/connections?limit=${m}`, { token: org.apiKey }), /limit/],
+  ['an unknown externalId on the Activepieces engine route', (m) => rest(`/v1/worker/app-connections/${m}?projectId=${m}`, { token: org.customers[0]!.runtimeToken }), /ENTITY_NOT_FOUND/],
   ['a connect link that is not one', (m) => rest('/connect/session', { method: 'POST', body: { link: `cgl_${m}` } }), /link/],
   ['an OAuth2 start link that is not one', (m) => rest(`/oauth/start?flow=${m}`), /link/],
   ['an OAuth2 callback with a forged state and error', (m) => rest(`/oauth/callback?state=${m}&error=${m}&error_description=${m}`), /state/],

@@ -5,7 +5,7 @@ import { Kind, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedDemoContent, type SeededOrg } from '../src/seed/demo.js';
 import { http, responseLog } from './helpers/client.js';
-import { putValue, secretsOf } from './helpers/fixtures.js';
+import { makeApiKey, putValue, secretsOf } from './helpers/fixtures.js';
 import { json, Upstream } from './helpers/upstream.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { useWorld } from './helpers/world.js';
@@ -66,6 +66,7 @@ function placeholders(): Map<string, Placeholder> {
 let gw: TestGateway;
 let demo: SeededOrg;
 let tokens: Record<string, string>;
+let nangoSecretKey: string;
 const table = placeholders();
 const all = FILES.flatMap(examples);
 
@@ -90,6 +91,8 @@ useWorld({ env: { OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32' }, orgs: { demo: { n
     json(res, 200, { orders: [{ id: 'ord_1', status: req.query.get('status') ?? 'any' }] });
   };
   const acme = demo.customers[0]!;
+  // The Nango SDK's secret key: an org API key allowed to read credentials.
+  nangoSecretKey = (await makeApiKey(gw.app, demo.orgId, { name: 'nango-sdk', credentialReads: true })).secret;
   tokens = { admin: demo.adminToken, 'api-key': demo.apiKey, 'customer-user': acme.userToken, runtime: acme.runtimeToken };
 });
 
@@ -182,6 +185,7 @@ describe('documentation examples', () => {
         API_KEY: tokens['api-key']!,
         USER_TOKEN: tokens['customer-user']!,
         RUNTIME_TOKEN: tokens.runtime!,
+        NANGO_SECRET_KEY: nangoSecretKey,
       };
       if (ex.lang === 'js') {
         // A Node module, run from the project so that its packages (@nangohq/node…) resolve; an uncaught error fails it.

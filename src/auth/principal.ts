@@ -10,6 +10,8 @@ export type Principal =
       orgId: string;
       readOnly: boolean;
       noCredentialWrites: boolean;
+      /** The key may read decrypted credentials (the Nango-compatible routes); set by an org admin only. */
+      credentialReads: boolean;
     }
   | {
       kind: 'CUSTOMER_USER';

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { DomainError, InternalError, ServiceUnavailableError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf } from '../errors.js';
+import { DomainError, InternalError, NotFoundError, ServiceUnavailableError, ValidationError, errorHeaders, fromPrismaError, httpStatusOf } from '../errors.js';
 
 /**
  * How every route outside GraphQL answers an error — the one translation.
@@ -75,6 +75,77 @@ export const proxyErrors: ErrorShape = (err, status) =>
         ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
       },
     },
+  );
+
+/** Nango's error codes for ours (`ApiError` of `@nangohq/types`). */
+function nangoCode(err: DomainError): string {
+  switch (err.code) {
+    case 'NOT_FOUND':
+      return err instanceof NotFoundError && err.what === 'Integration' ? 'unknown_provider_config' : 'not_found';
+    case 'UNAUTHENTICATED':
+      return 'unknown_account';
+    case 'FORBIDDEN':
+      return 'forbidden';
+    case 'VALIDATION_FAILED':
+    case 'BAD_USER_INPUT':
+      return 'invalid_query_params';
+    case 'CREDENTIAL_EXPIRED':
+    case 'CREDENTIAL_ERROR':
+      return 'invalid_credentials';
+    case 'RATE_LIMITED':
+      return 'too_many_requests';
+    case 'METHOD_NOT_ALLOWED':
+      return 'method_not_allowed';
+    default:
+      return 'server_error';
+  }
+}
+
+/**
+ * The Nango-compatible routes' error body, as `@nangohq/node`'s callers read
+ * it: `{ error: { code, message, errors?, payload? } }` with Nango's codes
+ * (`not_found`, `unknown_provider_config`, `invalid_credentials`, …);
+ * validation problems in `errors`, `payload.retryable` when trying again may pass.
+ */
+export const nangoErrors: ErrorShape = (err, status) =>
+  Response.json(
+    {
+      error: {
+        code: nangoCode(err),
+        message: err.message,
+        ...(err instanceof ValidationError ? { errors: err.problems } : {}),
+        ...(err instanceof ServiceUnavailableError ? { payload: { retryable: true } } : {}),
+      },
+    },
+    { status, headers: { 'cache-control': 'no-store', ...errorHeaders(err), ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
+  );
+
+/** Activepieces' error codes for ours (its `ErrorCode`). */
+const ACTIVEPIECES_CODES: Record<string, string> = {
+  NOT_FOUND: 'ENTITY_NOT_FOUND',
+  UNAUTHENTICATED: 'AUTHENTICATION',
+  FORBIDDEN: 'AUTHORIZATION',
+  VALIDATION_FAILED: 'VALIDATION',
+  BAD_USER_INPUT: 'VALIDATION',
+};
+
+/**
+ * The Activepieces engine's route's error body, as Activepieces answers its
+ * own errors: `{ code, params }` (`ENTITY_NOT_FOUND` with `entityType`;
+ * `params.message`; `params.retryable` when trying again may pass). Never cached.
+ */
+export const activepiecesErrors: ErrorShape = (err, status) =>
+  Response.json(
+    {
+      code: ACTIVEPIECES_CODES[err.code] ?? err.code,
+      params: {
+        ...(err.code === 'NOT_FOUND' ? { entityType: 'AppConnection' } : {}),
+        message: err.message,
+        ...problemsOf(err),
+        ...retryableOf(err),
+      },
+    },
+    { status, headers: { 'cache-control': 'no-store', ...errorHeaders(err), ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}) } },
   );
 
 /** Routes a browser opens (OAuth2 start and callback, sign-in): a small page titled `title`. */

@@ -17,6 +17,8 @@ import { mountRestApi } from '../rest/index.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
+import { NANGO_CONNECTIONS_PATH, NANGO_LEGACY_CONNECTION_PATH, nangoGetConnection, nangoListConnections } from '../rest/nango.js';
+import { WORKER_APP_CONNECTIONS_PATHS, workerAppConnectionEndpoint } from '../rest/activepieces-worker.js';
 import { errorResponse } from './answers.js';
 import { limitBody } from './body-limit.js';
 import { requestTargetGuard } from './client-input.js';
@@ -37,6 +39,8 @@ import type { GraphQLServer } from './graphql.js';
  *   /oauth/callback        where OAuth2 providers send the browser back
  *   /auth/oidc/…           org users' sign-in with OpenID Connect (login, callback)
  *   /runtime/v1/connection credential resolution for runtimes without GraphQL
+ *   /connections, /connection/…  Nango's connections API for @nangohq/node (rest/nango.ts)
+ *   /v1/worker/app-connections/…, /api/v1/worker/app-connections/…  the Activepieces engine's connection fetch
  *   /api/v1/…              the Activepieces-compatible automation API (+ openapi.json)
  *   /connect, /connect/…   the hosted Connect page, its assets, the SDK, link exchange (rest/connect.ts)
  *   /proxy/…               calls to a connection's API with its credential added (rest/proxy.ts; any method)
@@ -67,6 +71,11 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   mount(edge, app, START_PATH, { GET: oauthStart });
   mount(edge, app, CALLBACK_PATH, { GET: oauthCallback });
   mount(edge, app, RUNTIME_REST_PATH, { GET: runtimeConnection });
+  // Drop-in: Nango's connections API (@nangohq/node) and the Activepieces engine's connection fetch.
+  mount(edge, app, NANGO_CONNECTIONS_PATH, { GET: nangoListConnections });
+  mount(edge, app, `${NANGO_CONNECTIONS_PATH}/:connectionId`, { GET: nangoGetConnection });
+  mount(edge, app, `${NANGO_LEGACY_CONNECTION_PATH}/:connectionId`, { GET: nangoGetConnection });
+  for (const path of WORKER_APP_CONNECTIONS_PATHS) mount(edge, app, path, { GET: workerAppConnectionEndpoint });
   mount(edge, app, CONNECT_PAGE_PATH, { GET: connectPage });
   mount(edge, app, CONNECT_OAUTH_RETURN_PATH, { GET: connectOAuthReturn });
   mount(edge, app, `${CONNECT_PAGE_PATH}/assets/:name`, { GET: connectAsset });

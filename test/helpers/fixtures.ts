@@ -125,7 +125,7 @@ export async function seedConnections(app: App, org: SeededOrg): Promise<Connect
 }
 
 /** An API key of the org (secret and row id), with the limits asked for. */
-export async function makeApiKey(app: App, orgId: string, input: { name?: string; readOnly?: boolean; noCredentialWrites?: boolean } = {}) {
+export async function makeApiKey(app: App, orgId: string, input: { name?: string; readOnly?: boolean; noCredentialWrites?: boolean; credentialReads?: boolean } = {}) {
   const { secret, key } = await asOrg(app, orgId, (op) => createApiKey(op, { name: 'test', ...input }));
   return { secret, id: key.id };
 }

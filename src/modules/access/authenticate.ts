@@ -41,7 +41,7 @@ async function apiKey(app: App, secret: string): Promise<Principal> {
   if (!key || key.revokedAt) throw new AuthError('invalid API key');
   // Last-used is advisory: noted at most once a minute per key.
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) await recordApiKeyUse(app, key);
-  return { kind: 'API_KEY', id: key.id, orgId: key.orgId, readOnly: key.readOnly, noCredentialWrites: key.noCredentialWrites };
+  return { kind: 'API_KEY', id: key.id, orgId: key.orgId, readOnly: key.readOnly, noCredentialWrites: key.noCredentialWrites, credentialReads: key.credentialReads };
 }
 
 async function gatewayToken(app: App, token: string): Promise<Principal> {

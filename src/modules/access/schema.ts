@@ -82,6 +82,10 @@ export const ApiKeyRef = builder.prismaNode('ApiKey', {
     noCredentialWrites: t.exposeBoolean('noCredentialWrites', {
       description: 'The key may change configuration but not write credential values.',
     }),
+    credentialReads: t.exposeBoolean('credentialReads', {
+      description:
+        'The key may read decrypted credentials through the Nango-compatible routes (`GET /connections/:connectionId`); without it they answer metadata and status only.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     lastUsedAt: t.expose('lastUsedAt', {
       type: 'DateTime',
@@ -108,6 +112,10 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
     name: t.string({ required: true }),
     readOnly: t.boolean({ description: 'Default false.' }),
     noCredentialWrites: t.boolean({ description: 'Default false.' }),
+    credentialReads: t.boolean({
+      description:
+        "Default false. The key may read decrypted credentials through the Nango-compatible routes (like Nango's `read_credentials`); only a signed-in org admin may set it.",
+    }),
   }),
 });
 

@@ -22,6 +22,7 @@ const ApiKeyFields = z.object({
   name: z.string().trim().min(1, 'must not be empty').max(200, 'at most 200 characters'),
   readOnly: z.boolean().nullish().transform((v) => v ?? false),
   noCredentialWrites: z.boolean().nullish().transform((v) => v ?? false),
+  credentialReads: z.boolean().nullish().transform((v) => v ?? false),
 });
 
 export async function createApiKey(op: Op, raw: unknown): Promise<{ secret: string; key: ApiKey }> {
@@ -31,7 +32,7 @@ export async function createApiKey(op: Op, raw: unknown): Promise<{ secret: stri
   const key = await op.tx.apiKey.create({
     data: { ...orgOwned(op.actor), ...input, prefix: generated.prefix, hash: generated.hash },
   });
-  await op.audit('apiKey.create', 'ApiKey', key.id, { readOnly: input.readOnly, noCredentialWrites: input.noCredentialWrites });
+  await op.audit('apiKey.create', 'ApiKey', key.id, { readOnly: input.readOnly, noCredentialWrites: input.noCredentialWrites, credentialReads: input.credentialReads });
   return { secret: generated.secret, key };
 }
 

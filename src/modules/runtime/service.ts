@@ -115,14 +115,21 @@ async function resolveUnaudited(app: App, principal: RuntimePrincipal, by: Resol
   const fresh = await freshValue(app, principal, connection, stored);
   if (fresh.kind === 'EXPIRED') return { kind: 'EXPIRED', message: fresh.message, connection };
   if (fresh.kind === 'ERROR') return { kind: 'ERROR', message: fresh.message, retryable: fresh.retryable, connection };
-  const after = statusAnswer(fresh.value, connection);
-  if (after) return after;
+  return openedValue(app, connection, fresh.value);
+}
 
+/**
+ * A value, fresh already, as a credential: its status checked, decrypted —
+ * or why not. The runtime path and the drop-in routes (modules/dropin) share it.
+ */
+export function openedValue(app: App, connection: ConnectionWithConnector, value: ConnectionValue): Resolution {
+  const after = statusAnswer(value, connection);
+  if (after) return after;
   try {
-    return { kind: 'RESOLVED', connection, value: fresh.value, ...openValue(app.config.keyRing, fresh.value) };
+    return { kind: 'RESOLVED', connection, value, ...openValue(app.config.keyRing, value) };
   } catch (err) {
     if (!(err instanceof CryptoError)) throw err;
-    app.log.error({ valueId: fresh.value.id, reason: err.message }, 'credential cannot be decrypted');
+    app.log.error({ valueId: value.id, reason: err.message }, 'credential cannot be decrypted');
     return {
       kind: 'ERROR',
       message: 'The credential cannot be decrypted by this gateway (its key is missing from ENCRYPTION_KEYS?)',

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "ApiKey" ADD COLUMN     "credentialReads" BOOLEAN NOT NULL DEFAULT false;
