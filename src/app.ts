@@ -12,6 +12,7 @@ import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
 import { createOutbound, type Outbound } from './outbound.js';
 import { ProxyBudgets } from './modules/proxy/budget.js';
+import { ProxyCache } from './modules/proxy/cache.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -36,6 +37,8 @@ export interface App {
   jobs: JobRunner;
   /** The proxy's per-connection rate limits, shared by every instance through Redis (modules/proxy/budget.ts). */
   proxyBudgets: ProxyBudgets;
+  /** What proxy calls need, kept per instance; every committed change drops its organization's part on every instance before it answers (modules/proxy/cache.ts). */
+  proxyCache: ProxyCache;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -84,5 +87,14 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     auditTrail: auditTrail(db.prisma),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
     proxyBudgets: new ProxyBudgets(config.redisUrl, log),
+    proxyCache: new ProxyCache({
+      db,
+      kind: config.database.kind,
+      bus: feed.bus,
+      redis: config.redisUrl !== undefined,
+      maxEntries: config.proxy.cacheEntries,
+      ttlMs: config.proxy.cacheTtlMs,
+      log,
+    }),
   };
 }

@@ -46,6 +46,7 @@ export function createGateway(app: App, server?: Server): Gateway {
     await app.feed.close();
     await app.outbound.close();
     await app.proxyBudgets.close();
+    app.proxyCache.close();
     await rateLimits.close();
     await app.tracing.shutdown();
   };

@@ -53,6 +53,8 @@ const NANGO_PROXY = 'nango-proxy-';
 export const proxyEndpoint = endpoint({
   access: ['runtime', 'credentialWrite'],
   errors: proxyErrors,
+  // The hot path: who the key or token is comes from the proxy's cache (modules/proxy/cache.ts).
+  cachedPrincipal: true,
   async handle({ app, c, principal }) {
     const { incoming, outgoing } = c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
     const raw = incoming.headers;

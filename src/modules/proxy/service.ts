@@ -22,7 +22,7 @@ import { connectorFields, templateVars } from '../connectors/fields.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { renewNow, type RenewOutcome } from '../health/refresh.js';
 import { needsRefresh } from '../oauth/service.js';
-import { findServingValue, type ResolutionProblem, type RuntimeSubject } from '../runtime/service.js';
+import { findServingValue, type ResolutionProblem, type RuntimeSubject, type Serving } from '../runtime/service.js';
 import { openValue } from '../values/service.js';
 import type { Admission } from './budget.js';
 import { subjectOf } from './scope.js';
@@ -208,29 +208,69 @@ function renewalRefusal(r: Exclude<RenewOutcome, { kind: 'FRESH' }>): DomainErro
       : new CredentialError('CREDENTIAL_ERROR', r.message);
 }
 
+/**
+ * What a call for (subject, stable key) needs before it sends anything: the
+ * serving value (or why none), the connector's parsed proxy settings and how
+ * the credential goes in, and — once a call opened it — the credential and
+ * the base URL it makes. Kept by the proxy's cache (cache.ts): any change of
+ * the organization drops it on every instance before the change answers;
+ * the credential is kept only for the value row it was opened from.
+ */
+interface Plan {
+  serving: Serving | ResolutionProblem;
+  settings: ProxySettings | null;
+  inject: Injection | null;
+  /** Filled by the first call that opens the serving value. */
+  opened?: { credential: Opened; base: URL };
+}
+
+type Injection = NonNullable<ReturnType<typeof injectionOf>>;
+
+async function planFor(app: App, subject: RuntimeSubject, stableKey: string): Promise<Plan> {
+  const { orgId } = subject;
+  const key = `plan:${orgId}:${subject.customerId}:${subject.instanceId ?? ''}:${subject.workflowId ?? ''}:${stableKey}`;
+  return app.proxyCache.load(orgId, key, async () => {
+    const serving = await findServingValue(app, subject, { stableKey });
+    const settings = serving.kind === 'SERVING' ? proxySettingsOf(serving.connection.connector) : null;
+    const inject = serving.kind === 'SERVING' && settings ? injectionOf(settings, serving.connection.connector.authType, connectorFields(serving.connection.connector)) : null;
+    return { orgId, value: { serving, settings, inject } };
+  });
+}
+
 async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, record: Recorder): Promise<ProxyAnswer> {
   const { config } = app;
   const subject: RuntimeSubject = await subjectOf(app, principal, call.connectionId);
   record.customerId = subject.customerId;
-  const serving = await findServingValue(app, subject, { stableKey: call.providerConfigKey });
+  const plan = await planFor(app, subject, call.providerConfigKey);
+  const serving = plan.serving;
   if (serving.kind !== 'SERVING') {
     if ('connection' in serving && serving.connection) record.connection = serving.connection;
     throw refusalOf(serving);
   }
   const { connection } = serving;
   record.connection = connection;
-  const settings = proxySettingsOf(connection.connector);
+  const { settings, inject } = plan;
   if (!settings) throw new ConflictError(`The connector "${connection.connector.key}" has no proxy settings (set \`proxy\` on the connector)`);
-  const inject = injectionOf(settings, connection.connector.authType, connectorFields(connection.connector));
   if (!inject) throw new ConflictError(`The connector "${connection.connector.key}" does not say how the proxy sends its credential (proxy.inject)`);
   const oauth = connection.connector.authType === 'OAUTH2';
   const deadline = Date.now() + config.proxy.maxDurationMs;
   const signal = AbortSignal.any([call.signal, AbortSignal.timeout(config.proxy.maxDurationMs)]);
 
   let value = serving.value;
-  if (oauth && needsRefresh(value)) value = await renewed(app, principal, value, false);
-  let credential = open(app, value, inject);
-  const base = baseUrlOf(settings, credential.fields);
+  let credential: Opened;
+  let base: URL;
+  if (oauth && needsRefresh(value)) {
+    value = await renewed(app, principal, value, false);
+    credential = open(app, value, inject);
+    base = baseUrlOf(settings, credential.fields);
+  } else {
+    // Opened once per value row kept (a renewal or any other write drops the plan, and with it the opened credential).
+    plan.opened ??= (() => {
+      const opened = open(app, value, inject);
+      return { credential: opened, base: baseUrlOf(settings, opened.fields) };
+    })();
+    ({ credential, base } = plan.opened);
+  }
   const origin = await originFor(app, principal, base, call.baseUrlOverride);
   const target = targetUrl(origin, call.path, call.query);
 
@@ -336,7 +376,7 @@ interface Opened {
   injected: Injected;
 }
 
-function open(app: App, value: ConnectionValue, inject: NonNullable<ReturnType<typeof injectionOf>>): Opened {
+function open(app: App, value: ConnectionValue, inject: Injection): Opened {
   let opened;
   try {
     opened = openValue(app.config.keyRing, value);
@@ -372,6 +412,7 @@ async function originFor(app: App, principal: ProxyPrincipal, base: URL, overrid
   url.search = '';
   url.hash = '';
   if (url.origin === base.origin) return url;
+  // Read each time (not kept by the proxy's cache): only calls that send another origin come here.
   const org = await app.db.prisma.organization.findUnique({ where: { id: principal.orgId }, select: { allowProxyBaseUrlOverride: true } });
   if (!org?.allowProxyBaseUrlOverride) {
     throw new ForbiddenError(`Base-Url-Override may only name the connection's own origin (${base.origin}) unless the organization allows others (allowProxyBaseUrlOverride)`);
