@@ -86,7 +86,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
-    proxyBudgets: new ProxyBudgets(config.redisUrl, log),
+    proxyBudgets: new ProxyBudgets(config.redisUrl, log, undefined, feed.bus),
     proxyCache: new ProxyCache({
       db,
       kind: config.database.kind,

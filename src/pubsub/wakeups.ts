@@ -24,8 +24,12 @@ import type { Logger } from 'pino';
  */
 export type RevokedCredential = { kind: 'API_KEY'; id: string } | { kind: 'SIGNING_KEY'; id: string };
 
-/** What every instance is told, and acknowledges: a revoked credential, or a change committed in an organization (null: anywhere). */
-export type Announcement = RevokedCredential | { kind: 'CHANGED'; orgId: string | null };
+/**
+ * What every instance is told, and acknowledges: a revoked credential, a
+ * change committed in an organization (null: anywhere), or a proxy budget
+ * an API paused (for `ms` from now).
+ */
+export type Announcement = RevokedCredential | { kind: 'CHANGED'; orgId: string | null } | { kind: 'PAUSED'; key: string; ms: number };
 
 /** How long an announcement waits for the other instances' acknowledgements (their periodic recheck covers a missing one). */
 export const REVOCATION_ACK_TIMEOUT_MS = 2000;

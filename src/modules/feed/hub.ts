@@ -54,7 +54,7 @@ export class FeedHub {
   constructor(private readonly opts: FeedHubOptions) {
     this.bus = opts.redisUrl ? new RedisWakeupBus(opts.redisUrl, opts.log, opts.channelPrefix) : new LocalWakeupBus();
     this.readers = new FeedReaders(opts.prisma, this.bus, opts.log);
-    this.bus.onAnnouncement((a) => (a.kind === 'CHANGED' ? undefined : this.endLocal(a)));
+    this.bus.onAnnouncement((a) => (a.kind === 'API_KEY' || a.kind === 'SIGNING_KEY' ? this.endLocal(a) : undefined));
   }
 
   /**
