@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Actor } from './auth/principal.js';
 import { GroupWriter } from './db/group-writer.js';
 import type { Tx } from './db/transaction.js';
@@ -49,8 +50,15 @@ export type AuditRow = ReturnType<typeof auditRow> & { aggregateKey?: string };
  * caller input of any length.
  */
 export function aggregateKey(parts: (string | null)[], at = new Date()): string {
-  return createHash('sha256').update(JSON.stringify([...parts, at.toISOString().slice(0, 16)])).digest('base64url');
+  const text = JSON.stringify([...parts, at.toISOString().slice(0, 16)]);
+  // The same parts in the same minute (a busy caller): hashed once (the proxy's hot path).
+  let key = recentKeys.get(text);
+  if (key === undefined) recentKeys.set(text, (key = createHash('sha256').update(text).digest('base64url')));
+  return key;
 }
+
+/** Aggregate keys computed lately, by their text (which names the minute: an old entry is simply never asked for again). */
+const recentKeys = new LRUCache<string, string>({ max: 10_000 });
 
 /**
  * Audit rows of operations that change nothing (runtime resolutions): each is

@@ -38,6 +38,8 @@ export async function principalOf(app: App, credential: string | null, cached = 
 /** Resolves a bearer credential to a principal, or throws AuthError. */
 export async function authenticate(app: App, bearer: string, cached = false): Promise<Principal> {
   if (bearer.startsWith(API_KEY_PREFIX)) return apiKey(app, bearer, cached);
+  // A token verified lately is one of the gateway's own (HS256): its header is not read again.
+  if (app.tokens.remembers(bearer)) return gatewayToken(app, bearer, cached);
   const { alg, kid } = app.tokens.header(bearer);
   return alg === 'HS256' ? gatewayToken(app, bearer, cached) : embedToken(app, bearer, alg, kid);
 }
