@@ -568,33 +568,42 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission): Pr
     if (v === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
     headers[name] = v;
   }
-  let size = 0;
-  const capped = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      size += chunk.length;
-      if (size > max) return done(new UpstreamError('UPSTREAM_FAILED', `The API's answer passed PROXY_MAX_RESPONSE_BYTES (${max})`, false));
-      done(null, chunk);
-    },
-  });
-  res.body.on('error', (err) => capped.destroy(err));
-  // Whoever sends the body on watches it while sending; an error after that (the caller gone, the rest discarded) concerns nobody.
-  capped.on('error', () => {});
-  res.body.pipe(capped);
   let finished = false;
+  // Whoever sends the body on watches it while sending; an error after that (the caller gone, the rest discarded) concerns nobody.
+  res.body.on('error', () => {});
+  // A declared length within the cap is the body's length (the HTTP parser delivers no more): nothing to count.
+  const declared = Number(res.headers['content-length']);
+  const body = Number.isFinite(declared) && declared <= max ? res.body : capped(res.body, max);
   return {
     status: res.status,
     headers,
-    body: capped,
+    body,
     async finish(completed) {
       if (finished) return;
       finished = true;
       admission.release();
       if (!completed) {
         discard(res.body);
-        capped.destroy();
+        if (body !== res.body) body.destroy();
       }
     },
   };
+}
+
+/** The body, cut with an error when it passes `max` bytes (an answer of undeclared length). */
+function capped(source: Readable, max: number): Readable {
+  let size = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > max) return done(new UpstreamError('UPSTREAM_FAILED', `The API's answer passed PROXY_MAX_RESPONSE_BYTES (${max})`, false));
+      done(null, chunk);
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  out.on('error', () => {});
+  source.pipe(out);
+  return out;
 }
 
 /** An answer not passed on: its connection is let go (a destroyed body reports an abort nobody needs to hear). */
