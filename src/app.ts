@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { auditTrail, type AuditRow } from './audit.js';
+import { auditTrail, UsageAudit, type AuditRow } from './audit.js';
 import pretty from 'pino-pretty';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -33,6 +33,8 @@ export interface App {
   outbound: Outbound;
   /** Audit rows of reads, group-committed (audit.ts). */
   auditTrail: GroupWriter<AuditRow>;
+  /** Audit counts of proxy calls, written in groups (at least every PROXY_AUDIT_FLUSH_MS, before an audit read here, on stop: audit.ts). */
+  usageAudit: UsageAudit;
   /** Background jobs (jobs/index.ts), started and stopped by the server; `wake` runs one now. */
   jobs: JobRunner;
   /** The proxy's per-connection rate limits, shared by every instance through Redis (modules/proxy/budget.ts). */
@@ -85,6 +87,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     tracing: startTracing(config.otel),
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
+    usageAudit: new UsageAudit(db, config.proxy.auditFlushMs, log),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
     proxyBudgets: new ProxyBudgets(config.redisUrl, log, undefined, feed.bus),
     proxyCache: new ProxyCache({

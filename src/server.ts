@@ -42,6 +42,8 @@ export function createGateway(app: App, server?: Server): Gateway {
   app.jobs.add(...gatewayJobs(app));
   app.jobs.start();
   const closeRest = async () => {
+    // Every call is answered by now: its audit count is written before the database closes.
+    await app.usageAudit.close();
     await app.jobs.stop();
     await app.feed.close();
     await app.outbound.close();

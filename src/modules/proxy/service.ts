@@ -182,11 +182,8 @@ function recorder(app: App, principal: ProxyPrincipal, stableKey: string): Recor
       ...(r.customerId ? { customerId: r.customerId } : {}),
       outcome,
     });
-    try {
-      await app.auditTrail.write({ ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? stableKey, outcome]) });
-    } catch (err) {
-      app.log.warn({ err: (err as Error)?.name, outcome }, 'proxy audit row not written');
-    }
+    // Counted in memory and written in groups (audit.ts UsageAudit): the credential never left the gateway, so the answer need not wait.
+    app.usageAudit.count({ ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? stableKey, outcome]) });
   }
   return r;
 }
@@ -379,7 +376,6 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
         discard(res.body);
         throw new UpstreamError('UPSTREAM_FAILED', `The API answered ${declared} bytes, more than PROXY_MAX_RESPONSE_BYTES (${max})`, false);
       }
-      // As for resolutions: the row is committed before the caller sees anything of the answer.
       await record.answered(res.status);
       return answer(app, res, admission);
     }
