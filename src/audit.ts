@@ -109,6 +109,7 @@ export class UsageAudit {
   private pending = new Map<string, AggregateRow>();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
+  private closed = false;
   private readonly unhook: () => void;
 
   constructor(
@@ -124,7 +125,7 @@ export class UsageAudit {
     const g = this.pending.get(row.aggregateKey);
     if (g) g.count += 1;
     else this.pending.set(row.aggregateKey, { ...row, count: 1 });
-    if (!this.timer) {
+    if (!this.timer && !this.closed) {
       this.timer = setTimeout(() => void this.flush(), this.flushMs);
       this.timer.unref();
     }
@@ -148,7 +149,7 @@ export class UsageAudit {
           if (g) g.count += r.count;
           else this.pending.set(r.aggregateKey!, r);
         }
-        if (!this.timer) {
+        if (!this.timer && !this.closed) {
           this.timer = setTimeout(() => void this.flush(), this.flushMs);
           this.timer.unref();
         }
@@ -162,6 +163,7 @@ export class UsageAudit {
   /** The last write, before the database closes. */
   async close(): Promise<void> {
     this.unhook();
+    this.closed = true;
     await this.flush();
   }
 }
