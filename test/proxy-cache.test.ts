@@ -4,7 +4,8 @@ import { newKeySpec } from '../src/crypto/keyring.js';
 import type { SeededOrg } from '../src/seed/demo.js';
 import { graphql } from './gql/index.js';
 import { gid, gql, http } from './helpers/client.js';
-import { makeApiKey, makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
+import { createInstance, createIntegration } from '../src/modules/integrations/service.js';
+import { asOrg, makeApiKey, makeConnection, makeConnector, putValue } from './helpers/fixtures.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { spawnInstance, type Instance } from './helpers/instance.js';
 import { json, Upstream } from './helpers/upstream.js';
@@ -104,6 +105,14 @@ describe.skipIf(postgres && !cluster)('the proxy’s cache: every change is seen
   `);
   const DeleteCustomer = graphql(`
     mutation PxCacheDeleteCustomer($id: ID!) { deleteCustomer(id: $id) { __typename } }
+  `);
+  const IssueBoundToken = graphql(`
+    mutation PxCacheIssueBoundToken($customerId: ID!, $instanceId: ID!) {
+      issueRuntimeToken(customerId: $customerId, instanceId: $instanceId) { __typename ... on MutationIssueRuntimeTokenSuccess { data { token } } }
+    }
+  `);
+  const SetIntegrationConnections = graphql(`
+    mutation PxCacheSetIntegrationConnections($id: ID!, $connections: [RequiredConnectionInput!]!) { setIntegrationConnections(id: $id, connections: $connections) { __typename } }
   `);
   const IssueToken = graphql(`
     mutation PxCacheIssueToken($customerId: ID!) { issueRuntimeToken(customerId: $customerId) { __typename ... on MutationIssueRuntimeTokenSuccess { data { token } } } }
@@ -236,6 +245,21 @@ describe.skipIf(postgres && !cluster)('the proxy’s cache: every change is seen
       expect((await call(url, s.key, token)).status).toBe(401);
       expect((await call(url, s.key, org.apiKey, { 'connection-id': externalId })).status).toBe(404);
     }
+    expect(upstream.received).toEqual([]);
+  });
+
+  it('an instance-bound token whose integration no longer uses the connection: refused', async () => {
+    const s = await setup();
+    const { integration, instance } = await asOrg(a.app, org.orgId, async (op) => {
+      const integration = await createIntegration(op, { stableKey: `int-${s.key}`, name: s.key, connections: [{ connectionStableKey: s.key }] });
+      return { integration, instance: await createInstance(op, { integrationId: integration.id, customerId: org.customers[0]!.id }) };
+    });
+    const issued = await change(IssueBoundToken, { customerId: gid('Customer', org.customers[0]!.id), instanceId: gid('Instance', instance.id) });
+    const token = (issued.issueRuntimeToken as { data: { token: string } }).data.token;
+    await warm(s.key, token);
+    await change(SetIntegrationConnections, { id: gid('Integration', integration.id), connections: [] });
+    upstream.reset();
+    for (const url of [bUrl, a.url]) expect((await call(url, s.key, token)).status).toBe(403);
     expect(upstream.received).toEqual([]);
   });
 
