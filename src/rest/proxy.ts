@@ -137,6 +137,8 @@ export const proxyEndpoint = endpoint({
  * proxy call's CPU.
  */
 function sendBody(body: Readable, out: ServerResponse): Promise<boolean> {
+  // Failed (the API hung up) or the caller left between the headers and now: their events were already emitted.
+  if (body.destroyed || body.errored || out.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
     let settled = false;
     const settle = (ok: boolean) => {
