@@ -43,6 +43,8 @@ const connections = Number(opt('connections', smoke ? '10' : '50'));
 // Node refuses --cpu-prof in NODE_OPTIONS: the flag goes on each helper's command line.
 const profileDir = opt('profile', '');
 const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+// The gateway runs as deployed with PostgreSQL: with Redis, which tells every instance of a change (the proxy's cache depends on it).
+const redis = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const multi = os.cpus().length > 1;
 const pin = spawnSync('taskset', ['--version']).status === 0 && multi;
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -99,6 +101,7 @@ try {
   const passthrough = await start('bench/proxy/passthrough.ts', '0', { UPSTREAM_URL: api.url!, BENCH_SECRET: secret });
   const gateway = await start('bench/proxy/gateway.ts', '0', {
     DATABASE_URL: dbUrl.toString(),
+    REDIS_URL: redis,
     AUTH_SECRET: randomBytes(32).toString('base64url'),
     ENCRYPTION_KEYS: newKeySpec('bench'),
     NODE_ENV: 'production',

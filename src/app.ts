@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import { auditTrail, type AuditRow } from './audit.js';
+import { auditTrail, UsageAudit, type AuditRow } from './audit.js';
 import pretty from 'pino-pretty';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config.js';
@@ -12,6 +12,7 @@ import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
 import { createOutbound, type Outbound } from './outbound.js';
 import { ProxyBudgets } from './modules/proxy/budget.js';
+import { ProxyCache } from './modules/proxy/cache.js';
 
 /**
  * The long-lived collaborators of one gateway process, shared by every
@@ -32,10 +33,14 @@ export interface App {
   outbound: Outbound;
   /** Audit rows of reads, group-committed (audit.ts). */
   auditTrail: GroupWriter<AuditRow>;
+  /** Audit counts of proxy calls, written in groups (at least every PROXY_AUDIT_FLUSH_MS, before an audit read here, on stop: audit.ts). */
+  usageAudit: UsageAudit;
   /** Background jobs (jobs/index.ts), started and stopped by the server; `wake` runs one now. */
   jobs: JobRunner;
   /** The proxy's per-connection rate limits, shared by every instance through Redis (modules/proxy/budget.ts). */
   proxyBudgets: ProxyBudgets;
+  /** What proxy calls need, kept per instance; every committed change drops its organization's part on every instance before it answers (modules/proxy/cache.ts). */
+  proxyCache: ProxyCache;
 }
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
@@ -82,7 +87,17 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     tracing: startTracing(config.otel),
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
     auditTrail: auditTrail(db.prisma),
+    usageAudit: new UsageAudit(db, config.proxy.auditFlushMs, log),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
-    proxyBudgets: new ProxyBudgets(config.redisUrl, log),
+    proxyBudgets: new ProxyBudgets(config.redisUrl, log, undefined, feed.bus),
+    proxyCache: new ProxyCache({
+      db,
+      kind: config.database.kind,
+      bus: feed.bus,
+      redis: config.redisUrl !== undefined,
+      maxEntries: config.proxy.cacheEntries,
+      ttlMs: config.proxy.cacheTtlMs,
+      log,
+    }),
   };
 }

@@ -1,6 +1,9 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Actor } from './auth/principal.js';
 import { GroupWriter } from './db/group-writer.js';
+import type { Logger } from 'pino';
+import type { Database } from './db/database.js';
 import type { Tx } from './db/transaction.js';
 import { Prisma, type PrismaClient } from './generated/prisma/client.js';
 
@@ -49,8 +52,15 @@ export type AuditRow = ReturnType<typeof auditRow> & { aggregateKey?: string };
  * caller input of any length.
  */
 export function aggregateKey(parts: (string | null)[], at = new Date()): string {
-  return createHash('sha256').update(JSON.stringify([...parts, at.toISOString().slice(0, 16)])).digest('base64url');
+  const text = JSON.stringify([...parts, at.toISOString().slice(0, 16)]);
+  // The same parts in the same minute (a busy caller): hashed once (the proxy's hot path).
+  let key = recentKeys.get(text);
+  if (key === undefined) recentKeys.set(text, (key = createHash('sha256').update(text).digest('base64url')));
+  return key;
 }
+
+/** Aggregate keys computed lately, by their text (which names the minute: an old entry is simply never asked for again). */
+const recentKeys = new LRUCache<string, string>({ max: 10_000 });
 
 /**
  * Audit rows of operations that change nothing (runtime resolutions): each is
@@ -60,25 +70,102 @@ export function aggregateKey(parts: (string | null)[], at = new Date()): string 
 export function auditTrail(prisma: PrismaClient): GroupWriter<AuditRow> {
   return new GroupWriter(async (rows) => {
     const plain = rows.filter((r) => !r.aggregateKey);
-    const grouped = new Map<string, AuditRow & { count: number }>();
+    const grouped = new Map<string, AggregateRow>();
     for (const r of rows) {
       if (!r.aggregateKey) continue;
       const g = grouped.get(r.aggregateKey);
       if (g) g.count += 1;
-      else grouped.set(r.aggregateKey, { ...r, count: 1 });
+      else grouped.set(r.aggregateKey, { ...r, aggregateKey: r.aggregateKey, count: 1 });
     }
-    const values = [...grouped.values()].map(
-      (g) =>
-        Prisma.sql`(${g.orgId}::uuid, ${g.principalKind}, ${g.principalId}, ${g.action}, ${g.targetType}, ${g.targetId}, ${JSON.stringify(g.detail)}::jsonb, ${g.aggregateKey}, ${g.count})`,
-    );
-    await Promise.all([
-      plain.length > 0 && prisma.auditEvent.createMany({ data: plain }),
-      values.length > 0 &&
-        prisma.$executeRaw`INSERT INTO "AuditEvent" ("orgId", "principalKind", "principalId", "action", "targetType", "targetId", "detail", "aggregateKey", "count")
-          VALUES ${Prisma.join(values)}
-          ON CONFLICT ("aggregateKey") DO UPDATE SET "count" = "AuditEvent"."count" + EXCLUDED."count"`,
-    ]);
+    await Promise.all([plain.length > 0 && prisma.auditEvent.createMany({ data: plain }), addCounts(prisma, [...grouped.values()])]);
   });
+}
+
+type AggregateRow = AuditRow & { aggregateKey: string; count: number };
+
+/** Adds each row's count to its aggregate row (creating it), in one statement. */
+async function addCounts(prisma: PrismaClient, rows: AggregateRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const values = rows.map(
+    (g) =>
+      Prisma.sql`(${g.orgId}::uuid, ${g.principalKind}, ${g.principalId}, ${g.action}, ${g.targetType}, ${g.targetId}, ${JSON.stringify(g.detail)}::jsonb, ${g.aggregateKey}, ${g.count})`,
+  );
+  await prisma.$executeRaw`INSERT INTO "AuditEvent" ("orgId", "principalKind", "principalId", "action", "targetType", "targetId", "detail", "aggregateKey", "count")
+    VALUES ${Prisma.join(values)}
+    ON CONFLICT ("aggregateKey") DO UPDATE SET "count" = "AuditEvent"."count" + EXCLUDED."count"`;
+}
+
+/**
+ * Counted uses that need not be durable before their answer (proxy calls:
+ * the credential never leaves the gateway, so the row counts calls rather
+ * than records a disclosure). Each `count` adds to its aggregate row in
+ * memory; the rows are written in one statement every `flushMs` — and
+ * before any read of the audit log on this instance (`Database.beforeAuditRead`),
+ * and when the gateway stops (`close`), so no call of a clean stop goes
+ * uncounted. What a crash loses is at most the last `flushMs` of counts.
+ * A failed write keeps its counts for the next flush (logged).
+ */
+export class UsageAudit {
+  private pending = new Map<string, AggregateRow>();
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private closed = false;
+  private readonly unhook: () => void;
+
+  constructor(
+    private readonly db: Pick<Database, 'prisma' | 'beforeAuditRead'>,
+    private readonly flushMs: number,
+    private readonly log: Logger,
+  ) {
+    this.unhook = db.beforeAuditRead(() => this.flush());
+  }
+
+  /** One more use under `row.aggregateKey`. */
+  count(row: AuditRow & { aggregateKey: string }): void {
+    const g = this.pending.get(row.aggregateKey);
+    if (g) g.count += 1;
+    else this.pending.set(row.aggregateKey, { ...row, count: 1 });
+    if (!this.timer && !this.closed) {
+      this.timer = setTimeout(() => void this.flush(), this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Writes every count held now (and waits for a write in progress). */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    while (this.writing) await this.writing;
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    this.pending = new Map();
+    this.writing = addCounts(this.db.prisma, rows)
+      .catch((err: unknown) => {
+        this.log.warn({ err: err instanceof Error ? err.name : typeof err, rows: rows.length }, 'audit counts not written: kept for the next flush');
+        for (const r of rows) {
+          const g = this.pending.get(r.aggregateKey!);
+          if (g) g.count += r.count;
+          else this.pending.set(r.aggregateKey!, r);
+        }
+        if (!this.timer && !this.closed) {
+          this.timer = setTimeout(() => void this.flush(), this.flushMs);
+          this.timer.unref();
+        }
+      })
+      .finally(() => {
+        this.writing = null;
+      });
+    await this.writing;
+  }
+
+  /** The last write, before the database closes. */
+  async close(): Promise<void> {
+    this.unhook();
+    this.closed = true;
+    await this.flush();
+  }
 }
 
 /** Deletes audit rows older than the retention (in batches, so a large backlog never holds one long transaction). */

@@ -165,6 +165,12 @@ const EnvSchema = z.object({
   PROXY_MAX_RETRIES: z.coerce.number().int().min(0).max(20).default(5),
   /** Proxy: the longest a call waits for its connection's rate limit before a 429 (ms); a connector may ask for less. */
   PROXY_MAX_WAIT_MS: z.coerce.number().int().min(0).default(10_000),
+  /** What the proxy keeps per instance (who a credential is, which value serves whom, the opened credential): at most this many entries… */
+  PROXY_CACHE_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+  /** …each for at most this long (a change is announced to every instance before it answers; this bounds one that could not be told). 0 turns the cache off. */
+  PROXY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(2_000),
+  /** Proxy calls' audit counts are written at least this often (ms), before any read of the audit log on the instance, and when it stops. */
+  PROXY_AUDIT_FLUSH_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -221,7 +227,7 @@ export interface Config {
     checkLeaseMs: number;
     webhookPollMs: number; webhookRetryBaseMs: number; webhookDisableAfterMs: number; webhookTimeoutMs: number };
   /** The proxy's limits (modules/proxy). */
-  proxy: { maxRequestBytes: number; maxResponseBytes: number; timeoutMs: number; maxDurationMs: number; maxRetries: number; maxWaitMs: number };
+  proxy: { maxRequestBytes: number; maxResponseBytes: number; timeoutMs: number; maxDurationMs: number; maxRetries: number; maxWaitMs: number; cacheEntries: number; cacheTtlMs: number; auditFlushMs: number };
   /** OpenTelemetry tracing, when configured. */
   otel: { tracesEndpoint: string; serviceName: string } | null;
   /** OpenID Connect sign-in of org users, when configured. */
@@ -359,6 +365,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDurationMs: e.PROXY_MAX_DURATION_MS,
       maxRetries: e.PROXY_MAX_RETRIES,
       maxWaitMs: e.PROXY_MAX_WAIT_MS,
+      cacheEntries: e.PROXY_CACHE_ENTRIES,
+      cacheTtlMs: e.PROXY_CACHE_TTL_MS,
+      auditFlushMs: e.PROXY_AUDIT_FLUSH_MS,
     },
     otel: tracing ? { tracesEndpoint, serviceName: e.OTEL_SERVICE_NAME } : null,
     oidc:

@@ -36,8 +36,20 @@ function makeOp(unit: Unit, app: App, actor: Actor, via: Surface): Op {
   };
 }
 
-/** Runs `fn` as one transaction on behalf of `actor`. */
+/**
+ * Runs `fn` as one transaction on behalf of `actor`. Once it has committed,
+ * and before this returns, every instance drops what it kept of the actor's
+ * organization for the proxy (modules/proxy/cache.ts): whatever the change
+ * was, no proxy call that starts after its answer sees what it replaced.
+ */
 export function write<T>(app: App, actor: Actor, via: Surface, fn: (op: Op) => Promise<T>, opts?: TransactionOptions): Promise<T> {
-  return transaction(app.db.prisma, (unit) => fn(makeOp(unit, app, actor, via)), opts);
+  return transaction(
+    app.db.prisma,
+    (unit) => {
+      unit.afterCommit(() => app.proxyCache.changed(actor.orgId));
+      return fn(makeOp(unit, app, actor, via));
+    },
+    opts,
+  );
 }
 

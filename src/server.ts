@@ -42,10 +42,13 @@ export function createGateway(app: App, server?: Server): Gateway {
   app.jobs.add(...gatewayJobs(app));
   app.jobs.start();
   const closeRest = async () => {
+    // Every call is answered by now: its audit count is written before the database closes.
+    await app.usageAudit.close();
     await app.jobs.stop();
     await app.feed.close();
     await app.outbound.close();
     await app.proxyBudgets.close();
+    app.proxyCache.close();
     await rateLimits.close();
     await app.tracing.shutdown();
   };

@@ -117,6 +117,11 @@ export class TokenService {
   }
 
   /** The protected header of a JWT (which key, which algorithm), or AuthError. */
+  /** Whether this is a gateway-signed token verified lately (then its header need not be read to know it is HS256). */
+  remembers(token: string): boolean {
+    return this.verified.has(token);
+  }
+
   header(token: string): { alg?: string; kid?: string } {
     try {
       return decodeProtectedHeader(token);

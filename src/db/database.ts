@@ -38,6 +38,13 @@ export interface Database {
   pglite?: PGlite;
   /** The connection pool, on PostgreSQL (its use is a metric). */
   pool?: pg.Pool;
+  /**
+   * Work to finish before any read of the audit log through `prisma` (rows
+   * held in memory, written in groups: audit.ts `UsageAudit`), so a reader on
+   * this instance sees every call answered before its read. Returns a function
+   * that removes it.
+   */
+  beforeAuditRead(flush: () => Promise<void>): () => void;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
   /** The committed migrations this database has not applied yet (all of them on a new database). */
@@ -125,12 +132,17 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
       (ev) => listen(ev.query, ev.params),
     );
   }
-  const prisma = withoutEmptySelects(base);
+  const auditReadHooks = new Set<() => Promise<void>>();
+  const prisma = flushBeforeAuditReads(withoutEmptySelects(base), auditReadHooks);
   // PGlite has one connection and runs one transaction at a time: nothing to reserve for readers.
   if (database.kind === 'postgres') limitWriters(prisma, WRITE_SLOTS, WRITE_SLOT_WAIT_MS);
   return {
     prisma,
     kind: database.kind,
+    beforeAuditRead(flush) {
+      auditReadHooks.add(flush);
+      return () => void auditReadHooks.delete(flush);
+    },
     adapterFactory,
     ...(pglite ? { pglite } : {}),
     ...(pool ? { pool } : {}),
@@ -179,6 +191,22 @@ function withoutEmptySelects(client: PrismaClient): PrismaClient {
         $allOperations({ args, query }) {
           const a = args as { select?: Record<string, unknown> } | undefined;
           if (a?.select && Object.keys(a.select).length === 0) delete a.select;
+          return query(args);
+        },
+      },
+    },
+  }) as unknown as PrismaClient;
+}
+
+const AUDIT_READS = new Set(['findMany', 'findFirst', 'findFirstOrThrow', 'findUnique', 'findUniqueOrThrow', 'count', 'aggregate', 'groupBy']);
+
+/** Reads of the audit log wait for the rows held in memory to be written (`Database.beforeAuditRead`). */
+function flushBeforeAuditReads(client: PrismaClient, hooks: Set<() => Promise<void>>): PrismaClient {
+  return client.$extends({
+    query: {
+      auditEvent: {
+        async $allOperations({ operation, args, query }) {
+          if (hooks.size && AUDIT_READS.has(operation)) await Promise.all([...hooks].map((flush) => flush()));
           return query(args);
         },
       },

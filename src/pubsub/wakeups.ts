@@ -12,9 +12,11 @@ import type { Logger } from 'pino';
  * - Redis: one pub/sub channel per topic; an instance subscribes only to the
  *   topics it has local listeners for, so it never receives others' traffic.
  *
- * The same bus carries revocations (`announceRevocation`), which do carry
- * data — which credential — and are acknowledged: the revocation answers
- * once every instance has ended that credential's subscriptions.
+ * The same bus carries announcements (`announce`), which do carry data and
+ * are acknowledged: a revocation (which credential) answers once every
+ * instance has ended that credential's subscriptions; a committed change
+ * (which organization) answers once every instance has dropped what it kept
+ * of that organization for the proxy (modules/proxy/cache.ts).
  */
 /**
  * A credential that was just revoked: an API key, or what a customer user's
@@ -22,7 +24,14 @@ import type { Logger } from 'pino';
  */
 export type RevokedCredential = { kind: 'API_KEY'; id: string } | { kind: 'SIGNING_KEY'; id: string };
 
-/** How long a revocation waits for the other instances' acknowledgements (their periodic recheck covers a missing one). */
+/**
+ * What every instance is told, and acknowledges: a revoked credential, a
+ * change committed in an organization (null: anywhere), or a proxy budget
+ * an API paused (for `ms` from now).
+ */
+export type Announcement = RevokedCredential | { kind: 'CHANGED'; orgId: string | null } | { kind: 'PAUSED'; key: string; ms: number };
+
+/** How long an announcement waits for the other instances' acknowledgements (their periodic recheck covers a missing one). */
 export const REVOCATION_ACK_TIMEOUT_MS = 2000;
 
 export interface WakeupBus {
@@ -45,15 +54,15 @@ export interface WakeupBus {
    */
   onStatus(cb: (crossInstance: boolean) => void): void;
   /**
-   * Tells every instance, this one first, that a credential was revoked, and
-   * resolves once each has acted on it (`onRevocation`) and acknowledged —
+   * Tells every instance, this one first, of a revocation or a change, and
+   * resolves once each has acted on it (`onAnnouncement`) and acknowledged —
    * or, for those that did not answer, after REVOCATION_ACK_TIMEOUT_MS.
    * Never rejects: while Redis is away, the other instances find out by
-   * their periodic recheck instead.
+   * their periodic recheck (revocations) or their cache's time limit (changes) instead.
    */
-  announceRevocation(revoked: RevokedCredential): Promise<void>;
-  /** What this instance does when told of a revocation (ends that credential's subscriptions); done before it acknowledges. */
-  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void;
+  announce(announcement: Announcement): Promise<void>;
+  /** What this instance does when told (ends a revoked credential's subscriptions, drops cached entries); done before it acknowledges. */
+  onAnnouncement(handler: (announcement: Announcement) => void | Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -105,20 +114,20 @@ export class LocalWakeupBus implements WakeupBus {
 
   onStatus(): void {}
 
-  private readonly revocationHandlers: ((revoked: RevokedCredential) => Promise<void>)[] = [];
+  private readonly handlers: ((announcement: Announcement) => void | Promise<void>)[] = [];
 
-  async announceRevocation(revoked: RevokedCredential): Promise<void> {
-    for (const handle of this.revocationHandlers) await handle(revoked);
+  async announce(announcement: Announcement): Promise<void> {
+    for (const handle of this.handlers) await handle(announcement);
   }
 
-  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void {
-    this.revocationHandlers.push(handler);
+  onAnnouncement(handler: (announcement: Announcement) => void | Promise<void>): void {
+    this.handlers.push(handler);
   }
 
   async close(): Promise<void> {}
 }
 
-/** A revocation announced here: acknowledgements received, and how many are expected (null until PUBLISH answers). */
+/** An announcement made here: acknowledgements received, and how many are expected (null until PUBLISH answers). */
 interface Awaiting {
   acks: number;
   expected: number | null;
@@ -142,11 +151,11 @@ export class RedisWakeupBus implements WakeupBus {
   private readonly statusCbs: ((crossInstance: boolean) => void)[] = [];
   private readonly subscribing = new Map<string, Promise<void>>();
   private readonly unsent = new Set<string>();
-  private readonly revocationHandlers: ((revoked: RevokedCredential) => Promise<void>)[] = [];
-  /** Revocations this instance announced, by id: the acknowledgements still awaited. */
+  private readonly handlers: ((announcement: Announcement) => void | Promise<void>)[] = [];
+  /** Announcements this instance made, by id: the acknowledgements still awaited. */
   private readonly awaitingAcks = new Map<string, Awaiting>();
-  /** Every instance listens here for revocations… */
-  private readonly revocationChannel: string;
+  /** Every instance listens here for announcements… */
+  private readonly announceChannel: string;
   /** …and here for the acknowledgements of its own. */
   private readonly ackChannel: string;
 
@@ -166,9 +175,9 @@ export class RedisWakeupBus implements WakeupBus {
     // The subscriber queues its SUBSCRIBE commands until connected.
     this.sub = new Redis(url, { ...options, enableOfflineQueue: true, maxRetriesPerRequest: null });
     // Channels of their own (topics are customer ids: no clash), subscribed for the instance's whole life (and again after a reconnect, by ioredis).
-    this.revocationChannel = `${prefix}!revoked`;
+    this.announceChannel = `${prefix}!revoked`;
     this.ackChannel = `${prefix}!revoked-ack:${this.origin}`;
-    this.sub.subscribe(this.revocationChannel, this.ackChannel).catch(() => {});
+    this.sub.subscribe(this.announceChannel, this.ackChannel).catch(() => {});
     for (const client of [this.pub, this.sub]) {
       client.on('error', (err: Error) => this.log.debug({ err: err.message }, 'redis (live feed) error'));
     }
@@ -192,7 +201,7 @@ export class RedisWakeupBus implements WakeupBus {
       for (const cb of this.statusCbs) cb(false);
     });
     this.sub.on('message', (channel: string, message: string) => {
-      if (channel === this.revocationChannel) return void this.revocationReceived(message);
+      if (channel === this.announceChannel) return void this.announcementReceived(message);
       if (channel === this.ackChannel) return void this.ackReceived(message);
       if (message === this.origin || !channel.startsWith(this.prefix)) return;
       this.listeners.fire(channel.slice(this.prefix.length));
@@ -250,17 +259,17 @@ export class RedisWakeupBus implements WakeupBus {
     this.statusCbs.push(cb);
   }
 
-  onRevocation(handler: (revoked: RevokedCredential) => Promise<void>): void {
-    this.revocationHandlers.push(handler);
+  onAnnouncement(handler: (announcement: Announcement) => void | Promise<void>): void {
+    this.handlers.push(handler);
   }
 
   /**
-   * Acts on the revocation here, then publishes it and waits for as many
+   * Acts on the announcement here, then publishes it and waits for as many
    * acknowledgements as Redis counted other receivers (PUBLISH answers how
    * many subscribers got the message: this instance's own among them).
    */
-  async announceRevocation(revoked: RevokedCredential): Promise<void> {
-    for (const handle of this.revocationHandlers) await handle(revoked);
+  async announce(announcement: Announcement): Promise<void> {
+    for (const handle of this.handlers) await handle(announcement);
     if (this.pub.status !== 'ready') return;
     const id = randomBytes(9).toString('base64url');
     let done!: () => void;
@@ -271,7 +280,7 @@ export class RedisWakeupBus implements WakeupBus {
     const timer = setTimeout(done, REVOCATION_ACK_TIMEOUT_MS);
     timer.unref();
     try {
-      const receivers = await this.pub.publish(this.revocationChannel, JSON.stringify({ id, origin: this.origin, revoked }));
+      const receivers = await this.pub.publish(this.announceChannel, JSON.stringify({ id, origin: this.origin, announcement }));
       waiting.expected = receivers - 1;
       if (waiting.acks >= waiting.expected) done();
     } catch {
@@ -282,16 +291,20 @@ export class RedisWakeupBus implements WakeupBus {
     this.awaitingAcks.delete(id);
   }
 
-  private async revocationReceived(message: string): Promise<void> {
-    let parsed: { id: string; origin: string; revoked: RevokedCredential };
+  private async announcementReceived(message: string): Promise<void> {
+    let parsed: { id: string; origin: string; announcement: Announcement };
     try {
       parsed = JSON.parse(message) as typeof parsed;
     } catch {
       return;
     }
     if (parsed.origin === this.origin) return;
-    for (const handle of this.revocationHandlers) {
-      await handle(parsed.revoked).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.name : typeof err }, 'revocation: ending subscriptions failed'));
+    for (const handle of this.handlers) {
+      try {
+        await handle(parsed.announcement);
+      } catch (err) {
+        this.log.error({ err: err instanceof Error ? err.name : typeof err, kind: parsed.announcement.kind }, 'announcement: acting on it failed');
+      }
     }
     this.pub.publish(`${this.prefix}!revoked-ack:${parsed.origin}`, parsed.id).catch(() => {});
   }

@@ -44,6 +44,12 @@ export interface Endpoint<A extends Access = Access> {
   errors?: ErrorShape;
   /** A body limit of its own, below the gateway's MAX_BODY_BYTES: a larger body is refused as it streams in. */
   maxBodyBytes?: number;
+  /**
+   * Who an API key or runtime token is may be taken from the proxy's cache
+   * (modules/proxy/cache.ts: dropped on every instance by any change of the
+   * organization before that change answers). For the proxy's hot path.
+   */
+  cachedPrincipal?: boolean;
   handle(call: Call<A>): Promise<Response> | Response;
 }
 
@@ -58,7 +64,7 @@ export function handler<A extends Access>(app: App, spec: Endpoint<A>): (c: Hono
   return async (c) => {
     let response: Response;
     try {
-      const principal = await authenticate(app, c.req.header('authorization'), spec.access);
+      const principal = await authenticate(app, c.req.header('authorization'), spec.access, spec.cachedPrincipal === true);
       response = await spec.handle({ app, c, principal: principal as PrincipalFor<A> });
     } catch (err) {
       if (!fromPrismaError(err)) app.log.error({ err: errorSummary(err), route: `${c.req.method} ${c.req.routePath}` }, 'unexpected error');
@@ -81,12 +87,12 @@ function withContextCookies(c: HonoContext, response: Response): Response {
   return response;
 }
 
-async function authenticate(app: App, header: string | undefined, access: Access): Promise<Principal | null> {
+async function authenticate(app: App, header: string | undefined, access: Access, cached: boolean): Promise<Principal | null> {
   if (access === 'public') return null;
   const scopes: readonly Scope[] = typeof access === 'string' ? [access] : access;
   const credential = credentialFromHeader(header);
   if (!credential) throw new UnauthenticatedError(credentialWanted(scopes));
-  const principal = (await principalOf(app, credential))!;
+  const principal = (await principalOf(app, credential, cached))!;
   if (!scopes.some((s) => hasScope(principal, s))) throw new ForbiddenError(refusalOf(principal, scopes));
   return principal;
 }

@@ -72,6 +72,8 @@ export function secretsOf(app: App, value: ConnectionValue): Record<string, stri
 /** Makes the stored access token look about to expire, so the next resolution refreshes it. */
 export async function expireSoon(app: App, valueId: string): Promise<void> {
   await app.db.prisma.connectionValue.update({ where: { id: valueId }, data: { expiresAt: new Date(Date.now() - 1000) } });
+  // Stands for time passing, written past the services: what instances kept of the value (the proxy's cache) is as old as it would be then.
+  await app.proxyCache.changed(null);
 }
 
 /**

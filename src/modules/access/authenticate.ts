@@ -18,11 +18,17 @@ import { recordApiKeyUse } from './service.js';
 /** Seen again within this, a customer user's profile is not written again. */
 const SEEN_WRITE_INTERVAL_MS = 60_000;
 
-/** The principal of a credential (null without one); a bad credential is UNAUTHENTICATED. */
-export async function principalOf(app: App, credential: string | null): Promise<Principal | null> {
+/**
+ * The principal of a credential (null without one); a bad credential is
+ * UNAUTHENTICATED. `cached`: what an API key or a runtime token names may come
+ * from the proxy's cache (modules/proxy/cache.ts), which every change of the
+ * organization — a revoked key, a deleted customer — drops on every instance
+ * before it answers; the token's signature and lifetime are checked every time.
+ */
+export async function principalOf(app: App, credential: string | null, cached = false): Promise<Principal | null> {
   if (!credential) return null;
   try {
-    return await authenticate(app, credential);
+    return await authenticate(app, credential, cached);
   } catch (err) {
     if (err instanceof AuthError) throw new UnauthenticatedError(`Invalid credential: ${err.message}`);
     throw err;
@@ -30,21 +36,32 @@ export async function principalOf(app: App, credential: string | null): Promise<
 }
 
 /** Resolves a bearer credential to a principal, or throws AuthError. */
-export async function authenticate(app: App, bearer: string): Promise<Principal> {
-  if (bearer.startsWith(API_KEY_PREFIX)) return apiKey(app, bearer);
+export async function authenticate(app: App, bearer: string, cached = false): Promise<Principal> {
+  if (bearer.startsWith(API_KEY_PREFIX)) return apiKey(app, bearer, cached);
+  // A token verified lately is one of the gateway's own (HS256): its header is not read again.
+  if (app.tokens.remembers(bearer)) return gatewayToken(app, bearer, cached);
   const { alg, kid } = app.tokens.header(bearer);
-  return alg === 'HS256' ? gatewayToken(app, bearer) : embedToken(app, bearer, alg, kid);
+  return alg === 'HS256' ? gatewayToken(app, bearer, cached) : embedToken(app, bearer, alg, kid);
 }
 
-async function apiKey(app: App, secret: string): Promise<Principal> {
-  const key = await app.db.prisma.apiKey.findUnique({ where: { hash: hashApiKey(secret) } });
+async function apiKey(app: App, secret: string, cached: boolean): Promise<Principal> {
+  const hash = hashApiKey(secret);
+  const find = () => app.db.prisma.apiKey.findUnique({ where: { hash } });
+  const key = cached
+    ? (
+        await app.proxyCache.load(null, `api-key:${hash}`, async () => {
+          const row = await find();
+          return { orgId: row?.orgId ?? null, value: { row } };
+        })
+      ).row
+    : await find();
   if (!key || key.revokedAt) throw new AuthError('invalid API key');
   // Last-used is advisory: noted at most once a minute per key.
   if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > 60_000) await recordApiKeyUse(app, key);
   return { kind: 'API_KEY', id: key.id, orgId: key.orgId, readOnly: key.readOnly, noCredentialWrites: key.noCredentialWrites, credentialReads: key.credentialReads };
 }
 
-async function gatewayToken(app: App, token: string): Promise<Principal> {
+async function gatewayToken(app: App, token: string, cached: boolean): Promise<Principal> {
   const payload = await app.tokens.verifyGatewayToken(token);
   const prisma = app.db.prisma;
   const org = typeof payload.org === 'string' ? payload.org : undefined;
@@ -55,7 +72,11 @@ async function gatewayToken(app: App, token: string): Promise<Principal> {
     return { kind: 'ORG_USER', id: user.id, orgId: user.orgId, email: user.email };
   }
   if (payload.aud === 'runtime') {
-    const customer = await prisma.customer.findFirst({ where: { id: payload.sub, orgId: org }, select: { id: true, externalId: true } });
+    const sub = payload.sub;
+    const find = () => prisma.customer.findFirst({ where: { id: sub, orgId: org }, select: { id: true, externalId: true } });
+    const customer = cached
+      ? (await app.proxyCache.load(org, `runtime-customer:${org}:${sub}`, async () => ({ orgId: org, value: { row: await find() } }))).row
+      : await find();
     if (!customer) throw new AuthError('unknown customer');
     return {
       kind: 'RUNTIME',

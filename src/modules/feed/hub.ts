@@ -54,7 +54,7 @@ export class FeedHub {
   constructor(private readonly opts: FeedHubOptions) {
     this.bus = opts.redisUrl ? new RedisWakeupBus(opts.redisUrl, opts.log, opts.channelPrefix) : new LocalWakeupBus();
     this.readers = new FeedReaders(opts.prisma, this.bus, opts.log);
-    this.bus.onRevocation((revoked) => this.endLocal(revoked));
+    this.bus.onAnnouncement((a) => (a.kind === 'API_KEY' || a.kind === 'SIGNING_KEY' ? this.endLocal(a) : undefined));
   }
 
   /**
@@ -64,7 +64,7 @@ export class FeedHub {
    * periodic recheck, `CREDENTIAL_RECHECK_MS`).
    */
   endSubscriptionsOf(revoked: RevokedCredential): Promise<void> {
-    return this.bus.announceRevocation(revoked);
+    return this.bus.announce(revoked);
   }
 
   /** Ends this process's subscriptions that stand on the revoked credential, and lets them say so to their clients. */

@@ -1,9 +1,11 @@
 import { Semaphore as LocalSemaphore, tryAcquire, withTimeout, E_TIMEOUT } from 'async-mutex';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { Semaphore as RedisSemaphore } from 'redis-semaphore';
 import { RateLimitedError } from '../../errors.js';
+import type { WakeupBus } from '../../pubsub/wakeups.js';
 import type { ProxyRateLimit } from './settings.js';
 
 /**
@@ -20,7 +22,12 @@ import type { ProxyRateLimit } from './settings.js';
  *   lapse unless refreshed, so a crashed instance's slots come back), or an
  *   async-mutex semaphore per key in memory;
  * - pauses: an API's 429/503 with `Retry-After` blocks the key for everyone
- *   until then (rate-limiter-flexible's `block`).
+ *   until then (rate-limiter-flexible's `block`). With Redis, the pause is
+ *   also announced to every instance on the wake-up bus and kept in memory,
+ *   so a call does not ask Redis whether its budget is paused: an instance
+ *   reads a key's pause from Redis once per PAUSE_RECHECK_MS (one that
+ *   started after the announcement learns of it then), and on every call
+ *   while the bus is down.
  *
  * Nothing here sees a credential: keys are connection and value ids.
  */
@@ -35,18 +42,28 @@ export interface Admission {
 const SLOT_LEASE_MS = 15_000;
 /** Longest pause an API's Retry-After can impose. */
 const MAX_PAUSE_S = 3600;
+/** With Redis and the bus up: how long an instance trusts that a key it found unpaused in Redis stays so unless told. */
+const PAUSE_RECHECK_MS = 5000;
 
 export class ProxyBudgets {
   private readonly redis: Redis | null = null;
   private readonly windows = new Map<string, RateLimiterAbstract>();
   private readonly pauses: RateLimiterAbstract;
   private readonly slots = new Map<string, { semaphore: LocalSemaphore; users: number }>();
+  /** Pauses this instance set or was told of: key → until (ms since the epoch). */
+  private readonly pausedUntil = new Map<string, number>();
+  /** Keys whose pause was read from Redis lately (see PAUSE_RECHECK_MS). */
+  private readonly checked = new LRUCache<string, true>({ max: 100_000, ttl: PAUSE_RECHECK_MS });
 
   constructor(
     redisUrl: string | undefined,
     private readonly log: Logger,
     private readonly prefix = 'cg:px:',
+    private readonly bus: WakeupBus | null = null,
   ) {
+    bus?.onAnnouncement((a) => {
+      if (a.kind === 'PAUSED') this.pausedUntil.set(a.key, Math.max(this.pausedUntil.get(a.key) ?? 0, Date.now() + a.ms));
+    });
     if (redisUrl) {
       // Fail fast while disconnected: the in-memory insurance answers instead.
       this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(100 * 2 ** Math.min(n, 5), 2000) });
@@ -103,12 +120,29 @@ export class ProxyBudgets {
     const s = Math.min(Math.ceil(seconds), MAX_PAUSE_S);
     if (s < 1) return;
     await this.pauses.block(key, s).catch((err: unknown) => this.log.warn({ err: (err as Error)?.message }, 'proxy pause not recorded'));
+    if (this.redis && this.bus) await this.bus.announce({ kind: 'PAUSED', key, ms: s * 1000 });
   }
 
   private async untilUnpaused(key: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (this.redis && this.bus) {
+      for (;;) {
+        const until = this.pausedUntil.get(key);
+        if (until === undefined || until <= Date.now()) break;
+        await this.waitOrRefuse(until - Date.now(), deadline, 'The API asked to wait (Retry-After)', signal);
+      }
+      this.pausedUntil.delete(key);
+      if (this.bus.crossInstance && this.checked.has(key)) return;
+    }
     for (;;) {
-      const res = await this.pauses.get(key).catch(() => null);
-      if (!res || res.consumedPoints <= this.pauses.points) return;
+      let answered = true;
+      const res = await this.pauses.get(key).catch(() => {
+        answered = false;
+        return null;
+      });
+      if (!res || res.consumedPoints <= this.pauses.points) {
+        if (answered && this.redis) this.checked.set(key, true);
+        return;
+      }
       await this.waitOrRefuse(res.msBeforeNext, deadline, 'The API asked to wait (Retry-After)', signal);
     }
   }

@@ -16,10 +16,17 @@ export async function subjectOf(app: App, principal: ProxyPrincipal, connectionI
     return principal;
   }
   if (!connectionId) throw ValidationError.field('headers.Connection-Id', "is required with an organization credential: the customer's external id");
-  const customer = await app.db.prisma.customer.findUnique({
-    where: { orgId_externalId: { orgId: principal.orgId, externalId: connectionId } },
-    select: { id: true },
-  });
+  const { orgId } = principal;
+  // Kept by the proxy's cache (cache.ts): a customer created or deleted in the organization drops it everywhere before answering.
+  const { customer } = await app.proxyCache.load(orgId, `customer:${orgId}:${connectionId}`, async () => ({
+    orgId,
+    value: {
+      customer: await app.db.prisma.customer.findUnique({
+        where: { orgId_externalId: { orgId, externalId: connectionId } },
+        select: { id: true },
+      }),
+    },
+  }));
   if (!customer) throw new NotFoundError('Connection');
   return { orgId: principal.orgId, customerId: customer.id, instanceId: null, workflowId: null };
 }

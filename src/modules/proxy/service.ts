@@ -22,7 +22,7 @@ import { connectorFields, templateVars } from '../connectors/fields.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { renewNow, type RenewOutcome } from '../health/refresh.js';
 import { needsRefresh } from '../oauth/service.js';
-import { findServingValue, type ResolutionProblem, type RuntimeSubject } from '../runtime/service.js';
+import { findServingValue, type ResolutionProblem, type RuntimeSubject, type Serving } from '../runtime/service.js';
 import { openValue } from '../values/service.js';
 import type { Admission } from './budget.js';
 import { subjectOf } from './scope.js';
@@ -102,13 +102,45 @@ const CROSS_ORIGIN_DROPPED = new Set(['authorization', 'cookie', 'proxy-authoriz
 
 export async function proxyCall(app: App, principal: ProxyPrincipal, call: ProxyCall): Promise<ProxyAnswer> {
   const record = recorder(app, principal, call.providerConfigKey);
+  const limit = callLimit(call.signal, app.config.proxy.maxDurationMs);
   try {
-    return await forward(app, principal, call, record);
+    const answer = await forward(app, principal, call, record, limit.signal);
+    return {
+      ...answer,
+      async finish(completed) {
+        limit.end();
+        await answer.finish(completed);
+      },
+    };
   } catch (err) {
+    limit.end();
     const known = timedOut(err, app.config.proxy.maxDurationMs) ?? err;
     await record.refused(known);
     throw known;
   }
+}
+
+/**
+ * The call's signal: aborted when the caller goes away or when
+ * PROXY_MAX_DURATION_MS has passed; `end` once the call is over. One
+ * controller and one timer, by hand: `AbortSignal.any` with
+ * `AbortSignal.timeout` cost a measurable share of a call's CPU (composite
+ * signals are tracked through weak references).
+ */
+function callLimit(caller: AbortSignal, ms: number): { signal: AbortSignal; end(): void } {
+  const controller = new AbortController();
+  const gone = () => controller.abort(caller.reason);
+  if (caller.aborted) gone();
+  else caller.addEventListener('abort', gone, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException('The call took longer than PROXY_MAX_DURATION_MS', 'TimeoutError')), ms);
+  timer.unref();
+  return {
+    signal: controller.signal,
+    end() {
+      clearTimeout(timer);
+      caller.removeEventListener('abort', gone);
+    },
+  };
 }
 
 /** The call's own time limit (PROXY_MAX_DURATION_MS), or the caller gone, while it waited: a timeout. */
@@ -150,11 +182,8 @@ function recorder(app: App, principal: ProxyPrincipal, stableKey: string): Recor
       ...(r.customerId ? { customerId: r.customerId } : {}),
       outcome,
     });
-    try {
-      await app.auditTrail.write({ ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? stableKey, outcome]) });
-    } catch (err) {
-      app.log.warn({ err: (err as Error)?.name, outcome }, 'proxy audit row not written');
-    }
+    // Counted in memory and written in groups (audit.ts UsageAudit): the credential never left the gateway, so the answer need not wait.
+    app.usageAudit.count({ ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? stableKey, outcome]) });
   }
   return r;
 }
@@ -208,29 +237,68 @@ function renewalRefusal(r: Exclude<RenewOutcome, { kind: 'FRESH' }>): DomainErro
       : new CredentialError('CREDENTIAL_ERROR', r.message);
 }
 
-async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, record: Recorder): Promise<ProxyAnswer> {
+/**
+ * What a call for (subject, stable key) needs before it sends anything: the
+ * serving value (or why none), the connector's parsed proxy settings and how
+ * the credential goes in, and — once a call opened it — the credential and
+ * the base URL it makes. Kept by the proxy's cache (cache.ts): any change of
+ * the organization drops it on every instance before the change answers;
+ * the credential is kept only for the value row it was opened from.
+ */
+interface Plan {
+  serving: Serving | ResolutionProblem;
+  settings: ProxySettings | null;
+  inject: Injection | null;
+  /** Filled by the first call that opens the serving value. */
+  opened?: { credential: Opened; base: URL };
+}
+
+type Injection = NonNullable<ReturnType<typeof injectionOf>>;
+
+async function planFor(app: App, subject: RuntimeSubject, stableKey: string): Promise<Plan> {
+  const { orgId } = subject;
+  const key = `plan:${orgId}:${subject.customerId}:${subject.instanceId ?? ''}:${subject.workflowId ?? ''}:${stableKey}`;
+  return app.proxyCache.load(orgId, key, async () => {
+    const serving = await findServingValue(app, subject, { stableKey });
+    const settings = serving.kind === 'SERVING' ? proxySettingsOf(serving.connection.connector) : null;
+    const inject = serving.kind === 'SERVING' && settings ? injectionOf(settings, serving.connection.connector.authType, connectorFields(serving.connection.connector)) : null;
+    return { orgId, value: { serving, settings, inject } };
+  });
+}
+
+async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, record: Recorder, signal: AbortSignal): Promise<ProxyAnswer> {
   const { config } = app;
   const subject: RuntimeSubject = await subjectOf(app, principal, call.connectionId);
   record.customerId = subject.customerId;
-  const serving = await findServingValue(app, subject, { stableKey: call.providerConfigKey });
+  const plan = await planFor(app, subject, call.providerConfigKey);
+  const serving = plan.serving;
   if (serving.kind !== 'SERVING') {
     if ('connection' in serving && serving.connection) record.connection = serving.connection;
     throw refusalOf(serving);
   }
   const { connection } = serving;
   record.connection = connection;
-  const settings = proxySettingsOf(connection.connector);
+  const { settings, inject } = plan;
   if (!settings) throw new ConflictError(`The connector "${connection.connector.key}" has no proxy settings (set \`proxy\` on the connector)`);
-  const inject = injectionOf(settings, connection.connector.authType, connectorFields(connection.connector));
   if (!inject) throw new ConflictError(`The connector "${connection.connector.key}" does not say how the proxy sends its credential (proxy.inject)`);
   const oauth = connection.connector.authType === 'OAUTH2';
   const deadline = Date.now() + config.proxy.maxDurationMs;
-  const signal = AbortSignal.any([call.signal, AbortSignal.timeout(config.proxy.maxDurationMs)]);
 
   let value = serving.value;
-  if (oauth && needsRefresh(value)) value = await renewed(app, principal, value, false);
-  let credential = open(app, value, inject);
-  const base = baseUrlOf(settings, credential.fields);
+  let credential: Opened;
+  let base: URL;
+  if (oauth && needsRefresh(value)) {
+    value = await renewed(app, principal, value, false);
+    credential = open(app, value, inject);
+    base = baseUrlOf(settings, credential.fields);
+  } else {
+    // Opened once per value row kept (a renewal or any other write drops the plan, and with it the opened credential).
+    plan.opened ??= (() => {
+      const opened = open(app, value, inject);
+      return { credential: opened, base: baseUrlOf(settings, opened.fields) };
+    })();
+    ({ credential, base } = plan.opened);
+  }
   const origin = await originFor(app, principal, base, call.baseUrlOverride);
   const target = targetUrl(origin, call.path, call.query);
 
@@ -308,7 +376,6 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
         discard(res.body);
         throw new UpstreamError('UPSTREAM_FAILED', `The API answered ${declared} bytes, more than PROXY_MAX_RESPONSE_BYTES (${max})`, false);
       }
-      // As for resolutions: the row is committed before the caller sees anything of the answer.
       await record.answered(res.status);
       return answer(app, res, admission);
     }
@@ -336,7 +403,7 @@ interface Opened {
   injected: Injected;
 }
 
-function open(app: App, value: ConnectionValue, inject: NonNullable<ReturnType<typeof injectionOf>>): Opened {
+function open(app: App, value: ConnectionValue, inject: Injection): Opened {
   let opened;
   try {
     opened = openValue(app.config.keyRing, value);
@@ -372,6 +439,7 @@ async function originFor(app: App, principal: ProxyPrincipal, base: URL, overrid
   url.search = '';
   url.hash = '';
   if (url.origin === base.origin) return url;
+  // Read each time (not kept by the proxy's cache): only calls that send another origin come here.
   const org = await app.db.prisma.organization.findUnique({ where: { id: principal.orgId }, select: { allowProxyBaseUrlOverride: true } });
   if (!org?.allowProxyBaseUrlOverride) {
     throw new ForbiddenError(`Base-Url-Override may only name the connection's own origin (${base.origin}) unless the organization allows others (allowProxyBaseUrlOverride)`);
@@ -496,33 +564,42 @@ function answer(app: App, res: OutboundStreamResponse, admission: Admission): Pr
     if (v === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
     headers[name] = v;
   }
-  let size = 0;
-  const capped = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      size += chunk.length;
-      if (size > max) return done(new UpstreamError('UPSTREAM_FAILED', `The API's answer passed PROXY_MAX_RESPONSE_BYTES (${max})`, false));
-      done(null, chunk);
-    },
-  });
-  res.body.on('error', (err) => capped.destroy(err));
-  // Whoever sends the body on watches it while sending; an error after that (the caller gone, the rest discarded) concerns nobody.
-  capped.on('error', () => {});
-  res.body.pipe(capped);
   let finished = false;
+  // Whoever sends the body on watches it while sending; an error after that (the caller gone, the rest discarded) concerns nobody.
+  res.body.on('error', () => {});
+  // A declared length within the cap is the body's length (the HTTP parser delivers no more): nothing to count.
+  const declared = Number(res.headers['content-length']);
+  const body = Number.isFinite(declared) && declared <= max ? res.body : capped(res.body, max);
   return {
     status: res.status,
     headers,
-    body: capped,
+    body,
     async finish(completed) {
       if (finished) return;
       finished = true;
       admission.release();
       if (!completed) {
         discard(res.body);
-        capped.destroy();
+        if (body !== res.body) body.destroy();
       }
     },
   };
+}
+
+/** The body, cut with an error when it passes `max` bytes (an answer of undeclared length). */
+function capped(source: Readable, max: number): Readable {
+  let size = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > max) return done(new UpstreamError('UPSTREAM_FAILED', `The API's answer passed PROXY_MAX_RESPONSE_BYTES (${max})`, false));
+      done(null, chunk);
+    },
+  });
+  source.on('error', (err) => out.destroy(err));
+  out.on('error', () => {});
+  source.pipe(out);
+  return out;
 }
 
 /** An answer not passed on: its connection is let go (a destroyed body reports an abort nobody needs to hear). */
