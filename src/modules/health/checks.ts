@@ -97,25 +97,32 @@ async function check(app: App, valueId: string): Promise<void> {
     return;
   }
   app.metrics.healthChecks.inc({ outcome: run.ok ? 'ok' : (run.failure ?? 'failed').toLowerCase() });
+  const current = await app.db.prisma.connectionValue.findUnique({ where: { id: valueId }, select: { status: true, version: true, checkFailures: true } });
+  if (!current) return;
+  const failures = run.ok ? 0 : current.checkFailures + 1;
+  const at = new Date();
+  const checked = {
+    lastCheckAt: at,
+    lastCheckOk: run.ok,
+    lastCheckMessage: run.message,
+    checkFailures: failures,
+    nextCheckAt: new Date(at.getTime() + nextDelayMs(app, interval, run, failures)),
+  };
+  // A refresh that failed already recorded its status; a value written meanwhile was not what was checked.
+  const sameValue = !run.statusSet && current.version === value.version;
+  const recovered = sameValue && run.ok && current.status === 'ERROR';
+  const broken = sameValue && !run.ok && current.status === 'ACTIVE' && (run.failure === 'UNEXPECTED_STATUS' || failures >= app.config.health.checkErrorAfter);
+  if (!recovered && !broken) {
+    // Only the check's own bookkeeping: one statement, not a change anyone else must hear of (no transition, nothing the proxy keeps).
+    await app.db.prisma.connectionValue.updateMany({ where: { id: valueId }, data: checked });
+    return;
+  }
   await write(app, actor, 'system', async (op) => {
-    const current = await op.tx.connectionValue.findUnique({ where: { id: valueId }, select: { status: true, version: true, checkFailures: true } });
-    if (!current) return;
-    const failures = run.ok ? 0 : current.checkFailures + 1;
-    const at = new Date();
-    await op.tx.connectionValue.update({
-      where: { id: valueId },
-      data: {
-        lastCheckAt: at,
-        lastCheckOk: run.ok,
-        lastCheckMessage: run.message,
-        checkFailures: failures,
-        nextCheckAt: new Date(at.getTime() + nextDelayMs(app, interval, run, failures)),
-      },
-    });
-    // A refresh that failed already recorded its status; a value written meanwhile was not what was checked.
-    if (run.statusSet || current.version !== value.version) return;
-    if (run.ok && current.status === 'ERROR') await setValueStatus(op, valueId, 'ACTIVE', null, 'check.recovered');
-    const broken = run.failure === 'UNEXPECTED_STATUS' || failures >= app.config.health.checkErrorAfter;
-    if (!run.ok && current.status === 'ACTIVE' && broken) await setValueStatus(op, valueId, 'ERROR', run.message, 'check.failed');
+    await op.tx.connectionValue.update({ where: { id: valueId }, data: checked });
+    // The value may have moved on since it was read: only the value that was checked changes status.
+    const now = await op.tx.connectionValue.findUnique({ where: { id: valueId }, select: { status: true, version: true } });
+    if (!now || now.version !== value.version || now.status !== current.status) return;
+    if (recovered) await setValueStatus(op, valueId, 'ACTIVE', null, 'check.recovered');
+    else await setValueStatus(op, valueId, 'ERROR', run.message, 'check.failed');
   });
 }
