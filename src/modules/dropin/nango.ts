@@ -6,7 +6,7 @@ import { CredentialError, ForbiddenError, NotFoundError, ServiceUnavailableError
 import type { ConnectionValue, Customer, Prisma } from '../../generated/prisma/client.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
 import { OAUTH2_TOKEN_FIELDS } from '../connectors/fields.js';
-import { renewNow } from '../health/refresh.js';
+import { RENEWAL_WAIT_MS, renewNow } from '../health/refresh.js';
 import { allowListAdmits, findForRuntime, type RuntimeSubject } from '../runtime/scope.js';
 import { needsRefresh } from '../oauth/service.js';
 import { openedValue, statusAnswer, type Resolution } from '../runtime/service.js';
@@ -50,9 +50,6 @@ export interface NangoList {
   limit: number;
   page: number;
 }
-
-/** How long a force refresh waits for a renewal another caller or instance is running. */
-const RENEWAL_WAIT_MS = 15_000;
 
 /** A principal that may read decrypted credentials through these routes. */
 export function readsCredentials(p: OrgPrincipal): boolean {

@@ -20,7 +20,7 @@ import type { ConnectionValue } from '../../generated/prisma/client.js';
 import { OutboundError, type OutboundStreamResponse } from '../../outbound.js';
 import { connectorFields, templateVars } from '../connectors/fields.js';
 import type { ConnectionWithConnector } from '../connections/scope.js';
-import { renewNow, type RenewOutcome } from '../health/refresh.js';
+import { RENEWAL_WAIT_MS, renewNow, type RenewOutcome } from '../health/refresh.js';
 import { needsRefresh } from '../oauth/service.js';
 import { findServingValue, type ResolutionProblem, type RuntimeSubject, type Serving } from '../runtime/service.js';
 import { openValue } from '../values/service.js';
@@ -92,8 +92,6 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 10_000;
-/** How long a caller waits for another instance's token renewal before a retryable error. */
-const RENEWAL_WAIT_MS = 15_000;
 
 /** Response headers that describe one connection, not the message (RFC 9110 §7.6.1), and cookies the API would set on the gateway's origin. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade', 'set-cookie']);
