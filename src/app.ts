@@ -7,6 +7,8 @@ import type { Database } from './db/database.js';
 import type { GroupWriter } from './db/group-writer.js';
 import { JobRunner } from './jobs/runner.js';
 import { FeedHub } from './modules/feed/hub.js';
+import type { FeedReaders } from './modules/feed/reader.js';
+import { healthLog, type HealthItem } from './modules/health/events.js';
 import { Metrics } from './observability/metrics.js';
 import { currentRequest } from './observability/request.js';
 import { startTracing, type Tracing } from './observability/tracing.js';
@@ -23,8 +25,10 @@ export interface App {
   db: Database;
   log: Logger;
   tokens: TokenService;
-  /** The live feed of this process (started by the HTTP edge). */
+  /** The live feeds of this process (started by the HTTP edge). */
   feed: FeedHub;
+  /** The admin view's live health feed, served by `feed` (modules/health/events.ts). */
+  healthFeed: FeedReaders<HealthItem>;
   /** Prometheus metrics (`/metrics`). */
   metrics: Metrics;
   /** OpenTelemetry tracing (a no-op unless configured). */
@@ -83,6 +87,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     log,
     tokens,
     feed,
+    healthFeed: feed.serve(healthLog(db.prisma)),
     metrics,
     tracing: startTracing(config.otel),
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),

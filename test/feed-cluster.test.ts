@@ -12,8 +12,8 @@ import { useWorld } from './helpers/world.js';
 
 /**
  * Two gateway processes on one PostgreSQL database and one Redis: a change
- * made on one reaches subscribers on the other, and Redis dying mid-stream
- * loses nothing. Needs DATABASE_URL and REDIS_URL (and a redis-server binary:
+ * made on one reaches subscribers on the other (the picker's feed and the
+ * admin health view), and Redis dying mid-stream loses nothing. Needs DATABASE_URL and REDIS_URL (and a redis-server binary:
  * the test runs its own, on another port, so it can kill it).
  */
 const enabled = !!process.env.DATABASE_URL && !!process.env.REDIS_URL;
@@ -40,6 +40,12 @@ const SetMyValue = graphql(`
       ... on MutationSetMyConnectionValueSuccess { data { id } }
       ... on Error { message }
     }
+  }
+`);
+
+const Health = graphql(`
+  subscription ClusterHealth($after: String, $connectionId: ID) {
+    connectionHealthChanged(after: $after, connectionId: $connectionId) { cursor kind customer { externalId } }
   }
 `);
 
@@ -131,6 +137,34 @@ describe.skipIf(!enabled)('two gateway processes, one PostgreSQL, one Redis', ()
     expect(subB.events).toEqual(subA.events);
     expect(subOther.events.map((e) => e.kind)).toEqual(['ADDED']);
     for (const c of [onA, onB, otherOnB]) await c.dispose();
+  });
+
+  it('the admin health view: a transition committed on one instance reaches org subscribers on both, in the same order', async () => {
+    const after = (await a.db.prisma.healthEvent.aggregate({ _max: { id: true } }))._max.id?.toString() ?? '0';
+    const connector = await a.db.prisma.connector.findFirstOrThrow({ where: { orgId: org.orgId, key: 'k' } });
+    const r = await gql(
+      a.url,
+      CreateConnection,
+      { input: { stableKey: 'health', name: 'Health', connectorId: encodeId('Connector', connector.id), type: 'CUSTOMER_ACTIVATED' } },
+      org.adminToken,
+    );
+    const health = (r.data!.createConnection as { data: { id: string } }).data.id;
+    const onA = wsClient(a.url, org.adminToken);
+    const onB = wsClient(b.url, org.apiKey);
+    const subA = new Collector<{ cursor: string; customer: { externalId: string } }>(onA, Health, { after, connectionId: health }, 'connectionHealthChanged');
+    const subB = new Collector<{ cursor: string; customer: { externalId: string } }>(onB, Health, { after, connectionId: health }, 'connectionHealthChanged');
+    const enter = async (url: string, customer: number) => {
+      const set = await gql(url, SetMyValue, { connectionId: health, values: { token: `h-${customer}` } }, org.customers[customer]!.userToken);
+      expect(set.data?.setMyConnectionValue.__typename, JSON.stringify(set)).toBe('MutationSetMyConnectionValueSuccess');
+    };
+    await enter(a.url, 0);
+    await subB.count(1);
+    await enter(b.url, 1);
+    await subA.count(2);
+    await subB.count(2);
+    expect(subA.events.map((e) => e.customer.externalId)).toEqual(['c1', 'c2']);
+    expect(subB.events).toEqual(subA.events);
+    for (const c of [onA, onB]) await c.dispose();
   });
 
   it('Redis dying mid-stream loses nothing: the feed falls back to the database and catches up', async () => {

@@ -24,6 +24,12 @@ export interface Unit {
   beforeCommit(fn: () => Promise<void>): void;
   /** Runs the queued `beforeCommit` work now, for a read in this transaction that needs its result. */
   settle(): Promise<void>;
+  /**
+   * Queues `fn` to run last, after all `beforeCommit` work (which `settle`
+   * may run early; this never runs early): the last lock of the lock order,
+   * the health feed's (docs/architecture.md), is taken only here.
+   */
+  lastly(fn: () => Promise<void>): void;
 }
 
 export interface TransactionOptions {
@@ -91,6 +97,7 @@ async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, 
       result = await prisma.$transaction(
         async (tx) => {
           let queued: (() => Promise<void>)[] = [];
+          const last: (() => Promise<void>)[] = [];
           const settle = async () => {
             while (queued.length) {
               const now = queued;
@@ -98,8 +105,15 @@ async function attempt<T>(prisma: PrismaClient, fn: (unit: Unit) => Promise<T>, 
               for (const work of now) await work();
             }
           };
-          const value = await fn({ tx, afterCommit: (hook) => void hooks.push(hook), beforeCommit: (work) => void queued.push(work), settle });
+          const value = await fn({
+            tx,
+            afterCommit: (hook) => void hooks.push(hook),
+            beforeCommit: (work) => void queued.push(work),
+            settle,
+            lastly: (work) => void last.push(work),
+          });
           await settle();
+          for (const work of last) await work();
           return value;
         },
         { timeout: opts.timeout ?? 30_000, maxWait: opts.maxWait ?? 10_000 },

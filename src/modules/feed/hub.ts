@@ -3,20 +3,21 @@ import type { Principal } from '../../auth/principal.js';
 import type { Job } from '../../jobs/runner.js';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import { LocalWakeupBus, RedisWakeupBus, type RevokedCredential, type WakeupBus } from '../../pubsub/wakeups.js';
-import { FeedReaders, maxCursor, type FeedItem } from './reader.js';
-import { pruneFeedEvents } from './retention.js';
+import { FeedReaders, pickerLog, type EventLog, type FeedItem, type LogItem } from './reader.js';
 import { feedStream, type StreamOptions } from './stream.js';
 
 /**
- * The live feed of one gateway process: wiring only.
+ * The live feeds of one gateway process — the picker's (FeedEvent, by
+ * customer) and the admin health view's (HealthEvent, by organization,
+ * health/events.ts): wiring only.
  *
- * - a committed change wakes its customers' readers here and on every
+ * - a committed change wakes its stream keys' readers here and on every
  *   instance (`notify`, called by the transaction's post-commit hook, through
  *   Redis when configured);
- * - the table is also swept periodically (quickly while Redis is down), which
- *   catches anything a lost wake-up missed, and old events are pruned
+ * - the tables are also swept periodically (quickly while Redis is down),
+ *   which catches anything a lost wake-up missed, and old events are pruned
  *   (retention.ts) — background jobs of the process (`jobs()`, src/jobs);
- * - readers (reader.ts) read each customer's new rows once per process and
+ * - readers (reader.ts) read each key's new rows once per process and
  *   offer them to the subscribers' streams (stream.ts).
  */
 export interface FeedHubOptions {
@@ -34,6 +35,9 @@ export interface FeedHubOptions {
   channelPrefix?: string;
 }
 
+/** What the hub's periodic work needs of any log's readers. */
+type Sweepable = Pick<FeedReaders<LogItem>, 'size' | 'wake' | 'wakeAll'> & { readonly log: Pick<EventLog<LogItem>, 'maxCursor' | 'keysBetween' | 'prune'> };
+
 /**
  * How often open subscriptions' credentials are checked again, by default: a
  * revocation no instance was told of (Redis unreachable, the admin CLI) ends
@@ -43,17 +47,20 @@ export const CREDENTIAL_RECHECK_MS = 2000;
 
 export class FeedHub {
   readonly bus: WakeupBus;
-  private readonly readers: FeedReaders;
+  /** The picker's readers (by customer). */
+  readonly picker: FeedReaders<FeedItem>;
+  /** Every log's readers, the picker's first. */
+  private readonly all: Sweepable[] = [];
+  private readonly sweepMarks = new Map<Sweepable, bigint>();
   /** Each open subscription: how to end it, and whose it is. */
   private readonly streams = new Map<() => void, Principal>();
   private readonly busListeners = new Set<() => void>();
-  private sweepMark: bigint | null = null;
   private started = false;
   private closed = false;
 
   constructor(private readonly opts: FeedHubOptions) {
     this.bus = opts.redisUrl ? new RedisWakeupBus(opts.redisUrl, opts.log, opts.channelPrefix) : new LocalWakeupBus();
-    this.readers = new FeedReaders(opts.prisma, this.bus, opts.log);
+    this.picker = this.serve(pickerLog(opts.prisma));
     this.bus.onAnnouncement((a) => (a.kind === 'API_KEY' || a.kind === 'SIGNING_KEY' ? this.endLocal(a) : undefined));
   }
 
@@ -83,7 +90,14 @@ export class FeedHub {
 
   /** Reports, for each event delivered live, the seconds since it committed (a metric). */
   observeLag(observer: (seconds: number) => void): void {
-    this.readers.lagObserver = observer;
+    this.picker.lagObserver = observer;
+  }
+
+  /** Serves one more log (the health view's) with this process's readers, sweep and retention. */
+  serve<I extends LogItem>(log: EventLog<I>): FeedReaders<I> {
+    const readers = new FeedReaders(log, this.bus, this.opts.log);
+    this.all.push(readers);
+    return readers;
   }
 
   /** Number of live subscribers in this process. */
@@ -98,7 +112,7 @@ export class FeedHub {
     this.bus.onStatus((crossInstance) => {
       // Down: the sweep goes to the outage pace, at once. Back: catch up at once.
       for (const listener of this.busListeners) listener();
-      if (crossInstance) this.readers.wakeAll();
+      if (crossInstance) for (const readers of this.all) readers.wakeAll();
     });
   }
 
@@ -108,14 +122,14 @@ export class FeedHub {
     await this.bus.close();
   }
 
-  /** Wakes the readers of these customers on every instance (post-commit hook of changes that wrote feed events). */
-  notify(customerIds: Iterable<string>): void {
-    this.bus.publish(customerIds);
+  /** Wakes the readers of these bus topics on every instance (post-commit hook of changes that wrote events). */
+  notify(topics: Iterable<string>): void {
+    this.bus.publish(topics);
   }
 
-  /** A subscriber's stream: replay after `after`, then live; ends on `close`, or when the credential expires or is revoked. */
-  subscribe(opts: StreamOptions): AsyncIterableIterator<FeedItem> {
-    return feedStream(this.opts.prisma, this.readers, opts, {
+  /** A subscriber's stream of one log: replay after `after`, then live; ends on `close`, or when the credential expires or is revoked. */
+  subscribe<I extends LogItem>(readers: FeedReaders<I>, opts: StreamOptions<I>): AsyncIterableIterator<I> {
+    return feedStream(readers, opts, {
       add: (stop) => this.streams.set(stop, opts.principal),
       delete: (stop) => this.streams.delete(stop),
     });
@@ -142,7 +156,9 @@ export class FeedHub {
         name: 'feed.retention',
         every: Math.min(Math.max((retentionHours * 3_600_000) / 4, 1000), 10 * 60_000),
         singleton: true,
-        run: () => pruneFeedEvents(this.opts.prisma, retentionHours),
+        run: async () => {
+          for (const readers of this.all) await readers.log.prune(retentionHours);
+        },
       },
     ];
   }
@@ -154,18 +170,18 @@ export class FeedHub {
     for (const [stop, principal] of this.streams) if (revoked.has(principal)) stop();
   }
 
-  /** Wakes local readers of customers with events committed since the last sweep. */
+  /** Wakes local readers of keys with events committed since the last sweep, in every log. */
   private async sweep(): Promise<void> {
-    const max = await maxCursor(this.opts.prisma);
-    const mark = this.sweepMark;
-    this.sweepMark = max;
-    if (mark === null || max <= mark || !this.readers.size) return;
-    if (max - mark > 10_000n) return this.readers.wakeAll();
-    const rows = await this.opts.prisma.feedEvent.findMany({
-      where: { id: { gt: mark, lte: max } },
-      distinct: ['customerId'],
-      select: { customerId: true },
-    });
-    for (const r of rows) this.readers.wake(r.customerId);
+    for (const readers of this.all) {
+      const max = await readers.log.maxCursor();
+      const mark = this.sweepMarks.get(readers);
+      this.sweepMarks.set(readers, max);
+      if (mark === undefined || max <= mark || !readers.size) continue;
+      if (max - mark > 10_000n) {
+        readers.wakeAll();
+        continue;
+      }
+      for (const key of await readers.log.keysBetween(mark, max)) readers.wake(key);
+    }
   }
 }

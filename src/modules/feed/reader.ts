@@ -1,16 +1,16 @@
 import type { Logger } from 'pino';
 import type { PrismaClient } from '../../generated/prisma/client.js';
 import type { WakeupBus } from '../../pubsub/wakeups.js';
+import { cursorPruned, newestCursor, pruneFeedEvents } from './retention.js';
 
 /**
- * Reading the FeedEvent table, the only source of events: rows are written
- * in the transaction of the change (service.ts) under a lock that makes their
- * ids visible in increasing order, so "everything after cursor N" is a plain
- * indexed read. Per customer, one reader per process reads new rows once and
- * offers them to that process's subscribers; readers woken together share
- * one query (a change of a global connection reaches every customer at once).
+ * Reading event logs, the only source of live events: rows are written in
+ * the transaction of the change (feed/service.ts, health/events.ts) under a
+ * lock that makes their ids visible in increasing order, so "everything
+ * after cursor N" is a plain indexed read. Per stream key (a customer, an
+ * organization), one reader per process reads new rows once and offers them
+ * to that process's subscribers (stream.ts).
  */
-/** What the table stores, plus RESYNC: "you may have missed some; reload". */
 /** What a committed change did to a customer's picker set (service.ts writes one event per change). */
 export type FeedEventKind = 'ADDED' | 'REMOVED' | 'UPDATED';
 export type FeedKind = FeedEventKind | 'RESYNC';
@@ -41,20 +41,8 @@ export const PAGE = 500;
 const BATCH_PAGE = 2000;
 
 /** Highest committed cursor (0 when there is none). */
-export async function maxCursor(prisma: PrismaClient): Promise<bigint> {
-  const r = await prisma.feedEvent.aggregate({ _max: { id: true } });
-  return r._max.id ?? 0n;
-}
-
-/** Whether events after `after` may have been pruned (or the cursor is not one of ours). */
-export async function cursorExpired(prisma: PrismaClient, after: bigint): Promise<boolean> {
-  const r = await prisma.feedEvent.aggregate({ _min: { id: true }, _max: { id: true } });
-  const min = r._min.id;
-  const max = r._max.id;
-  if (min === null || max === null) return after !== 0n;
-  // Pruning removes a prefix of ids and always keeps the newest row, so
-  // everything below the oldest remaining id may be gone.
-  return after > max || after < min - 1n;
+export function maxCursor(prisma: PrismaClient): Promise<bigint> {
+  return newestCursor(prisma.feedEvent);
 }
 
 /** Committed events of customers after a cursor, oldest first, with what a subscriber may know. */
@@ -96,16 +84,67 @@ export async function readEvents(
   });
 }
 
-/** A local subscriber of one customer's events. */
-export interface FeedListener {
-  readonly customerId: string;
-  /** Newly committed events of its customer, in cursor order. */
-  offer(items: FeedItem[]): void;
+/** An event of a log: its position, and when it was written (absent for RESYNC). */
+export interface LogItem {
+  cursor: bigint;
+  createdAt?: Date;
 }
 
-/** The local listeners of one customer, and where this process has read that customer's events up to. */
-class CustomerReader {
-  readonly listeners = new Set<FeedListener>();
+/**
+ * A table of events written with their changes under a lock that makes ids
+ * visible in increasing order, read by stream key: the picker's FeedEvent
+ * by customer (`pickerLog`), the admin view's HealthEvent by organization
+ * (health/events.ts).
+ */
+export interface EventLog<I extends LogItem> {
+  /** Names the log in logs. */
+  readonly name: string;
+  /** The wake-up bus topic of a stream key. */
+  topic(key: string): string;
+  /** The stream key an event belongs to. */
+  keyOf(item: I): string;
+  /** Highest committed cursor (0 when there is none). */
+  maxCursor(): Promise<bigint>;
+  /** Whether events after `after` may have been pruned (or the cursor is not one of this log's). */
+  cursorExpired(after: bigint): Promise<boolean>;
+  /** Committed events of these keys after a cursor, oldest first, at most `take`. */
+  read(keys: string[], after: bigint, take: number): Promise<I[]>;
+  /** Keys with events in (from, to]: what a sweep wakes. */
+  keysBetween(from: bigint, to: bigint): Promise<string[]>;
+  /** Deletes events older than the retention (a prefix of cursors, never the newest row). */
+  prune(retentionHours: number): Promise<number>;
+  /** A RESYNC item at `cursor` for the stream `key`. */
+  resync(cursor: bigint, key: string): I;
+}
+
+/** The picker's log: FeedEvent rows by customer; the bus topic is the customer id. */
+export function pickerLog(prisma: PrismaClient): EventLog<FeedItem> {
+  return {
+    name: 'live feed',
+    topic: (customerId) => customerId,
+    keyOf: (item) => item.customerId,
+    maxCursor: () => maxCursor(prisma),
+    cursorExpired: (after) => cursorPruned(prisma.feedEvent, after),
+    read: (customerIds, after, take) => readEvents(prisma, customerIds, after, take),
+    async keysBetween(from, to) {
+      const rows = await prisma.feedEvent.findMany({ where: { id: { gt: from, lte: to } }, distinct: ['customerId'], select: { customerId: true } });
+      return rows.map((r) => r.customerId);
+    },
+    prune: (retentionHours) => pruneFeedEvents(prisma, retentionHours),
+    resync: (cursor, customerId) => ({ cursor, customerId, kind: 'RESYNC', connectionId: null, connectorId: null, option: null }),
+  };
+}
+
+/** A local subscriber of one stream key's events. */
+export interface FeedListener<I extends LogItem = FeedItem> {
+  readonly key: string;
+  /** Newly committed events of its key, in cursor order. */
+  offer(items: I[]): void;
+}
+
+/** The local listeners of one stream key, and where this process has read that key's events up to. */
+class KeyReader<I extends LogItem> {
+  readonly listeners = new Set<FeedListener<I>>();
   tail: bigint | null = null;
   closed = false;
   /** Resolves once the reader knows where it starts: events after that reach its listeners. */
@@ -114,11 +153,12 @@ class CustomerReader {
   readonly listening: { ready: Promise<void>; stop: () => void };
 
   constructor(
-    readonly customerId: string,
+    readonly key: string,
+    topic: string,
     bus: WakeupBus,
-    private readonly schedule: (r: CustomerReader) => void,
+    private readonly schedule: (r: KeyReader<I>) => void,
   ) {
-    this.listening = bus.listen(customerId, () => this.wake());
+    this.listening = bus.listen(topic, () => this.wake());
     this.initialized = new Promise((resolve) => (this.markInitialized = resolve));
   }
 
@@ -132,31 +172,36 @@ class CustomerReader {
   }
 }
 
-/** Every customer reader of one process, read in batched rounds. */
-export class FeedReaders {
-  private readonly readers = new Map<string, CustomerReader>();
-  private readonly dirty = new Set<CustomerReader>();
+/**
+ * Every stream reader of one log in one process, read in batched rounds:
+ * each key's new rows are read once per process and offered to its local
+ * subscribers; readers woken together share one query (a change of a global
+ * connection reaches every customer at once).
+ */
+export class FeedReaders<I extends LogItem = FeedItem> {
+  private readonly readers = new Map<string, KeyReader<I>>();
+  private readonly dirty = new Set<KeyReader<I>>();
   private reading = false;
   private readScheduled = false;
   /** Seconds from an event's commit to its live delivery here (metrics). */
   lagObserver: ((seconds: number) => void) | null = null;
 
   constructor(
-    private readonly prisma: PrismaClient,
+    readonly log: EventLog<I>,
     private readonly bus: WakeupBus,
-    private readonly log: Logger,
+    private readonly logger: Logger,
   ) {}
 
   get size(): number {
     return this.readers.size;
   }
 
-  /** Starts offering a customer's new events to `listener`; resolves once its reader's starting point is fixed. */
-  attach(listener: FeedListener): Promise<void> {
-    let reader = this.readers.get(listener.customerId);
+  /** Starts offering a key's new events to `listener`; resolves once its reader's starting point is fixed. */
+  attach(listener: FeedListener<I>): Promise<void> {
+    let reader = this.readers.get(listener.key);
     if (!reader) {
-      reader = new CustomerReader(listener.customerId, this.bus, (r) => this.schedule(r));
-      this.readers.set(listener.customerId, reader);
+      reader = new KeyReader<I>(listener.key, this.log.topic(listener.key), this.bus, (r) => this.schedule(r));
+      this.readers.set(listener.key, reader);
     }
     reader.listeners.add(listener);
     // A new reader must be initialized; a running one needs no read for a newcomer (it replays for itself).
@@ -164,18 +209,18 @@ export class FeedReaders {
     return reader.initialized;
   }
 
-  detach(listener: FeedListener): void {
-    const reader = this.readers.get(listener.customerId);
+  detach(listener: FeedListener<I>): void {
+    const reader = this.readers.get(listener.key);
     if (!reader) return;
     reader.listeners.delete(listener);
     if (!reader.listeners.size) {
       reader.close();
-      this.readers.delete(listener.customerId);
+      this.readers.delete(listener.key);
     }
   }
 
-  wake(customerId: string): void {
-    this.readers.get(customerId)?.wake();
+  wake(key: string): void {
+    this.readers.get(key)?.wake();
   }
 
   wakeAll(): void {
@@ -183,7 +228,7 @@ export class FeedReaders {
   }
 
   /** Queues a reader; all queued readers are served by one query per round. */
-  private schedule(reader: CustomerReader): void {
+  private schedule(reader: KeyReader<I>): void {
     this.dirty.add(reader);
     if (this.reading || this.readScheduled) return;
     this.readScheduled = true;
@@ -196,7 +241,7 @@ export class FeedReaders {
   private async round(): Promise<void> {
     if (this.reading) return;
     this.reading = true;
-    let readers: CustomerReader[] = [];
+    let readers: KeyReader<I>[] = [];
     try {
       while (this.dirty.size) {
         readers = [...this.dirty].filter((r) => !r.closed);
@@ -206,7 +251,7 @@ export class FeedReaders {
           // Wake-ups must reach a reader before its starting point is fixed,
           // or one published in between would wait for the next sweep.
           await Promise.all(fresh.map((r) => r.listening.ready));
-          const start = await maxCursor(this.prisma);
+          const start = await this.log.maxCursor();
           for (const r of fresh) {
             r.tail = start;
             r.markInitialized();
@@ -215,15 +260,16 @@ export class FeedReaders {
         if (!readers.length) continue;
         let from = readers[0]!.tail!;
         for (const r of readers) if (r.tail! < from) from = r.tail!;
-        const items = await readEvents(this.prisma, readers.map((r) => r.customerId), from, BATCH_PAGE);
-        const byCustomer = new Map<string, FeedItem[]>();
+        const items = await this.log.read(readers.map((r) => r.key), from, BATCH_PAGE);
+        const byKey = new Map<string, I[]>();
         for (const it of items) {
-          let list = byCustomer.get(it.customerId);
-          if (!list) byCustomer.set(it.customerId, (list = []));
+          const key = this.log.keyOf(it);
+          let list = byKey.get(key);
+          if (!list) byKey.set(key, (list = []));
           list.push(it);
         }
         for (const r of readers) {
-          const mine = (byCustomer.get(r.customerId) ?? []).filter((it) => it.cursor > r.tail!);
+          const mine = (byKey.get(r.key) ?? []).filter((it) => it.cursor > r.tail!);
           if (!mine.length) continue;
           r.tail = mine[mine.length - 1]!.cursor;
           for (const l of r.listeners) l.offer(mine);
@@ -235,7 +281,7 @@ export class FeedReaders {
         readers = [];
       }
     } catch (err) {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'live feed: read failed, retrying');
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, `${this.log.name}: read failed, retrying`);
       const retry = readers;
       setTimeout(() => retry.forEach((r) => r.wake()), 1000).unref();
     } finally {

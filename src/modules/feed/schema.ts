@@ -4,8 +4,8 @@ import { ValidationError } from '../../errors.js';
 import { decodeId, decodeOptionalId, encodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { RESULT_IGNORES_ARGUMENTS } from '../../schema/extensions.js';
-import type { FeedItem, FeedOption } from './reader.js';
-import { feedTarget, pickerCustomer, pickerOptionWhere } from './scope.js';
+import { readEvents, type FeedItem, type FeedOption } from './reader.js';
+import { feedAdmits, feedTarget, pickerCustomer, pickerOptionWhere } from './scope.js';
 
 /**
  * The workflow builder's step picker: the connections available to select for
@@ -123,7 +123,8 @@ const FeedEventRef = builder.objectRef<FeedItem>('AvailableConnectionsEvent').im
   }),
 });
 
-function parseCursor(after: string | null | undefined): bigint | null {
+/** A feed cursor argument (`after`), of this feed or the health view's. */
+export function parseCursor(after: string | null | undefined): bigint | null {
   if (after === null || after === undefined) return null;
   if (!/^\d{1,19}$/.test(after)) throw ValidationError.field('after', 'not a feed cursor');
   return BigInt(after);
@@ -151,7 +152,13 @@ builder.subscriptionFields((t) => ({
         customerId: decodeOptionalId('Customer', args.customerId),
         connectorId: decodeOptionalId('Connector', args.connectorId),
       });
-      return ctx.app.feed.subscribe({ principal: ctx.principal!, ...target, after });
+      return ctx.app.feed.subscribe(ctx.app.feed.picker, {
+        principal: ctx.principal!,
+        key: target.customerId,
+        after,
+        admits: feedAdmits(target),
+        replay: (from, take) => readEvents(ctx.prisma, [target.customerId], from, take, target),
+      });
     },
     // The arguments choose the stream (subscribe, per subscriber); an event's result depends on the event alone.
     resolve: (item) => item,

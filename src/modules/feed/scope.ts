@@ -3,6 +3,7 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { builderConnectorWhere } from '../connectors/scope.js';
 import { whichCustomer } from '../tenancy/scope.js';
+import type { FeedItem } from './reader.js';
 
 /**
  * Whose picker a principal may read and follow: a customer user its own
@@ -44,4 +45,10 @@ export async function feedTarget(
   const connector = await prisma.connector.findFirst({ where: { id: args.connectorId, AND: [await builderConnectorWhere(prisma, p, customerId)] }, select: { id: true } });
   if (!connector) throw new NotFoundError('Connector');
   return { customerId, connectorId: connector.id, connectionIds };
+}
+
+/** The same selection for events read live (the stream's filter; `readEvents` applies it in SQL for the replay). */
+export function feedAdmits(target: { connectorId: string | null; connectionIds: readonly string[] | null }): (item: FeedItem) => boolean {
+  return (it) =>
+    (!target.connectorId || it.connectorId === target.connectorId) && (!target.connectionIds || (it.connectionId !== null && target.connectionIds.includes(it.connectionId)));
 }

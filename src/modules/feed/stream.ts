@@ -1,19 +1,21 @@
 import { Repeater, type RepeaterBuffer } from 'graphql-yoga';
 import type { Principal } from '../../auth/principal.js';
-import type { PrismaClient } from '../../generated/prisma/client.js';
-import { PAGE, cursorExpired, maxCursor, readEvents, type FeedItem, type FeedListener, type FeedReaders } from './reader.js';
+import { PAGE, type FeedListener, type FeedReaders, type LogItem } from './reader.js';
 
 /**
- * One subscriber's stream of feed events. Live events are buffered while the
- * missed ones are replayed from the database, then the buffer is drained
- * skipping what the replay already delivered: no gap, no duplicate.
+ * One subscriber's stream of a log's events (the picker's, the admin health
+ * view's). Live events are buffered while the missed ones are replayed from
+ * the database, then the buffer is drained skipping what the replay already
+ * delivered: no gap, no duplicate.
  */
-export interface StreamOptions {
+export interface StreamOptions<I extends LogItem> {
   principal: Principal;
-  customerId: string;
-  connectorId?: string | null;
-  /** Only events of these connections (a connect link's session); null or absent: all of the customer's. */
-  connectionIds?: readonly string[] | null;
+  /** The stream key: a customer (picker), an organization (health). */
+  key: string;
+  /** Which of the key's live events this subscriber gets (its filters and scope); RESYNC always passes. */
+  admits(item: I): boolean;
+  /** The key's events after a cursor, oldest first, at most `take` — narrowed in SQL as far as it can; `admits` decides each. */
+  replay(after: bigint, take: number): Promise<I[]>;
   /** Replay events after this cursor first; null: only events from now on. */
   after?: bigint | null;
 }
@@ -21,56 +23,48 @@ export interface StreamOptions {
 /** A subscriber this far behind gets a RESYNC instead of an ever-growing queue. */
 const MAX_QUEUE = 20_000;
 
-const resync = (cursor: bigint, customerId: string): FeedItem => ({
-  cursor,
-  customerId,
-  kind: 'RESYNC',
-  connectionId: null,
-  connectorId: null,
-  option: null,
-});
-
 /**
  * The queue between the feed and a slow client. Repeater's own buffers drop
  * items silently; a client this far behind must instead be told to reload,
  * so past `MAX_QUEUE` the queue collapses into one RESYNC at the newest cursor.
  */
-class ResyncBuffer implements RepeaterBuffer {
-  private items: FeedItem[] = [];
+class ResyncBuffer<I extends LogItem> implements RepeaterBuffer {
+  private items: I[] = [];
   readonly full = false;
+  constructor(private readonly resync: (cursor: bigint) => I) {}
   get empty(): boolean {
     return this.items.length === 0;
   }
-  add(item: FeedItem): void {
+  add(item: I): void {
     this.items.push(item);
-    if (this.items.length > MAX_QUEUE) this.items = [resync(item.cursor, item.customerId)];
+    if (this.items.length > MAX_QUEUE) this.items = [this.resync(item.cursor)];
   }
-  remove(): FeedItem {
+  remove(): I {
     return this.items.shift()!;
   }
 }
 
-export function feedStream(
-  prisma: PrismaClient,
-  readers: FeedReaders,
-  opts: StreamOptions,
+export function feedStream<I extends LogItem>(
+  readers: FeedReaders<I>,
+  opts: StreamOptions<I>,
   onEnd: { add(stop: () => void): void; delete(stop: () => void): void },
-): AsyncIterableIterator<FeedItem> {
-  return new Repeater<FeedItem>(async (push, stop) => {
+): AsyncIterableIterator<I> {
+  const { log } = readers;
+  const resync = (cursor: bigint) => log.resync(cursor, opts.key);
+  return new Repeater<I>(async (push, stop) => {
     let cursor = 0n;
-    let buffer: FeedItem[] | null = [];
+    let buffer: I[] | null = [];
     let done = false;
-    const emit = (it: FeedItem) => {
-      if (done || (it.kind !== 'RESYNC' && it.cursor <= cursor)) return;
+    const emit = (it: I, isResync = false) => {
+      if (done || (!isResync && it.cursor <= cursor)) return;
       if (it.cursor > cursor) cursor = it.cursor;
       void push(it);
     };
-    const listener: FeedListener = {
-      customerId: opts.customerId,
+    const listener: FeedListener<I> = {
+      key: opts.key,
       offer(items) {
         for (const it of items) {
-          if (opts.connectorId && it.connectorId !== opts.connectorId) continue;
-          if (opts.connectionIds && !(it.connectionId && opts.connectionIds.includes(it.connectionId))) continue;
+          if (!opts.admits(it)) continue;
           if (buffer) buffer.push(it);
           else emit(it);
         }
@@ -98,17 +92,18 @@ export function feedStream(
       await attached;
       const after = opts.after ?? null;
       if (after === null) {
-        cursor = await maxCursor(prisma);
-      } else if (await cursorExpired(prisma, after)) {
-        cursor = await maxCursor(prisma);
-        emit(resync(cursor, opts.customerId));
+        cursor = await log.maxCursor();
+      } else if (await log.cursorExpired(after)) {
+        cursor = await log.maxCursor();
+        emit(resync(cursor), true);
       } else {
         cursor = after;
         for (;;) {
-          const items = await readEvents(prisma, [opts.customerId], cursor, PAGE, { connectorId: opts.connectorId, connectionIds: opts.connectionIds });
+          const items = await opts.replay(cursor, PAGE);
           if (done) return;
-          for (const it of items) emit(it);
+          for (const it of items) if (opts.admits(it)) emit(it);
           if (items.length < PAGE) break;
+          cursor = items[items.length - 1]!.cursor;
         }
       }
       const buffered = buffer ?? [];
@@ -117,5 +112,5 @@ export function feedStream(
     } catch (err) {
       stop(err);
     }
-  }, new ResyncBuffer());
+  }, new ResyncBuffer<I>(resync));
 }

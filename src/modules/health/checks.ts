@@ -2,7 +2,9 @@ import type { App } from '../../app.js';
 import { drainClaims } from '../../jobs/runner.js';
 import { systemActor } from '../../auth/principal.js';
 import type { Connector } from '../../generated/prisma/client.js';
+import { transaction } from '../../db/transaction.js';
 import { write } from '../../op.js';
+import { recordHealthEvent } from './events.js';
 import { DEFAULT_TEST_TIMEOUT_MS, runTestRequest, testRequestOf, type TestRun } from '../runtime/service.js';
 import { setValueStatus } from '../values/service.js';
 
@@ -32,6 +34,8 @@ import { setValueStatus } from '../values/service.js';
  *      Transitions go to the status history and webhooks like every other
  *      (values service), by the SYSTEM actor. A value written meanwhile (a
  *      new credential) keeps its status: the check was about the old one.
+ *      Every check is also an event of the admin view's live health feed
+ *      (events.ts), committed with its bookkeeping.
  */
 const BATCH = 50;
 
@@ -112,13 +116,20 @@ async function check(app: App, valueId: string): Promise<void> {
   const sameValue = !run.statusSet && current.version === value.version;
   const recovered = sameValue && run.ok && current.status === 'ERROR';
   const broken = sameValue && !run.ok && current.status === 'ACTIVE' && (run.failure === 'UNEXPECTED_STATUS' || failures >= app.config.health.checkErrorAfter);
+  // Every check is an event of the admin view's live feed, committed with its bookkeeping (events.ts).
+  const ref = { id: value.id, orgId: value.orgId, connectionId: value.connectionId, customerId: value.customerId, slot: value.slot, kind: value.kind };
+  const outcome = { kind: 'CHECKED', ok: run.ok, cause: run.ok ? 'check.passed' : `check.${(run.failure ?? 'FAILED').toLowerCase()}`, message: run.message } as const;
   if (!recovered && !broken) {
-    // Only the check's own bookkeeping: one statement, not a change anyone else must hear of (no transition, nothing the proxy keeps).
-    await app.db.prisma.connectionValue.updateMany({ where: { id: valueId }, data: checked });
+    // Only the check's bookkeeping and its event: not a change anyone else must hear of (no transition, nothing the proxy keeps).
+    await transaction(app.db.prisma, async (unit) => {
+      const { count } = await unit.tx.connectionValue.updateMany({ where: { id: valueId }, data: checked });
+      if (count) recordHealthEvent({ ...unit, app, actor }, ref, outcome);
+    });
     return;
   }
   await write(app, actor, 'system', async (op) => {
     await op.tx.connectionValue.update({ where: { id: valueId }, data: checked });
+    recordHealthEvent(op, ref, outcome);
     // The value may have moved on since it was read: only the value that was checked changes status.
     const now = await op.tx.connectionValue.findUnique({ where: { id: valueId }, select: { status: true, version: true } });
     if (!now || now.version !== value.version || now.status !== current.status) return;

@@ -1,13 +1,15 @@
 import type { ValueStatus } from '../../generated/prisma/client.js';
 import type { Op } from '../../op.js';
 import { emitEvent, type EventType } from '../webhooks/outbox.js';
+import { recordHealthEvent } from './events.js';
 
 /**
  * Status history of connection values, and what a transition tells the
  * organization's webhooks. The values service calls `recordTransition` for
  * every change of a value's status (its creation and clearing included), in
  * the transaction of the change: a rolled-back change leaves no history and
- * sends nothing.
+ * sends nothing. Each is also an event of the admin view's live health feed
+ * (events.ts).
  */
 export interface ValueSlotRef {
   id: string;
@@ -58,12 +60,14 @@ export async function recordTransition(
       via: op.via,
     },
   });
+  recordHealthEvent(op, value, { kind: 'STATUS_CHANGED', from, to, cause, message });
   const type = transitionEvent(from, to);
   if (type) await emitEvent(op, value.orgId, type, () => valueEventData(op, value, { status: to, previousStatus: from, cause, message }));
 }
 
 /** A refresh that failed without changing the status (a transient provider failure): only an event. */
 export async function recordRefreshFailure(op: Op, value: ValueSlotRef, message: string): Promise<void> {
+  recordHealthEvent(op, value, { kind: 'REFRESH_FAILED', cause: 'refresh.failed', message });
   await emitEvent(op, value.orgId, 'value.refresh_failed', () => valueEventData(op, value, { status: null, previousStatus: null, cause: 'refresh.failed', message }));
 }
 

@@ -1,12 +1,21 @@
-import type { ValueStatusChange } from '../../generated/prisma/client.js';
+import type { ValueKind, ValueStatusChange } from '../../generated/prisma/client.js';
+import { decodeOptionalId, encodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
+import { RESULT_IGNORES_ARGUMENTS } from '../../schema/extensions.js';
 import { keysetPage, keysetQuery, keysetSelection, type KeysetSpec } from '../../schema/keyset.js';
 import { rowsById } from '../../schema/loaders.js';
-import { ValueStatusEnum } from '../values/schema.js';
-import { statusChangeWhere } from './scope.js';
+import { connectionWhere } from '../connections/scope.js';
+import { parseCursor } from '../feed/schema.js';
+import { customerWhere } from '../tenancy/scope.js';
+import { ValueKindEnum, ValueStatusEnum } from '../values/schema.js';
+import { valueWhere } from '../values/scope.js';
+import { readHealthEvents, type HealthEventKind, type HealthItem } from './events.js';
+import { healthFeedAdmits, healthFeedTarget, statusChangeWhere } from './scope.js';
 
 /**
- * Connection health in GraphQL: status history. A value's history is reached
+ * Connection health in GraphQL: status history, the last scheduled check,
+ * the dashboard summary and the admin view's live feed
+ * (`connectionHealthChanged`, events.ts). A value's history is reached
  * through the value (`ConnectionValue.history`), so it has exactly the
  * value's scope rules; a connection's (`Connection.statusHistory`, cleared
  * values included) is filtered by scope.ts with the same rules.
@@ -179,3 +188,90 @@ builder.queryField('connectionHealthSummary', (t) =>
     },
   }),
 );
+
+// ───────────────────────────── live admin view ─────────────────────────────
+
+const HealthEventKindEnum = builder.enumType('ConnectionHealthEventKind', {
+  values: {
+    STATUS_CHANGED: { description: "A value's status changed (created: `from` null; cleared: `to` null) — the history's transitions." },
+    REFRESH_FAILED: { description: 'An OAuth2 refresh failed without changing the status (the provider out of reach): retried with backoff.' },
+    CHECKED: { description: 'A scheduled check ran (`ok`, `message`); a transition it caused follows as STATUS_CHANGED.' },
+    RESYNC: {
+      description: 'Events may have been missed (cursor older than the retention, or the client fell far behind): reload the view, then continue from this cursor.',
+    },
+  } as const,
+});
+
+const HealthEventRef = builder.objectRef<HealthItem>('ConnectionHealthEvent').implement({
+  description: "A change of a credential value's health, as the admin view's live feed carries it.",
+  fields: (t) => ({
+    cursor: t.string({ description: 'Position in the feed; pass it as `after` when resubscribing to receive what was missed.', resolve: (e) => e.cursor.toString() }),
+    kind: t.field({ type: HealthEventKindEnum, resolve: (e) => e.kind }),
+    at: t.field({ type: 'DateTime', nullable: true, description: 'When it happened (committed); null for RESYNC.', resolve: (e) => e.createdAt ?? null }),
+    connectionId: t.id({ nullable: true, resolve: (e) => (e.connectionId ? encodeId('Connection', e.connectionId) : null) }),
+    connection: t.prismaField({
+      type: 'Connection',
+      nullable: true,
+      description: 'Null for RESYNC and for a connection you may no longer see (deleted, archived for customer users).',
+      resolve: (query, e, _a, ctx) => (e.connectionId ? ctx.prisma.connection.findFirst({ ...query, where: { id: e.connectionId, AND: [connectionWhere(ctx.principal)] } }) : null),
+    }),
+    value: t.prismaField({
+      type: 'ConnectionValue',
+      nullable: true,
+      description: 'The value as it is now; null once cleared (and for RESYNC).',
+      resolve: (query, e, _a, ctx) => (e.valueId ? ctx.prisma.connectionValue.findFirst({ ...query, where: { id: e.valueId, AND: [valueWhere(ctx.principal)] } }) : null),
+    }),
+    valueKind: t.field({ type: ValueKindEnum, nullable: true, resolve: (e) => e.valueKind as ValueKind | null }),
+    customer: t.prismaField({
+      type: 'Customer',
+      nullable: true,
+      description: "The value's customer; null for global and test values (and RESYNC).",
+      resolve: (query, e, _a, ctx) => (e.customerId ? ctx.prisma.customer.findFirst({ ...query, where: { id: e.customerId, AND: [customerWhere(ctx.principal)] } }) : null),
+    }),
+    from: t.field({ type: ValueStatusEnum, nullable: true, resolve: (e) => e.from }),
+    to: t.field({ type: ValueStatusEnum, nullable: true, resolve: (e) => e.to }),
+    ok: t.boolean({ nullable: true, description: 'CHECKED: whether the check passed.', resolve: (e) => e.ok }),
+    cause: t.string({ nullable: true, description: 'As in the history: connectionValue.set, refresh.rejected, check.passed, check.unexpected_status…', resolve: (e) => e.cause }),
+    message: t.string({ nullable: true, description: "The value's error, the refresh's or the check's outcome (never a secret).", resolve: (e) => e.message }),
+    actorKind: t.string({ nullable: true, description: "Who: SYSTEM for the gateway's own workers (refresh, checks), or the principal kind.", resolve: (e) => e.actorKind }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  connectionHealthChanged: t.field({
+    type: HealthEventRef,
+    description:
+      "The admin view's live health feed: status transitions, failed refreshes and scheduled checks of the organization's values " +
+      '(customer users: their own customer’s values they may see), optionally of one customer, connection or connector, or of some kinds. ' +
+      'With `after`, first replays every event after that cursor, then continues live: ordered, nothing missed, nothing twice. Ends when the credential expires or is revoked.',
+    authScopes: { org: true, customerUser: true },
+    args: {
+      customerId: t.arg.id({ description: 'Only values of this customer (customer users: their own, always).' }),
+      connectionId: t.arg.id({ description: 'Only values of this connection.' }),
+      connectorId: t.arg.id({ description: 'Only values of connections of this connector.' }),
+      kinds: t.arg({ type: [HealthEventKindEnum], description: 'Only these kinds (RESYNC is always sent).' }),
+      after: t.arg.string({ description: 'Cursor of the last event received.' }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const after = parseCursor(args.after);
+      const p = ctx.principal!;
+      const target = await healthFeedTarget(ctx.prisma, p, {
+        customerId: decodeOptionalId('Customer', args.customerId),
+        connectionId: decodeOptionalId('Connection', args.connectionId),
+        connectorId: decodeOptionalId('Connector', args.connectorId),
+        kinds: args.kinds ? args.kinds.filter((k): k is HealthEventKind => k !== 'RESYNC') : null,
+      });
+      return ctx.app.feed.subscribe(ctx.app.healthFeed, {
+        principal: p,
+        key: target.orgId,
+        after,
+        admits: healthFeedAdmits(p, target),
+        // The replay is narrowed in SQL by the filters; `admits` (scope included) decides each row.
+        replay: (from, take) => readHealthEvents(ctx.prisma, [target.orgId], from, take, target),
+      });
+    },
+    // The arguments choose the stream; an event's result depends on the event (and the principal's visibility) alone.
+    resolve: (item) => item,
+    extensions: { [RESULT_IGNORES_ARGUMENTS]: true },
+  }),
+}));
