@@ -396,6 +396,13 @@ describe('refresh at resolve time', () => {
     const again = await resolve(acme.runtimeToken);
     expect(again).toMatchObject({ accessToken: r.accessToken });
     expect(idp.grants.refresh_token).toBe(1);
+    // The next renewal presents the rotated token, never the old one: the provider refuses a consumed one (invalid_grant, and revokes the grant).
+    await expireSoon(gw.app, after.id);
+    const next = await resolve(acme.runtimeToken);
+    expect(next.__typename).toBe('ResolvedCredential');
+    expect(idp.grants.refresh_token).toBe(2);
+    expect(idp.grantErrors.invalid_grant ?? 0).toBe(0);
+    expect(secretsOf(gw.app, await valueOf(gw.app, codeConn.id, acme.id)).refreshToken).not.toBe(now.refreshToken);
   });
 
   it('keeps the old refresh token when the provider does not send a new one', () => {
