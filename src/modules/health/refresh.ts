@@ -163,6 +163,11 @@ async function renewClaimed(app: App, value: Claimed, actor: Actor, via: Surface
 async function refresh(app: App, valueId: string): Promise<void> {
   const value = await app.db.prisma.connectionValue.findUnique({ where: { id: valueId }, include: { connection: { include: { connector: true } } } });
   if (!value) return void (await app.db.prisma.valueRefreshLease.deleteMany({ where: { valueId } }));
+  // Due no longer: the claim's statement read an older snapshot, and another instance renewed the value
+  // and let go of its lease before this claim's insert (a lease gone is a lease takeable). Nothing to call.
+  if (value.status !== 'ACTIVE' || !value.expiresAt || value.expiresAt.getTime() >= Date.now() + app.config.health.refreshMarginMs) {
+    return release(app, valueId, false);
+  }
   const renewal = await renewClaimed(app, value, systemActor(value.orgId, 'background-refresh'));
   await settle(app, valueId, renewal);
 }
