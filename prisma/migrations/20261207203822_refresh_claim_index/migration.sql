@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "ConnectionValue_expiresAt_idx" ON "ConnectionValue"("expiresAt");
