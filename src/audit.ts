@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Actor } from './auth/principal.js';
+import { systemActor, type Actor } from './auth/principal.js';
 import { GroupWriter } from './db/group-writer.js';
 import type { Logger } from 'pino';
 import type { Database } from './db/database.js';
@@ -29,6 +29,28 @@ export async function audit(
   detail: Record<string, unknown> = {},
 ): Promise<void> {
   await tx.auditEvent.create({ data: auditRow(actor, via, action, targetType, targetId, detail) });
+}
+
+/**
+ * Counts one more of a repeated action in the row of its actor, target and
+ * action for this minute (`aggregateKey`), in the caller's transaction: the
+ * gateway's own routine work (renewals, scheduled checks) is audited as
+ * such without a row per occurrence.
+ */
+export async function auditCounted(
+  tx: Pick<Tx, 'auditEvent'>,
+  actor: Actor,
+  via: Surface,
+  action: string,
+  targetType: string,
+  targetId: string | null,
+): Promise<void> {
+  const key = aggregateKey([actor.kind, actor.id, actor.orgId, action, targetType, targetId]);
+  await tx.auditEvent.upsert({
+    where: { aggregateKey: key },
+    create: { ...auditRow(actor, via, action, targetType, targetId), aggregateKey: key, count: 1 },
+    update: { count: { increment: 1 } },
+  });
 }
 
 export function auditRow(actor: Actor, via: Surface, action: string, targetType: string, targetId: string | null, detail: Record<string, unknown> = {}) {
@@ -168,13 +190,28 @@ export class UsageAudit {
   }
 }
 
-/** Deletes audit rows older than the retention (in batches, so a large backlog never holds one long transaction). */
+/**
+ * Deletes audit rows older than the retention (in batches, so a large backlog
+ * never holds one long transaction), then writes what it did into each
+ * organization's log as the gateway's own work (SYSTEM, `audit.pruned`).
+ */
 export async function pruneAuditEvents(prisma: PrismaClient, retentionDays: number, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
+  const byOrg = new Map<string, number>();
   let total = 0;
   for (;;) {
-    const n = await prisma.$executeRaw`DELETE FROM "AuditEvent" WHERE id IN (SELECT id FROM "AuditEvent" WHERE "createdAt" < ${cutoff} LIMIT 5000)`;
-    total += n;
-    if (n < 5000) return total;
+    const gone = await prisma.$queryRaw<{ orgId: string }[]>`DELETE FROM "AuditEvent" WHERE id IN (SELECT id FROM "AuditEvent" WHERE "createdAt" < ${cutoff} LIMIT 5000) RETURNING "orgId"::text AS "orgId"`;
+    for (const r of gone) byOrg.set(r.orgId, (byOrg.get(r.orgId) ?? 0) + 1);
+    total += gone.length;
+    if (gone.length < 5000) break;
   }
+  // The gateway's own work, audited as such: each organization learns how much of its log went, and why.
+  if (byOrg.size) {
+    await prisma.auditEvent.createMany({
+      data: [...byOrg].map(([orgId, rows]) =>
+        auditRow(systemActor(orgId, 'retention'), 'system', 'audit.pruned', 'AuditEvent', null, { rows, olderThan: cutoff.toISOString(), retentionDays }),
+      ),
+    });
+  }
+  return total;
 }

@@ -454,6 +454,12 @@ const MATRIX: Record<'Query' | 'Mutation' | 'Subscription', Record<string, Case[
         expect: { ...builderRead('ok', 'hidden', 'hidden'), ANON: 'unauth' },
       },
     ],
+    // `after: "0"` replays the health events of the fixtures' values: each principal's first is its own organization's or customer's.
+    connectionHealthChanged: [
+      { name: "the caller's organization (customer users: their customer's values)", args: () => ({ after: '0' }), expect: { ...builderRead('ok', 'ok', 'ok'), ANON: 'unauth' } },
+      { name: "customer A's values", args: () => ({ after: '0', customerId: t.custA }), expect: { ...builderRead('ok', 'hidden', 'hidden'), ANON: 'unauth' } },
+      { name: 'an org-activated connection', args: () => ({ after: '0', connectionId: fx.gid.orgCust }), expect: { ...builderRead('hidden', 'hidden', 'hidden'), ANON: 'unauth' } },
+    ],
   },
 };
 

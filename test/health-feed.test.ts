@@ -363,6 +363,12 @@ describe('the gateway’s own work', () => {
     const cursors = evs.map((e) => e.cursor);
     expect(new Set(cursors).size).toBe(cursors.length);
     await gw.db.prisma.connection.update({ where: { id: connection.id }, data: { archivedAt: new Date() } });
+    // Audited as the gateway's own work: checks counted per connection and minute, each transition a row.
+    await new Promise((r) => setTimeout(r, 300));
+    const audited = await gw.db.prisma.auditEvent.findMany({ where: { orgId: acme.orgId, principalKind: 'SYSTEM', principalId: 'scheduled-check' }, orderBy: { id: 'asc' } });
+    const checkedEvents = (await gw.db.prisma.healthEvent.count({ where: { connectionId: connection.id, kind: 'CHECKED' } }));
+    expect(audited.filter((r) => r.action === 'connection.checked' && r.targetId === connection.id).reduce((n, r) => n + r.count, 0)).toBe(checkedEvents);
+    expect(audited.filter((r) => r.action === 'connectionValue.status').map((r) => (r.detail as { cause: string }).cause)).toEqual(['check.failed', 'check.recovered']);
   }, 60_000);
 
   it('a failed OAuth2 refresh (the provider unavailable) is an event with its message, by SYSTEM', async () => {
@@ -381,6 +387,9 @@ describe('the gateway’s own work', () => {
     expect(sub.events[0]).toMatchObject({ kind: 'REFRESH_FAILED', cause: 'refresh.failed', actorKind: 'SYSTEM', from: null, to: null, valueKind: 'GLOBAL', value: { status: 'ACTIVE' } });
     expect(sub.events[0]!.message).toMatch(/^Token refresh failed temporarily/);
     expect(JSON.stringify(sub.events)).not.toMatch(/flaky-access|flaky-client-secret/);
+    const audited = await gw.db.prisma.auditEvent.findMany({ where: { action: 'oauth.renew_failed', targetId: connection.id } });
+    expect(audited.length).toBeGreaterThan(0);
+    expect(audited.every((r) => r.principalKind === 'SYSTEM' && r.principalId === 'background-refresh')).toBe(true);
     await gw.db.prisma.connection.update({ where: { id: connection.id }, data: { archivedAt: new Date() } });
   }, 60_000);
 });

@@ -66,5 +66,9 @@ describe('background refresh', () => {
     expect(resolutionLog.length).toBe(resolutionsBefore);
     const v = await gw.app.db.prisma.connectionValue.findUniqueOrThrow({ where: { id: first.id } });
     expect(v).toMatchObject({ status: 'ACTIVE', refreshFailures: 0 });
+    // Audited as the gateway's own work: renewals counted per connection and minute.
+    const audited = await gw.db.prisma.auditEvent.findMany({ where: { action: 'oauth.renewed', targetId: connection.id } });
+    expect(audited.every((r) => r.principalKind === 'SYSTEM' && r.principalId === 'background-refresh' && r.orgId === org.orgId)).toBe(true);
+    expect(audited.reduce((n, r) => n + r.count, 0)).toBe(renewals);
   }, 60_000);
 });

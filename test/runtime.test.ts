@@ -413,8 +413,13 @@ describe('runtime resolution: type rules', () => {
     });
     const recent = await gw.db.prisma.auditEvent.count();
     expect(await pruneAuditEvents(gw.db.prisma, 365)).toBe(1);
-    expect(await gw.db.prisma.auditEvent.count()).toBe(recent - 1);
     expect(await gw.db.prisma.auditEvent.count({ where: { principalId: 'old' } })).toBe(0);
+    // The pruning itself is in the organization's log, as the gateway's own work.
+    const pruned = await gw.db.prisma.auditEvent.findMany({ where: { action: 'audit.pruned' } });
+    expect(pruned.map((r) => [r.orgId, r.principalKind, r.principalId, (r.detail as { rows: number }).rows, (r.detail as { retentionDays: number }).retentionDays])).toEqual([
+      [org.orgId, 'SYSTEM', 'retention', 1, 365],
+    ]);
+    expect(await gw.db.prisma.auditEvent.count()).toBe(recent - 1 + 1);
   });
 });
 

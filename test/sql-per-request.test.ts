@@ -185,12 +185,12 @@ useWorld({ env: { MAX_COMPLEXITY: '1000000' } }, async (w) => {
   for (const org of orgs.values()) for (const kind of ['ADMIN', 'CUSTOMER_USER', 'RUNTIME'] as const) await gql(gw.url, Warm, {}, tokenOf(org, kind));
 });
 
-/** The statements one request sends (the live feed's background polling is not the request's). */
+/** The statements one request sends (the live feeds' background polling — picker and health view — is not the request's). */
 async function statements<R, V>(doc: TypedDocumentNode<R, V>, token: string, variables: V): Promise<{ sql: string[]; data: R }> {
   gw.resetQueries();
   const r = await gql(gw.url, doc, variables, token);
   expect(r.errors, `${JSON.stringify(r.errors)} in ${print(doc)}`).toBeUndefined();
-  return { sql: gw.queries.filter((q) => !/"FeedEvent"/.test(q)), data: r.data as R };
+  return { sql: gw.queries.filter((q) => !/"(FeedEvent|HealthEvent)"/.test(q)), data: r.data as R };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { App } from '../../app.js';
 import { drainClaims } from '../../jobs/runner.js';
 import { systemActor } from '../../auth/principal.js';
 import type { Connector } from '../../generated/prisma/client.js';
+import { auditCounted } from '../../audit.js';
 import { transaction } from '../../db/transaction.js';
 import { write } from '../../op.js';
 import { recordHealthEvent } from './events.js';
@@ -123,13 +124,17 @@ async function check(app: App, valueId: string): Promise<void> {
     // Only the check's bookkeeping and its event: not a change anyone else must hear of (no transition, nothing the proxy keeps).
     await transaction(app.db.prisma, async (unit) => {
       const { count } = await unit.tx.connectionValue.updateMany({ where: { id: valueId }, data: checked });
-      if (count) recordHealthEvent({ ...unit, app, actor }, ref, outcome);
+      if (!count) return;
+      recordHealthEvent({ ...unit, app, actor }, ref, outcome);
+      // A check uses the credential: audited as the gateway's own work, counted per connection and minute.
+      await auditCounted(unit.tx, actor, 'system', 'connection.checked', 'Connection', value.connectionId);
     });
     return;
   }
   await write(app, actor, 'system', async (op) => {
     await op.tx.connectionValue.update({ where: { id: valueId }, data: checked });
     recordHealthEvent(op, ref, outcome);
+    await auditCounted(op.tx, actor, 'system', 'connection.checked', 'Connection', value.connectionId);
     // The value may have moved on since it was read: only the value that was checked changes status.
     const now = await op.tx.connectionValue.findUnique({ where: { id: valueId }, select: { status: true, version: true } });
     if (!now || now.version !== value.version || now.status !== current.status) return;

@@ -1,5 +1,5 @@
 import type { Tx } from '../../db/transaction.js';
-import type { ConnectionType, PrismaClient, ValueStatus } from '../../generated/prisma/client.js';
+import { Prisma, type ConnectionType, type PrismaClient, type ValueStatus } from '../../generated/prisma/client.js';
 import type { EventLog } from '../feed/reader.js';
 import { cursorPruned, newestCursor, pruneEvents } from '../feed/retention.js';
 import type { Op } from '../../op.js';
@@ -72,31 +72,21 @@ export function recordHealthEvent(unit: HealthUnit, value: ValueSlotRef, facts: 
 async function writeEvents(unit: HealthUnit, queue: Pending[]): Promise<void> {
   pending.delete(unit.tx);
   const { tx } = unit;
-  const connections = await tx.connection.findMany({ where: { id: { in: [...new Set(queue.map((e) => e.connectionId))] } }, select: { id: true, connectorId: true } });
-  const connectorOf = new Map(connections.map((c) => [c.id, c.connectorId]));
-  // A connection deleted in this transaction takes its values' events with it.
-  const rows = queue.filter((e) => connectorOf.has(e.connectionId));
-  if (!rows.length) return;
   await lockHealthFeed(tx);
-  await tx.healthEvent.createMany({
-    data: rows.map((e) => ({
-      orgId: e.orgId,
-      connectionId: e.connectionId,
-      connectorId: connectorOf.get(e.connectionId)!,
-      customerId: e.customerId,
-      valueId: e.valueId,
-      slot: e.slot,
-      valueKind: e.valueKind,
-      kind: e.facts.kind,
-      fromStatus: e.facts.from ?? null,
-      toStatus: e.facts.to ?? null,
-      ok: e.facts.ok ?? null,
-      cause: e.facts.cause,
-      message: e.facts.message ?? null,
-      actorKind: e.actorKind,
-    })),
-  });
-  const topics = [...new Set(rows.map((e) => healthTopic(e.orgId)))];
+  // One statement: each event takes its connector from its connection (a connection deleted in this
+  // transaction takes its values' events with it); ids are drawn in the queue's order.
+  const rows = queue.map(
+    (e, i) =>
+      Prisma.sql`(${i}::int, ${e.connectionId}::uuid, ${e.customerId}::uuid, ${e.valueId}::uuid, ${e.slot}, ${e.valueKind}, ${e.facts.kind}, ${e.facts.from ?? null}::"ValueStatus", ${e.facts.to ?? null}::"ValueStatus", ${e.facts.ok ?? null}::boolean, ${e.facts.cause}, ${e.facts.message ?? null}, ${e.actorKind})`,
+  );
+  const written = await tx.$executeRaw`
+    INSERT INTO "HealthEvent" ("orgId", "connectionId", "connectorId", "customerId", "valueId", slot, "valueKind", kind, "fromStatus", "toStatus", ok, cause, message, "actorKind")
+    SELECT c."orgId", c.id, c."connectorId", e.customer, e.value, e.slot, e.vkind, e.kind, e.f, e.t, e.ok, e.cause, e.message, e.actor
+    FROM (VALUES ${Prisma.join(rows)}) AS e(ord, conn, customer, value, slot, vkind, kind, f, t, ok, cause, message, actor)
+    JOIN "Connection" c ON c.id = e.conn
+    ORDER BY e.ord`;
+  if (!written) return;
+  const topics = [...new Set(queue.map((e) => healthTopic(e.orgId)))];
   unit.afterCommit(() => unit.app.feed.notify(topics));
 }
 

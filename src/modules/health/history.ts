@@ -1,4 +1,5 @@
 import type { ValueStatus } from '../../generated/prisma/client.js';
+import { auditCounted } from '../../audit.js';
 import type { Op } from '../../op.js';
 import { emitEvent, type EventType } from '../webhooks/outbox.js';
 import { recordHealthEvent } from './events.js';
@@ -61,6 +62,8 @@ export async function recordTransition(
     },
   });
   recordHealthEvent(op, value, { kind: 'STATUS_CHANGED', from, to, cause, message });
+  // A principal's change is audited by the operation that made it; the gateway's own (a check, a refresh) here.
+  if (op.actor.kind === 'SYSTEM') await op.audit('connectionValue.status', 'ConnectionValue', value.id, { from, to, cause });
   const type = transitionEvent(from, to);
   if (type) await emitEvent(op, value.orgId, type, () => valueEventData(op, value, { status: to, previousStatus: from, cause, message }));
 }
@@ -68,6 +71,7 @@ export async function recordTransition(
 /** A refresh that failed without changing the status (a transient provider failure): only an event. */
 export async function recordRefreshFailure(op: Op, value: ValueSlotRef, message: string): Promise<void> {
   recordHealthEvent(op, value, { kind: 'REFRESH_FAILED', cause: 'refresh.failed', message });
+  if (op.actor.kind === 'SYSTEM') await auditCounted(op.tx, op.actor, op.via, 'oauth.renew_failed', 'Connection', value.connectionId);
   await emitEvent(op, value.orgId, 'value.refresh_failed', () => valueEventData(op, value, { status: null, previousStatus: null, cause: 'refresh.failed', message }));
 }
 

@@ -1,6 +1,6 @@
 import type { App } from '../../app.js';
 import { drainClaims } from '../../jobs/runner.js';
-import type { Surface } from '../../audit.js';
+import { auditCounted, type Surface } from '../../audit.js';
 import { systemActor, type Actor } from '../../auth/principal.js';
 import type { ConnectionValue, Connector } from '../../generated/prisma/client.js';
 import { openSecrets } from '../../crypto/secrets.js';
@@ -128,7 +128,10 @@ async function renewClaimed(app: App, value: Claimed, actor: Actor, via: Surface
     app.metrics.refreshes.inc({ outcome: 'refreshed' });
     const count = await write(app, actor, via, async ({ tx }) => {
       await lockValue(tx, valueId);
-      return (await tx.connectionValue.updateMany({ where: { id: valueId, version: value.version }, data: refreshedValueData(ring, value, secrets.refreshToken, tokens) })).count;
+      const { count } = await tx.connectionValue.updateMany({ where: { id: valueId, version: value.version }, data: refreshedValueData(ring, value, secrets.refreshToken, tokens) });
+      // The gateway's own renewals, counted per connection and minute; a caller's renewal is part of its audited resolution or proxy call.
+      if (count && actor.kind === 'SYSTEM') await auditCounted(tx, actor, via, 'oauth.renewed', 'Connection', value.connectionId);
+      return count;
     });
     return count ? { outcome: 'refreshed', message: 'refreshed' } : { outcome: 'changed', message: 'The credential changed during the refresh' };
   } catch (err) {
