@@ -12,6 +12,8 @@ export interface Instance {
   url: string;
   pid: number;
   token?: string;
+  /** proxy-instance.ts with MEMORY_PROBE=1: where it says how much memory it holds live. */
+  probe?: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -22,11 +24,11 @@ export async function spawnInstance(script: string, env: Record<string, string>)
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout! });
-  const printed = await new Promise<{ url: string; pid: number; token?: string }>((resolve, reject) => {
+  const printed = await new Promise<{ url: string; pid: number; token?: string; probe?: string }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`gateway process exited with ${code}`)));
     lines.on('line', (line) => {
       try {
-        resolve(JSON.parse(line) as { url: string; pid: number; token?: string });
+        resolve(JSON.parse(line) as { url: string; pid: number; token?: string; probe?: string });
       } catch {
         /* other output */
       }
@@ -43,11 +45,4 @@ export async function spawnInstance(script: string, env: Record<string, string>)
       await exited;
     },
   };
-}
-
-/** Resident memory of a process (bytes), from /proc. */
-export async function residentBytes(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }

@@ -5,10 +5,18 @@
  * PGLITE_TEMPLATE (the run's migrated PGlite dump, loaded into memory),
  * AUTH_SECRET, ENCRYPTION_KEYS, REDIS_URL… With SEED_PROXY_BASE_URL it first
  * seeds an organization whose customer `acme` has a SECRET_TEXT connection
- * (`api`) proxied to that URL. It prints `{"url", "pid", "token"?}` once
- * listening and stops on SIGTERM.
+ * (`api`) proxied to that URL. With MEMORY_PROBE=1 it also answers, on a
+ * port of its own, how much memory the process holds live — `GET /` after a
+ * full garbage collection: `{ heapUsed, external, arrayBuffers, rss }` — a
+ * measure that, unlike the resident set, does not count buffers already
+ * freed but not yet collected. It prints `{"url", "pid", "token"?,
+ * "probe"?}` once listening and stops on SIGTERM.
  */
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
@@ -38,7 +46,21 @@ if (baseUrl) {
 }
 const gateway = createGateway(app);
 await new Promise<void>((resolve) => gateway.http.listen(0, '127.0.0.1', resolve));
-process.stdout.write(JSON.stringify({ url: gateway.url, pid: process.pid, token }) + '\n');
+let probe: string | undefined;
+if (process.env.MEMORY_PROBE === '1') {
+  // V8's collector, reachable without starting node with --expose-gc.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const server = createServer((_req, res) => {
+    gc();
+    const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ heapUsed, external, arrayBuffers, rss }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  probe = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+process.stdout.write(JSON.stringify({ url: gateway.url, pid: process.pid, token, probe }) + '\n');
 process.on('SIGTERM', () => {
   void gateway
     .close()
