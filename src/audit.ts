@@ -147,10 +147,14 @@ export class UsageAudit {
     const g = this.pending.get(row.aggregateKey);
     if (g) g.count += 1;
     else this.pending.set(row.aggregateKey, { ...row, count: 1 });
-    if (!this.timer && !this.closed) {
-      this.timer = setTimeout(() => void this.flush(), this.flushMs);
-      this.timer.unref();
-    }
+    this.scheduleFlush();
+  }
+
+  /** A write within `flushMs`, unless one is due already (or the gateway stopped). */
+  private scheduleFlush(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setTimeout(() => void this.flush(), this.flushMs);
+    this.timer.unref();
   }
 
   /** Writes every count held now (and waits for a write in progress). */
@@ -171,10 +175,7 @@ export class UsageAudit {
           if (g) g.count += r.count;
           else this.pending.set(r.aggregateKey!, r);
         }
-        if (!this.timer && !this.closed) {
-          this.timer = setTimeout(() => void this.flush(), this.flushMs);
-          this.timer.unref();
-        }
+        this.scheduleFlush();
       })
       .finally(() => {
         this.writing = null;

@@ -116,12 +116,12 @@ export class TokenService {
       .sign(this.key);
   }
 
-  /** The protected header of a JWT (which key, which algorithm), or AuthError. */
   /** Whether this is a gateway-signed token verified lately (then its header need not be read to know it is HS256). */
   remembers(token: string): boolean {
     return this.verified.has(token);
   }
 
+  /** The protected header of a JWT (which key, which algorithm), or AuthError. */
   header(token: string): { alg?: string; kid?: string } {
     try {
       return decodeProtectedHeader(token);

@@ -82,8 +82,18 @@ export interface KeysetSpec<Row> extends KeysetOrder<Row> {
   maxSize?: number;
 }
 
-/** The relation query of one page: keyset `where`, order (reversed for a backward page), one row more than the page. */
-export function keysetQuery<Row>(spec: KeysetSpec<Row>, args: ConnectionArgs): KeysetPlan {
+/**
+ * The relation query of one page: keyset `where` (with the caller's own
+ * `filter`, when given), order (reversed for a backward page), one row more
+ * than the page.
+ */
+export function keysetQuery<Row>(spec: KeysetSpec<Row>, args: ConnectionArgs, filter?: Record<string, unknown>): KeysetPlan {
+  const plan = keysetOnly(spec, args);
+  if (!filter) return plan;
+  return { ...plan, where: plan.where ? { AND: [filter, plan.where] } : filter };
+}
+
+function keysetOnly<Row>(spec: KeysetSpec<Row>, args: ConnectionArgs): KeysetPlan {
   validateConnectionArguments(args);
   if (args.before != null && args.after != null) throw new PothosValidationError('Arguments "before" and "after" are not supported at the same time');
   const backward = args.before != null || args.last != null;

@@ -82,10 +82,9 @@ builder.prismaObjectFields('Connection', (t) => ({
     type: StatusChangeRef,
     description:
       "Status transitions of this connection's values that you may see (org principals: every slot; customer users: their own), oldest first — values cleared since included (`to` null).",
-    select: (args, ctx, nestedSelection) => {
-      const page = keysetQuery(HISTORY, args);
-      return { statusChanges: keysetSelection(HISTORY, nestedSelection(true, ['edges', 'node']), { ...page, where: page.where ? { AND: [statusChangeWhere(ctx.principal), page.where] } : statusChangeWhere(ctx.principal) }) };
-    },
+    select: (args, ctx, nestedSelection) => ({
+      statusChanges: keysetSelection(HISTORY, nestedSelection(true, ['edges', 'node']), keysetQuery(HISTORY, args, statusChangeWhere(ctx.principal))),
+    }),
     resolve: (connection, args) => keysetPage(HISTORY, args, connection.statusChanges),
   }),
 }));

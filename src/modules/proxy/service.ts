@@ -282,21 +282,18 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
   const oauth = connection.connector.authType === 'OAUTH2';
   const deadline = Date.now() + config.proxy.maxDurationMs;
 
+  /** A value's credential opened, and the base URL its fields make. */
+  const opening = (v: ConnectionValue) => {
+    const opened = open(app, v, inject);
+    return { credential: opened, base: baseUrlOf(settings, opened.fields) };
+  };
   let value = serving.value;
-  let credential: Opened;
-  let base: URL;
-  if (oauth && needsRefresh(value)) {
-    value = await renewed(app, principal, value, false);
-    credential = open(app, value, inject);
-    base = baseUrlOf(settings, credential.fields);
-  } else {
-    // Opened once per value row kept (a renewal or any other write drops the plan, and with it the opened credential).
-    plan.opened ??= (() => {
-      const opened = open(app, value, inject);
-      return { credential: opened, base: baseUrlOf(settings, opened.fields) };
-    })();
-    ({ credential, base } = plan.opened);
-  }
+  const renewFirst = oauth && needsRefresh(value);
+  if (renewFirst) value = await renewed(app, principal, value, false);
+  // Opened once per value row kept (a renewal or any other write drops the plan, and with it the opened credential); a value just renewed, for this call.
+  const first = renewFirst ? opening(value) : (plan.opened ??= opening(value));
+  const { base } = first;
+  let { credential } = first;
   const origin = await originFor(app, principal, base, call.baseUrlOverride);
   const target = targetUrl(origin, call.path, call.query);
 

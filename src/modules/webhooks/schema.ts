@@ -38,10 +38,9 @@ builder.prismaNode('WebhookEndpoint', {
       type: DeliveryRef,
       description: 'The delivery log, newest first.',
       args: { status: t.arg({ type: DeliveryStatusEnum }) },
-      select: (args, _ctx, nestedSelection) => {
-        const page = keysetQuery(DELIVERIES, args);
-        return { deliveries: keysetSelection(DELIVERIES, nestedSelection(true, ['edges', 'node']), { ...page, where: args.status && page.where ? { AND: [{ status: args.status }, page.where] } : args.status ? { status: args.status } : page.where }) };
-      },
+      select: (args, _ctx, nestedSelection) => ({
+        deliveries: keysetSelection(DELIVERIES, nestedSelection(true, ['edges', 'node']), keysetQuery(DELIVERIES, args, args.status ? { status: args.status } : undefined)),
+      }),
       resolve: (endpoint, args) => keysetPage(DELIVERIES, args, endpoint.deliveries),
     }),
   }),
