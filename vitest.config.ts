@@ -18,6 +18,11 @@ export default defineConfig({
     maxWorkers: Math.max(2, availableParallelism()),
     testTimeout: 60_000,
     hookTimeout: 180_000,
+    // expect.poll waits for a state to arrive (a page rendered, an event fanned out). Its default
+    // of 1 s is shorter than a browser page's first render on a CI machine running other files'
+    // gateways at the same time (connect-page failed so in CI); a state that never arrives still
+    // fails, only later.
+    expect: { poll: { timeout: 15_000 } },
     reporters: ['default'],
   },
 });
