@@ -9,7 +9,8 @@
  * in interleaved rounds (direct, pass-through, proxy, direct, …), so a
  * change of the machine's load touches all three alike. The gateway runs on
  * a fresh PostgreSQL database (created, migrated, dropped) in production
- * mode; the gateway and the pass-through are pinned to CPU 0, the API and
+ * mode, compiled (dist/, as `npm run start:prod` runs it; BENCH_SOURCES=1:
+ * the sources through the loader); the gateway and the pass-through are pinned to CPU 0, the API and
  * autocannon to the others (when taskset and a second CPU exist).
  *
  *   npm run bench:proxy                                   # 50 connections × 10 s × 5 rounds; writes BENCHMARKS.md
@@ -55,8 +56,9 @@ let stopping = false;
 process.once('exit', () => children.forEach((c) => c.kill()));
 
 /** Starts a helper process (on `cpus` when pinning) and reads the JSON line it prints once listening. */
-async function start(script: string, cpus: string, env: Record<string, string>): Promise<Record<string, string>> {
-  const node = [process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--import', 'tsx', script];
+async function start(script: string, cpus: string, env: Record<string, string>, loader = true): Promise<Record<string, string>> {
+  // Without the loader, Node strips the script's types itself (it imports only compiled code).
+  const node = [process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...(loader ? ['--import', 'tsx'] : ['--enable-source-maps']), script];
   const [cmd, ...argv] = pin ? ['taskset', '-c', cpus, ...node] : node;
   const child = spawn(cmd!, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
@@ -88,6 +90,9 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' / ');
 
+// The gateway runs compiled, as deployed (`npm run build`, incremental: quick when dist/ is current).
+const sources = process.env.BENCH_SOURCES === '1';
+if (!sources && spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
 const database = `cg_bench_proxy_${randomBytes(4).toString('hex')}`;
 const loadBefore = load();
 const startedAt = new Date();
@@ -97,8 +102,8 @@ try {
   const dbUrl = new URL(base);
   dbUrl.pathname = `/${database}`;
   const others = multi ? `1-${os.cpus().length - 1}` : '0';
-  const api = await start('bench/proxy/upstream.ts', others, { BENCH_SECRET: secret });
-  const passthrough = await start('bench/proxy/passthrough.ts', '0', { UPSTREAM_URL: api.url!, BENCH_SECRET: secret });
+  const api = await start('bench/proxy/upstream.ts', others, { BENCH_SECRET: secret }, false);
+  const passthrough = await start('bench/proxy/passthrough.ts', '0', { UPSTREAM_URL: api.url!, BENCH_SECRET: secret }, false);
   const gateway = await start('bench/proxy/gateway.ts', '0', {
     DATABASE_URL: dbUrl.toString(),
     REDIS_URL: redis,
@@ -112,7 +117,7 @@ try {
     OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32',
     UPSTREAM_URL: api.url!,
     BENCH_SECRET: secret,
-  });
+  }, sources);
   const targets: Record<Target, { url: string; headers: Record<string, string> }> = {
     direct: { url: `${api.url}/v1/items?limit=16`, headers: { authorization: `Bearer ${secret}` } },
     'pass-through': { url: `${passthrough.url}/proxy/v1/items?limit=16`, headers: { 'provider-config-key': 'bench' } },
@@ -134,11 +139,13 @@ try {
   }
   const loadAfter = load();
   const m = (t: Target, k: keyof Shot) => median(shots.get(t)!.map((s) => s[k]));
+  // The share is taken in each round (the two ran seconds apart, under the same load), then the median of those.
+  const ratios = shots.get('proxy')!.map((p, i) => p.rps / shots.get('pass-through')![i]!.rps);
   const cpu = os.cpus();
   const lines = [
     `### Results — ${startedAt.toISOString().slice(0, 10)}${smoke ? ' (smoke run: not a measurement)' : ''}`,
     '',
-    `Machine: ${cpu.length} × ${cpu[0]?.model.trim()}, Linux ${os.release()}, Node ${process.version}, PostgreSQL on the same machine; gateway and pass-through pinned to CPU 0${pin ? '' : ' (taskset unavailable or one CPU: not pinned)'}; autocannon ${connections} connections × ${seconds} s × ${rounds} interleaved rounds (medians). Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
+    `Machine: ${cpu.length} × ${cpu[0]?.model.trim()}, Linux ${os.release()}, Node ${process.version}, PostgreSQL on the same machine; the gateway ${sources ? 'from its sources through tsx' : 'compiled (dist/)'}, the pass-through and the API run by Node without a loader; gateway and pass-through pinned to CPU 0${pin ? '' : ' (taskset unavailable or one CPU: not pinned)'}; autocannon ${connections} connections × ${seconds} s × ${rounds} interleaved rounds (medians). Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`,
     '',
     '| way | req/s | p50 | p99 | added p50 | added p99 | errors |',
     '|---|---|---|---|---|---|---|',
@@ -147,7 +154,7 @@ try {
       return `| ${t} | ${fmt(m(t, 'rps'))} | ${m(t, 'p50')} ms | ${m(t, 'p99')} ms | ${added('p50')} | ${added('p99')} | ${shots.get(t)!.reduce((a, s) => a + s.errors, 0)} |`;
     }),
     '',
-    `Proxy ÷ pass-through: ${((m('proxy', 'rps') / m('pass-through', 'rps')) * 100).toFixed(0)} % of the throughput (target ≥ 60 %); the proxy adds ${fmt(m('proxy', 'p50') - m('direct', 'p50'), 1)} ms at the median over a direct call (target ≤ 2 ms).`,
+    `Proxy ÷ pass-through, round by round: ${ratios.map((r) => `${(r * 100).toFixed(0)} %`).join(', ')}; median **${(median(ratios) * 100).toFixed(0)} %** of the throughput (target ≥ 60 %); the proxy adds ${fmt(m('proxy', 'p50') - m('direct', 'p50'), 1)} ms at the median over a direct call (target ≤ 2 ms).`,
   ];
   const report = lines.join('\n');
   console.log('\n' + report);
