@@ -73,7 +73,7 @@ export type AuditRow = ReturnType<typeof auditRow> & { aggregateKey?: string };
  * (principal, target, outcome…) and the minute. Hashed: parts may hold
  * caller input of any length.
  */
-export function aggregateKey(parts: (string | null)[], at = new Date()): string {
+export function aggregateKey(parts: readonly (string | null)[], at = new Date()): string {
   const text = JSON.stringify([...parts, at.toISOString().slice(0, 16)]);
   // The same parts in the same minute (a busy caller): hashed once (the proxy's hot path).
   let key = recentKeys.get(text);
@@ -142,11 +142,17 @@ export class UsageAudit {
     this.unhook = db.beforeAuditRead(() => this.flush());
   }
 
-  /** One more use under `row.aggregateKey`. */
-  count(row: AuditRow & { aggregateKey: string }): void {
-    const g = this.pending.get(row.aggregateKey);
+  /**
+   * One more use of the kind `parts` names (principal, target, outcome…), in
+   * this minute's row. The row (`row()`) and its hashed aggregate key are made
+   * once per kind and flush, not per use: this is the proxy's hot path.
+   */
+  count(parts: readonly (string | null)[], row: () => AuditRow): void {
+    const minute = Math.floor(Date.now() / 60_000);
+    const kind = `${minute} ${JSON.stringify(parts)}`;
+    const g = this.pending.get(kind);
     if (g) g.count += 1;
-    else this.pending.set(row.aggregateKey, { ...row, count: 1 });
+    else this.pending.set(kind, { ...row(), aggregateKey: aggregateKey(parts, new Date(minute * 60_000)), count: 1 });
     this.scheduleFlush();
   }
 
@@ -165,15 +171,15 @@ export class UsageAudit {
     }
     while (this.writing) await this.writing;
     if (this.pending.size === 0) return;
-    const rows = [...this.pending.values()];
+    const held = this.pending;
     this.pending = new Map();
-    this.writing = addCounts(this.db.prisma, rows)
+    this.writing = addCounts(this.db.prisma, [...held.values()])
       .catch((err: unknown) => {
-        this.log.warn({ err: err instanceof Error ? err.name : typeof err, rows: rows.length }, 'audit counts not written: kept for the next flush');
-        for (const r of rows) {
-          const g = this.pending.get(r.aggregateKey!);
+        this.log.warn({ err: err instanceof Error ? err.name : typeof err, rows: held.size }, 'audit counts not written: kept for the next flush');
+        for (const [kind, r] of held) {
+          const g = this.pending.get(kind);
           if (g) g.count += r.count;
-          else this.pending.set(r.aggregateKey!, r);
+          else this.pending.set(kind, r);
         }
         this.scheduleFlush();
       })

@@ -115,6 +115,8 @@ describe('REST: NUL bytes and bad percent-escapes are typed 400 problems', () =>
     ['/api/v1/projects/%E0%A4', 'path'],
     ['/api/v1/projects/a%00b', 'path'],
     ['/runtime/v1/connection?stableKey=%', 'query.stableKey'],
+    ['/proxy/v1/items?q=%ZZ', 'query.q'],
+    ['/proxy/v1/a%00b', 'path'],
   ])('GET %s', async (path, field) => {
     const r = await http(gw.url + path, { token: org.apiKey });
     expect(r.status).toBe(400);

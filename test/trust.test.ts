@@ -589,7 +589,7 @@ describe('10. CORS answers configured origins only', () => {
     const evil = { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' };
     const withCors = await startGateway({ CORS_ORIGINS: 'https://app.example' });
     closers.push(() => withCors.close());
-    for (const path of ['/graphql', '/api/v1/projects', '/runtime/v1/connection', '/health']) {
+    for (const path of ['/graphql', '/api/v1/projects', '/runtime/v1/connection', '/health', '/proxy/v1/items']) {
       for (const method of ['OPTIONS', 'GET']) {
         const d = await request(`${gw.url}${path}`, method, evil);
         expect(d.headers.get('access-control-allow-origin'), `${method} ${path}`).toBeNull();

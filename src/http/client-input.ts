@@ -153,12 +153,18 @@ export function clientInputPlugin(): Plugin {
  */
 export function requestTargetGuard(): MiddlewareHandler {
   return async (c, next) => {
-    const target = c.req.url.slice(c.req.url.indexOf('/', c.req.url.indexOf('//') + 2));
-    const [path = '', query = ''] = splitOnce(target, '?');
-    const problem = componentProblem(path, 'path') ?? queryProblem(query);
+    const problem = requestTargetProblem(c.req.url.slice(c.req.url.indexOf('/', c.req.url.indexOf('//') + 2)));
     if (problem) return errorResponse(problem);
     await next();
   };
+}
+
+/** What is wrong with a request target (`/path?query`): a malformed or non-UTF-8 percent-escape, an escaped NUL; or null. */
+export function requestTargetProblem(target: string): ValidationError | null {
+  // Without a percent sign there is nothing to decode, so nothing malformed and no NUL (a raw one never passes the URL parser).
+  if (!target.includes('%')) return null;
+  const [path = '', query = ''] = splitOnce(target, '?');
+  return componentProblem(path, 'path') ?? queryProblem(query);
 }
 
 function splitOnce(s: string, sep: string): [string, string] {

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context as HonoContext, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { App } from '../app.js';
@@ -60,18 +62,76 @@ export function endpoint<A extends Access>(spec: Endpoint<A>): Endpoint<A> {
 
 /** The Hono handler of an endpoint. */
 export function handler<A extends Access>(app: App, spec: Endpoint<A>): (c: HonoContext) => Promise<Response> {
-  const shape = spec.errors ?? restErrors;
   return async (c) => {
-    let response: Response;
-    try {
-      const principal = await authenticate(app, c.req.header('authorization'), spec.access, spec.cachedPrincipal === true);
-      response = await spec.handle({ app, c, principal: principal as PrincipalFor<A> });
-    } catch (err) {
-      if (!fromPrismaError(err)) app.log.error({ err: errorSummary(err), route: `${c.req.method} ${c.req.routePath}` }, 'unexpected error');
-      response = errorResponse(err, shape);
-    }
+    const response = await run(app, spec, c.req.header('authorization'), () => `${c.req.method} ${c.req.routePath}`, (principal) =>
+      spec.handle({ app, c, principal: principal as PrincipalFor<A> }),
+    );
     return withContextCookies(c, response);
   };
+}
+
+/**
+ * Authentication, access, the handler, and the error answer of whatever it
+ * throws: the wrapper itself, shared by the router's handlers and the Node
+ * ones. Never throws.
+ */
+async function run<R>(
+  app: App,
+  spec: Pick<Endpoint, 'access' | 'errors' | 'cachedPrincipal'>,
+  authorization: string | undefined,
+  route: () => string,
+  handle: (principal: Principal | null) => Promise<R> | R,
+): Promise<R | Response> {
+  try {
+    const principal = await authenticate(app, authorization, spec.access, spec.cachedPrincipal === true);
+    return await handle(principal);
+  } catch (err) {
+    if (!fromPrismaError(err)) app.log.error({ err: errorSummary(err), route: route() }, 'unexpected error');
+    return errorResponse(err, spec.errors ?? restErrors);
+  }
+}
+
+/**
+ * An endpoint that answers on Node's response itself, streaming (the proxy):
+ * the same wrapper, served without the router's Request and Response objects
+ * (`nodeHandler`, on the hot path) or through the router (`mountNode`).
+ * `handle` answers and returns nothing, or returns an answer to send.
+ */
+export interface NodeEndpoint<A extends Access = Access> extends Omit<Endpoint<A>, 'handle' | 'maxBodyBytes'> {
+  handle(call: { app: App; req: IncomingMessage; res: ServerResponse; principal: PrincipalFor<A> }): Promise<Response | void>;
+}
+
+export function nodeEndpoint<A extends Access>(spec: NodeEndpoint<A>): NodeEndpoint<A> {
+  return spec;
+}
+
+/** A Node endpoint as a Node request handler: the answer written to `res`, errors included. */
+export function nodeHandler<A extends Access>(app: App, spec: NodeEndpoint<A>, route: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    const answer = await run(app, spec, req.headers.authorization, () => `${req.method} ${route}`, (principal) =>
+      spec.handle({ app, req, res, principal: principal as PrincipalFor<A> }),
+    );
+    if (answer) await sendResponse(res, answer);
+  };
+}
+
+/** Registers a Node endpoint for every method on a path, through the router (its middleware applies: CORS). */
+export function mountNode(edge: Hono, app: App, path: string, spec: NodeEndpoint): void {
+  edge.all(path, async (c) => {
+    const { incoming, outgoing } = c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
+    const answer = await run(app, spec, c.req.header('authorization'), () => `${c.req.method} ${c.req.routePath}`, (principal) =>
+      spec.handle({ app, req: incoming, res: outgoing, principal }),
+    );
+    return answer ?? RESPONSE_ALREADY_SENT;
+  });
+}
+
+/** A Response (an error answer: small, no cookies) written to Node's response. */
+export async function sendResponse(res: ServerResponse, answer: Response): Promise<void> {
+  const body = Buffer.from(await answer.arrayBuffer());
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(answer.status, { ...Object.fromEntries(answer.headers), 'content-length': body.length });
+  res.end(body);
 }
 
 /**
@@ -118,7 +178,3 @@ export function mount(edge: Hono, app: App, path: string, methods: Partial<Recor
   edge.all(path, (c) => errorResponse(new MethodNotAllowedError(c.req.method, allowed), shape));
 }
 
-/** Registers one endpoint for every method on a path (the proxy: whatever the API takes). Its body is the endpoint's to read. */
-export function mountAnyMethod(edge: Hono, app: App, path: string, spec: Endpoint): void {
-  edge.all(path, handler(app, spec));
-}

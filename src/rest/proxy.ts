@@ -1,10 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { PayloadTooLargeError, ValidationError } from '../errors.js';
 import { proxyErrors } from '../http/answers.js';
 import { proxyCall, type ProxyCall, type RequestBody } from '../modules/proxy/service.js';
-import { endpoint } from './endpoint.js';
+import { nodeEndpoint } from './endpoint.js';
 
 /**
  * The proxy's route, in Nango's request shape, so an unmodified
@@ -25,6 +24,8 @@ import { endpoint } from './endpoint.js';
  * Mapping only: the work is modules/proxy/service.ts.
  */
 export const PROXY_PATH = '/proxy';
+/** Its route pattern (metrics and logs name the operation by it). */
+export const PROXY_ROUTE = `${PROXY_PATH}/*`;
 
 /** Request bodies up to this size are held, so a retry (or a retry after a token refresh) can send them again; larger ones stream once. */
 const REPLAYABLE_BYTES = 1024 * 1024;
@@ -49,13 +50,12 @@ const NOT_FORWARDED = new Set([
 ]);
 const NANGO_PROXY = 'nango-proxy-';
 
-export const proxyEndpoint = endpoint({
+export const proxyEndpoint = nodeEndpoint({
   access: ['runtime', 'credentialWrite'],
   errors: proxyErrors,
   // The hot path: who the key or token is comes from the proxy's cache (modules/proxy/cache.ts).
   cachedPrincipal: true,
-  async handle({ app, c, principal }) {
-    const { incoming, outgoing } = c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
+  async handle({ app, req: incoming, res: outgoing, principal }) {
     const raw = incoming.headers;
     const one = (name: string) => {
       const v = raw[name];
@@ -106,7 +106,7 @@ export const proxyEndpoint = endpoint({
       connectionId,
       retries: retriesHeader === null ? 0 : Number(retriesHeader),
       baseUrlOverride: one('base-url-override'),
-      signal: controller.signal,
+      controller,
     };
     let answer;
     try {
@@ -125,7 +125,6 @@ export const proxyEndpoint = endpoint({
       if (completed) outgoing.end();
       else outgoing.destroy();
     }
-    return RESPONSE_ALREADY_SENT;
   },
 });
 

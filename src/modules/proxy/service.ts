@@ -1,6 +1,6 @@
 import { Transform, type Readable } from 'node:stream';
 import type { App } from '../../app.js';
-import { aggregateKey, auditRow } from '../../audit.js';
+import { auditRow } from '../../audit.js';
 import type { OrgPrincipal, RuntimePrincipal } from '../../auth/principal.js';
 import { CryptoError } from '../../crypto/keyring.js';
 import {
@@ -67,8 +67,8 @@ export interface ProxyCall {
   retries: number;
   /** `Base-Url-Override`. */
   baseUrlOverride: string | null;
-  /** Aborted when the caller goes away. */
-  signal: AbortSignal;
+  /** Aborted by the route when the caller goes away, and here when the call passes PROXY_MAX_DURATION_MS. */
+  controller: AbortController;
 }
 
 /** A request body: bytes that can be sent again (a retry), or a stream that can be sent once. */
@@ -100,9 +100,9 @@ const CROSS_ORIGIN_DROPPED = new Set(['authorization', 'cookie', 'proxy-authoriz
 
 export async function proxyCall(app: App, principal: ProxyPrincipal, call: ProxyCall): Promise<ProxyAnswer> {
   const record = recorder(app, principal, call.providerConfigKey);
-  const limit = callLimit(call.signal, app.config.proxy.maxDurationMs);
+  const limit = callLimit(call.controller, app.config.proxy.maxDurationMs);
   try {
-    const answer = await forward(app, principal, call, record, limit.signal);
+    const answer = await forward(app, principal, call, record, call.controller.signal);
     return {
       ...answer,
       async finish(completed) {
@@ -119,26 +119,16 @@ export async function proxyCall(app: App, principal: ProxyPrincipal, call: Proxy
 }
 
 /**
- * The call's signal: aborted when the caller goes away or when
- * PROXY_MAX_DURATION_MS has passed; `end` once the call is over. One
- * controller and one timer, by hand: `AbortSignal.any` with
- * `AbortSignal.timeout` cost a measurable share of a call's CPU (composite
- * signals are tracked through weak references).
+ * The call's time limit: its controller aborted when PROXY_MAX_DURATION_MS
+ * has passed; `end` once the call is over. One timer on the route's own
+ * controller: a second controller following the first (or
+ * `AbortSignal.any` with `AbortSignal.timeout`) cost a measurable share of a
+ * call's CPU.
  */
-function callLimit(caller: AbortSignal, ms: number): { signal: AbortSignal; end(): void } {
-  const controller = new AbortController();
-  const gone = () => controller.abort(caller.reason);
-  if (caller.aborted) gone();
-  else caller.addEventListener('abort', gone, { once: true });
+function callLimit(controller: AbortController, ms: number): { end(): void } {
   const timer = setTimeout(() => controller.abort(new DOMException('The call took longer than PROXY_MAX_DURATION_MS', 'TimeoutError')), ms);
   timer.unref();
-  return {
-    signal: controller.signal,
-    end() {
-      clearTimeout(timer);
-      caller.removeEventListener('abort', gone);
-    },
-  };
+  return { end: () => clearTimeout(timer) };
 }
 
 /** The call's own time limit (PROXY_MAX_DURATION_MS), or the caller gone, while it waited: a timeout. */
@@ -175,13 +165,14 @@ function recorder(app: App, principal: ProxyPrincipal, stableKey: string): Recor
     done = true;
     app.metrics.proxyRequests.inc({ connector: r.connector(), outcome });
     const targetId = r.connection?.id ?? null;
-    const row = auditRow(principal, 'proxy', 'connection.proxy', 'Connection', targetId, {
-      stableKey,
-      ...(r.customerId ? { customerId: r.customerId } : {}),
-      outcome,
-    });
     // Counted in memory and written in groups (audit.ts UsageAudit): the credential never left the gateway, so the answer need not wait.
-    app.usageAudit.count({ ...row, aggregateKey: aggregateKey([principal.orgId, principal.id, targetId ?? stableKey, outcome]) });
+    app.usageAudit.count([principal.orgId, principal.id, targetId ?? stableKey, outcome], () =>
+      auditRow(principal, 'proxy', 'connection.proxy', 'Connection', targetId, {
+        stableKey,
+        ...(r.customerId ? { customerId: r.customerId } : {}),
+        outcome,
+      }),
+    );
   }
   return r;
 }
@@ -323,7 +314,7 @@ async function forward(app: App, principal: ProxyPrincipal, call: ProxyCall, rec
       } catch (err) {
         if (call.body?.kind === 'stream' && call.body.overflowed()) throw new PayloadTooLargeError(config.proxy.maxRequestBytes);
         const failure = upstreamFailure(err, config.proxy.timeoutMs);
-        if (failure instanceof UpstreamError && failure.retryable && attempt < retries && !call.signal.aborted) {
+        if (failure instanceof UpstreamError && failure.retryable && attempt < retries && !signal.aborted) {
           const delay = backoff(attempt);
           if (Date.now() + delay < deadline) {
             app.metrics.proxyRetries.inc({ connector, reason: 'network' });
