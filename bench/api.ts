@@ -1,15 +1,20 @@
 /**
  * API benchmark (not a test): the gateway side by side, in one run, with a
  * hand-written baseline (node:http + pg, the same pool, the same bearer
- * check, byte-identical JSON) and a bare Yoga serving the same answers from
- * memory, on a realistic dataset in a fresh PostgreSQL database. Each server
- * is pinned to CPU 0, autocannon runs here (pinned to the others when there
- * are some); every workload × system is run in interleaved rounds.
+ * check, byte-identical JSON; for resolutions also without its audit insert)
+ * and a bare Yoga serving the same answers from memory, on a realistic
+ * dataset in a fresh PostgreSQL database; with `--postgraphile`, PostGraphile
+ * v4 and v5 over the same data. The gateway runs compiled (dist/, built
+ * first; BENCH_SOURCES=1: its sources through tsx). Each server is pinned to
+ * CPU 0, autocannon runs here (pinned to the others when there are some);
+ * every workload × system is run in interleaved rounds, and each ratio is
+ * taken round by round, then the median of the rounds.
  *
  *   npm run bench:api                          # 30k values, then the 1M-value scale point
  *   npm run bench:api -- --skip-1m --seconds 5 # quicker
  *   DATABASE_URL=postgres://…/postgres npm run bench:api   # another server (a database is created and dropped)
- *   npm run bench:api -- --postgraphile       # also PostGraphile v4 (dev-only: `npm --prefix bench/postgraphile ci` first)
+ *   npm run bench:api -- --postgraphile       # also PostGraphile v4 and v5 (dev-only: `npm --prefix bench/postgraphile ci`
+ *                                              # and `npm --prefix bench/postgraphile5 ci` first)
  *
  * Prints req/s, p50/p99, SQL statements per request and the ratios, the
  * filters' latency at 30k and at 1M values with their query plans, and
@@ -37,8 +42,17 @@ const connections = Number(opt('connections', '50'));
 const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const pin = spawnSync('taskset', ['--version']).status === 0 && os.cpus().length > 1;
 const log = (line: string) => process.stderr.write(line + '\n');
+const sources = process.env.BENCH_SOURCES === '1';
 
-type System = 'gateway' | 'baseline' | 'yoga' | 'postgraphile';
+type System = 'gateway' | 'baseline' | 'baseline-noaudit' | 'yoga' | 'postgraphile4' | 'postgraphile5';
+const SYSTEM_NAMES: Record<System, string> = {
+  gateway: 'gateway',
+  baseline: 'baseline (raw SQL)',
+  'baseline-noaudit': 'baseline without the audit insert',
+  yoga: 'bare Yoga (static)',
+  postgraphile4: 'PostGraphile v4 (no authz)',
+  postgraphile5: 'PostGraphile v5 (no authz)',
+};
 interface Running {
   system: System;
   url: string;
@@ -47,7 +61,14 @@ interface Running {
 }
 
 async function start(system: System, dataset: Dataset, extra: Record<string, string> = {}): Promise<Running> {
-  const node = system === 'postgraphile' ? [process.execPath, 'bench/postgraphile/server.cjs'] : [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
+  const node =
+    system === 'postgraphile4'
+      ? [process.execPath, 'bench/postgraphile/server.cjs']
+      : system === 'postgraphile5'
+        ? [process.execPath, 'bench/postgraphile5/server.mjs']
+        : system === 'gateway'
+          ? [process.execPath, ...(sources ? ['--import', 'tsx'] : ['--enable-source-maps']), 'bench/api/gateway.ts']
+          : [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
   const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(cmd!, argv, {
     // Throughput, not the limiter, is measured: one API key sends far more than a principal's budget.
@@ -77,7 +98,7 @@ interface Workload {
   name: string;
   request(ds: Dataset): { method: 'GET' | 'POST'; path: string; body?: string; token: string };
   systems: System[];
-  /** The same data through PostGraphile's own schema (its answer has its own shape). */
+  /** The same data through PostGraphile's own schema (its answer has its own shape; v4 and v5 name it alike). */
   postgraphile?: string;
 }
 
@@ -97,12 +118,12 @@ const WORKLOADS: Workload[] = [
   {
     name: 'runtime resolveConnection (GraphQL)',
     request: (ds) => ({ method: 'POST', path: '/graphql', body: JSON.stringify({ query: RESOLVE, variables: { stableKey: ds.resolvable } }), token: ds.runtimeToken }),
-    systems: ['gateway', 'baseline', 'yoga'],
+    systems: ['gateway', 'baseline', 'baseline-noaudit', 'yoga'],
   },
   {
     name: 'runtime GET /runtime/v1/connection (REST)',
     request: (ds) => ({ method: 'GET', path: `/runtime/v1/connection?stableKey=${ds.resolvable}`, token: ds.runtimeToken }),
-    systems: ['gateway', 'baseline'],
+    systems: ['gateway', 'baseline', 'baseline-noaudit'],
   },
 ];
 
@@ -137,6 +158,7 @@ async function throughput(ds: Dataset) {
   const servers = new Map<System, Running>();
   servers.set('gateway', await start('gateway', ds));
   servers.set('baseline', await start('baseline', ds));
+  servers.set('baseline-noaudit', await start('baseline-noaudit', ds));
   // The bare Yoga answers what the gateway answered.
   const answers: Record<string, unknown> = {};
   const sql: Record<string, number> = {};
@@ -157,11 +179,13 @@ async function throughput(ds: Dataset) {
   servers.set('yoga', await start('yoga', ds, { BENCH_ANSWERS: path.join(dir, 'answers.json') }));
   const withPostgraphile = flag('postgraphile');
   if (withPostgraphile) {
-    servers.set('postgraphile', await start('postgraphile', ds));
-    for (const w of WORKLOADS.filter((x) => x.postgraphile)) {
-      w.systems.push('postgraphile');
-      const r = await once(servers.get('postgraphile')!.url, { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) });
-      if (r.status !== 200 || r.body.includes('"errors"')) throw new Error(`${w.name}: PostGraphile answered ${r.body.slice(0, 300)}`);
+    for (const system of ['postgraphile4', 'postgraphile5'] as const) {
+      servers.set(system, await start(system, ds));
+      for (const w of WORKLOADS.filter((x) => x.postgraphile)) {
+        w.systems.push(system);
+        const r = await once(servers.get(system)!.url, { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) });
+        if (r.status !== 200 || r.body.includes('"errors"')) throw new Error(`${w.name}: ${system} answered ${r.body.slice(0, 300)}`);
+      }
     }
   }
   for (const w of WORKLOADS.filter((x) => x.systems.includes('yoga') && x.request(ds).method === 'POST')) {
@@ -175,7 +199,7 @@ async function throughput(ds: Dataset) {
   for (let round = 1; round <= rounds; round++) {
     for (const w of WORKLOADS) {
       for (const system of w.systems) {
-        const request = system === 'postgraphile' ? { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) } : w.request(ds);
+        const request = system.startsWith('postgraphile') ? { ...w.request(ds), body: JSON.stringify({ query: w.postgraphile }) } : w.request(ds);
         const r = await cannon(servers.get(system)!.url, request);
         const key = `${w.name}|${system}`;
         const acc = results.get(key) ?? { rps: [], p50: [], p99: [], errors: 0 };
@@ -184,7 +208,7 @@ async function throughput(ds: Dataset) {
         acc.p99.push(r.p99);
         acc.errors += r.errors;
         results.set(key, acc);
-        log(`  round ${round} · ${system.padEnd(8)} · ${fmt(r.rps).padStart(6)} req/s · p50 ${r.p50} ms · p99 ${r.p99} ms${r.errors ? ` · ${r.errors} errors` : ''} · ${w.name}`);
+        log(`  round ${round} · ${system.padEnd(16)} · ${fmt(r.rps).padStart(6)} req/s · p50 ${r.p50} ms · p99 ${r.p99} ms${r.errors ? ` · ${r.errors} errors` : ''} · ${w.name}`);
       }
     }
   }
@@ -230,11 +254,13 @@ async function machine(): Promise<string> {
   const version = ((await c.query('SHOW server_version')).rows[0] as { server_version: string }).server_version;
   await c.end();
   const cpu = os.cpus();
-  return `${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, PostgreSQL ${version} on the same machine; servers pinned to CPU 0${pin ? '' : ' (taskset unavailable: not pinned)'}, autocannon ${connections} connections × ${seconds} s × ${rounds} rounds`;
+  return `${cpu.length} × ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}, PostgreSQL ${version} on the same machine; the gateway ${sources ? 'from its sources through tsx' : 'compiled (dist/)'}; servers pinned to CPU 0${pin ? '' : ' (taskset unavailable: not pinned)'}, autocannon ${connections} connections × ${seconds} s × ${rounds} rounds`;
 }
 
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' / ');
 
+// The gateway runs compiled, as deployed (`npm run build`, incremental).
+if (!sources && spawnSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' }).status !== 0) throw new Error('npm run build failed');
 const startedAt = new Date();
 const loadBefore = load();
 log(`machine load before: ${loadBefore}`);
@@ -262,21 +288,21 @@ const loadAfter = load();
 const lines: string[] = [];
 lines.push(`### Results — ${startedAt.toISOString().slice(0, 10)}`, '');
 lines.push(`Machine: ${await machine()}. Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter}.`, '');
-const pgl = flag('postgraphile');
 lines.push(
-  `| workload | gateway | SQL / request | baseline (raw SQL) | bare Yoga (static) |${pgl ? ' PostGraphile v4 (no authz) |' : ''} gateway ÷ baseline | gateway ÷ Yoga |${pgl ? ' gateway ÷ PostGraphile |' : ''}`,
-  `|---|---|---|---|---|---|---|${pgl ? '---|---|' : ''}`,
+  'Each row: one system on one workload, medians of the rounds; the last column is the gateway\'s throughput as a share of that system\'s, taken in each round (the systems ran seconds apart, interleaved), then the median of the rounds.',
+  '',
+  '| workload | system | req/s | p50 | p99 | errors | SQL / request | gateway ÷ system |',
+  '|---|---|---|---|---|---|---|---|',
 );
 for (const w of WORKLOADS) {
-  const cell = (s: System) => {
-    const r = results.get(`${w.name}|${s}`);
-    return r ? `${fmt(median(r.rps))} req/s, p50 ${median(r.p50)} ms, p99 ${median(r.p99)} ms${r.errors ? `, ${r.errors} errors` : ''}` : '–';
-  };
-  const rps = (s: System) => (results.get(`${w.name}|${s}`) ? median(results.get(`${w.name}|${s}`)!.rps) : NaN);
-  const ratio = (s: System) => (Number.isNaN(rps(s)) ? '–' : `${((rps('gateway') / rps(s)) * 100).toFixed(0)} %`);
-  lines.push(
-    `| ${w.name} | ${cell('gateway')} | ${sql[w.name]} | ${cell('baseline')} | ${cell('yoga')} |${pgl ? ` ${cell('postgraphile')} |` : ''} ${ratio('baseline')} | ${ratio('yoga')} |${pgl ? ` ${ratio('postgraphile')} |` : ''}`,
-  );
+  const gateway = results.get(`${w.name}|gateway`)!;
+  for (const s of w.systems) {
+    const r = results.get(`${w.name}|${s}`)!;
+    const share = s === 'gateway' ? '–' : `${(median(gateway.rps.map((g, i) => g / r.rps[i]!)) * 100).toFixed(0)} %`;
+    lines.push(
+      `| ${s === w.systems[0] ? w.name : ''} | ${SYSTEM_NAMES[s]} | ${fmt(median(r.rps))} | ${median(r.p50)} ms | ${median(r.p99)} ms | ${r.errors} | ${s === 'gateway' ? sql[w.name] : ''} | ${share} |`,
+    );
+  }
 }
 lines.push('', '| filter (sequential requests) | p50 at 30k values | p99 at 30k | p50 at 1M values | p99 at 1M | 1M ÷ 30k (p50) |', '|---|---|---|---|---|---|');
 for (const name of Object.keys(FILTERS)) {

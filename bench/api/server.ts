@@ -1,11 +1,11 @@
 /**
- * One system under the API benchmark, in a process of its own (the runner
- * pins it to one core): `BENCH_SYSTEM` = `gateway` (this project),
- * `baseline` (hand-written: node:http + pg, the same pool size, the same
- * bearer check, the same JSON), or `yoga` (a bare Yoga serving the same
- * answers from memory: the cost of HTTP + GraphQL alone). Prints
- * `{"url": …}` on stdout when listening; answers `{ cmd: 'queries' }` IPC
- * messages with the SQL statements the gateway sent since the last ask.
+ * A reference system under the API benchmark, in a process of its own (the
+ * runner pins it to one core): `BENCH_SYSTEM` = `baseline` (hand-written:
+ * node:http + pg, the same pool size, the same bearer check, the same JSON;
+ * a resolution appends its audit row), `baseline-noaudit` (the same, a
+ * resolution without the audit row), or `yoga` (a bare Yoga serving the same
+ * answers from memory: the cost of HTTP + GraphQL alone). The gateway itself
+ * is bench/api/gateway.ts. Prints `{"url": …}` on stdout when listening.
  */
 import { createDecipheriv } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -26,21 +26,7 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-if (system === 'gateway') {
-  const { createApp } = await import('../../src/app.js');
-  const { loadConfig } = await import('../../src/config.js');
-  const { openDatabase } = await import('../../src/db/database.js');
-  const { createGateway } = await import('../../src/server.js');
-  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'silent' });
-  const statements: { sql: string; params: string }[] = [];
-  const db = await openDatabase(config.database, { onQuery: (sql, params) => statements.push({ sql, params }) });
-  const gateway = createGateway(createApp(config, db));
-  await new Promise<void>((resolve) => gateway.http.listen(0, '127.0.0.1', resolve));
-  url = gateway.url;
-  process.on('message', (m: { cmd: string }) => {
-    if (m.cmd === 'queries') process.send!({ queries: statements.splice(0) });
-  });
-} else if (system === 'yoga') {
+if (system === 'yoga') {
   // The answers the gateway gave, served by a Yoga with the same schema and no data source.
   const answers = JSON.parse(readFileSync(process.env.BENCH_ANSWERS!, 'utf8')) as Record<string, unknown>;
   const schema = buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8'));
@@ -52,10 +38,10 @@ if (system === 'gateway') {
     plugins: [{ onExecute: ({ args }: { args: { rootValue: unknown } }) => void (args.rootValue = answers) }],
   });
   await listen(yoga);
-} else if (system === 'baseline') {
-  await listen(baseline());
+} else if (system === 'baseline' || system === 'baseline-noaudit') {
+  await listen(baseline(system === 'baseline'));
 } else {
-  throw new Error(`BENCH_SYSTEM must be gateway, baseline or yoga, not ${system}`);
+  throw new Error(`BENCH_SYSTEM must be baseline, baseline-noaudit or yoga (the gateway is bench/api/gateway.ts), not ${system}`);
 }
 process.stdout.write(JSON.stringify({ url }) + '\n');
 // A normal exit on a signal, so `--cpu-prof` can write its profile.
@@ -67,7 +53,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => 
  * issuer, audience and expiry, the user or customer exists in its org — but
  * folded into the one statement each answer needs; JSON built by hand.
  */
-function baseline() {
+function baseline(audited: boolean) {
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 10 });
   const key = new TextEncoder().encode(process.env.AUTH_SECRET);
   const [keyId, keyB64] = process.env.ENCRYPTION_KEYS!.split(',')[0]!.split(':') as [string, string];
@@ -141,7 +127,7 @@ function baseline() {
     return JSON.stringify({ data: { connections: { edges: rows.map((r) => ({ node: { stableKey: r.stableKey, type: r.type, connector: { key: r.key } } })) } } });
   }
 
-  /** Verify the runtime token, one SELECT, decrypt, append the audit record. */
+  /** Verify the runtime token, one SELECT, decrypt, append the audit record (unless `audited` is false). */
   async function resolve(t: { sub: string; org: string }, stableKey: string) {
     const { rows } = await pool.query(
       `SELECT k.id, k."stableKey", v.id AS vid, v.kind, v.secrets, v.fields, v.status FROM "Connection" k
@@ -151,7 +137,8 @@ function baseline() {
       [t.sub, t.org, stableKey],
     );
     const r = rows[0];
-    await pool.query(
+    if (audited)
+      await pool.query(
       `INSERT INTO "AuditEvent" ("orgId", "principalKind", "principalId", action, "targetType", "targetId", detail) VALUES ($1, 'RUNTIME', $2, 'connection.resolve', 'Connection', $3, $4)`,
       [t.org, t.sub, r?.id ?? null, JSON.stringify({ stableKey, customerId: t.sub, outcome: r ? 'RESOLVED' : 'NOT_FOUND' })],
     );
