@@ -13,6 +13,7 @@
  *   npm run bench:api                          # 30k values, then the 1M-value scale point
  *   npm run bench:api -- --skip-1m --seconds 5 # quicker
  *   DATABASE_URL=postgres://…/postgres npm run bench:api   # another server (a database is created and dropped)
+ *   npm run bench:api -- --skip-1m --only admin --profile /tmp/prof   # one workload, a CPU profile of each server
  *   npm run bench:api -- --postgraphile       # also PostGraphile v4 and v5 (dev-only: `npm --prefix bench/postgraphile ci`
  *                                              # and `npm --prefix bench/postgraphile5 ci` first)
  *
@@ -43,6 +44,9 @@ const base = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/pos
 const pin = spawnSync('taskset', ['--version']).status === 0 && os.cpus().length > 1;
 const log = (line: string) => process.stderr.write(line + '\n');
 const sources = process.env.BENCH_SOURCES === '1';
+// Node refuses --cpu-prof in NODE_OPTIONS: the flag goes on each server's command line.
+const profileDir = opt('profile', '');
+const only = opt('only', '');
 
 type System = 'gateway' | 'baseline' | 'baseline-noaudit' | 'yoga' | 'postgraphile4' | 'postgraphile5';
 const SYSTEM_NAMES: Record<System, string> = {
@@ -69,6 +73,7 @@ async function start(system: System, dataset: Dataset, extra: Record<string, str
         : system === 'gateway'
           ? [process.execPath, ...(sources ? ['--import', 'tsx'] : ['--enable-source-maps']), 'bench/api/gateway.ts']
           : [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
+  if (profileDir) node.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${system}`);
   const [cmd, ...argv] = pin ? ['taskset', '-c', '0', ...node] : node;
   const child = spawn(cmd!, argv, {
     // Throughput, not the limiter, is measured: one API key sends far more than a principal's budget.
@@ -126,6 +131,9 @@ const WORKLOADS: Workload[] = [
     systems: ['gateway', 'baseline', 'baseline-noaudit'],
   },
 ];
+
+// `--only <text>`: the workloads whose name contains it (a profile of one workload).
+if (only) WORKLOADS.splice(0, WORKLOADS.length, ...WORKLOADS.filter((w) => w.name.includes(only)));
 
 async function once(url: string, r: ReturnType<Workload['request']>): Promise<{ status: number; body: string }> {
   const res = await fetch(url + r.path, {
@@ -318,6 +326,11 @@ if (scale1m) {
 const report = lines.join('\n');
 console.log('\n' + report);
 
+// A part of the run (`--only`) or a profiled one is not a result to record.
+if (only || profileDir) {
+  log('not written to BENCHMARKS.md (--only or --profile)');
+  process.exit(0);
+}
 const file = new URL('../BENCHMARKS.md', import.meta.url);
 const doc = readFileSync(file, 'utf8');
 const START = '<!-- bench:api:start -->';
