@@ -389,6 +389,9 @@ describe('safety', () => {
     upstream.reset();
     const tooBig = await call('/upload', s.key, { method: 'POST', raw: 'x'.repeat(2_100_000) });
     expect(tooBig.status).toBe(413);
+    // Refused at the edge on its declared length, in the proxy's own error shape like every refusal of the proxy.
+    expect(tooBig.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(tooBig.headers.get('proxy-status')).toMatch(/^connections-gateway; error=/);
     // A streamed (chunked) upload over the cap: refused as it passes the cap.
     const chunked = await fetch(`${gw.url}/proxy/upload`, {
       method: 'POST',
@@ -402,6 +405,7 @@ describe('safety', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
   });
 });
 

@@ -107,6 +107,18 @@ describe('refusals keep their code and path and are not logged as errors', () =>
   });
 });
 
+describe('the proxy: NUL bytes and bad percent-escapes are typed 400 problems in its own error shape', () => {
+  it.each([
+    ['/proxy/v1/items?q=%ZZ', 'query.q'],
+    ['/proxy/v1/a%00b', 'path'],
+  ])('GET %s', async (path, field) => {
+    const r = await http(gw.url + path, { token: org.apiKey });
+    expect(r.status).toBe(400);
+    expect(r.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED', problems: [{ path: field }] } });
+    expect(r.headers.get('proxy-status')).toMatch(/^connections-gateway; error=/);
+  });
+});
+
 describe('REST: NUL bytes and bad percent-escapes are typed 400 problems', () => {
   it.each([
     ['/api/v1/projects?externalId=a%00b', 'query.externalId'],
@@ -115,8 +127,6 @@ describe('REST: NUL bytes and bad percent-escapes are typed 400 problems', () =>
     ['/api/v1/projects/%E0%A4', 'path'],
     ['/api/v1/projects/a%00b', 'path'],
     ['/runtime/v1/connection?stableKey=%', 'query.stableKey'],
-    ['/proxy/v1/items?q=%ZZ', 'query.q'],
-    ['/proxy/v1/a%00b', 'path'],
   ])('GET %s', async (path, field) => {
     const r = await http(gw.url + path, { token: org.apiKey });
     expect(r.status).toBe(400);

@@ -45,7 +45,7 @@ describe('in one instance', () => {
     expect((await fetch(`${gw.url}/health`)).status).toBe(200);
   });
 
-  it('REST and the runtime path answer a typed 429', async () => {
+  it('REST, the runtime path and the proxy answer a typed 429', async () => {
     for (let i = 0; i < 5; i++) expect((await http(`${gw.url}/api/v1/projects`, { token: org.apiKey })).status).toBe(200);
     const rest = await http(`${gw.url}/api/v1/projects`, { token: org.apiKey });
     expect(rest.status).toBe(429);
@@ -54,6 +54,11 @@ describe('in one instance', () => {
     const runtimeToken = org.customers[0]!.runtimeToken;
     for (let i = 0; i < 5; i++) await http(`${gw.url}/runtime/v1/connection?stableKey=none`, { token: runtimeToken });
     expect((await http(`${gw.url}/runtime/v1/connection?stableKey=none`, { token: runtimeToken })).status).toBe(429);
+    // The same spent budget on the proxy: refused at the edge in the proxy's own error shape.
+    const proxied = await http(`${gw.url}/proxy/v1/items`, { token: runtimeToken, headers: { 'provider-config-key': 'none' } });
+    expect(proxied.status).toBe(429);
+    expect(proxied.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    expect(proxied.headers.get('proxy-status')).toMatch(/^connections-gateway; error=/);
   });
 
   it('anonymous callers share their address’s budget', async () => {

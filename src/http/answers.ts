@@ -63,19 +63,22 @@ const PROXY_STATUS: Record<string, string> = {
  * `Proxy-Status` header (RFC 9209), so a caller tells them from the API's
  * own answers, which pass through unchanged and unmarked.
  */
-export const proxyErrors: ErrorShape = (err, status) =>
-  Response.json(
-    { error: { code: err.code, message: err.message, ...problemsOf(err), ...retryableOf(err), ...('retryable' in err && err.retryable === true ? { retryable: true } : {}) } },
-    {
-      status,
-      headers: {
-        'cache-control': 'no-store',
-        'proxy-status': `connections-gateway; error=${PROXY_STATUS[err.code] ?? 'proxy_internal_response'}; details="${err.code}"`,
-        ...errorHeaders(err),
-        ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
-      },
+export const proxyErrors: ErrorShape = (err, status) => {
+  const { body, headers } = proxyErrorParts(err, status);
+  return Response.json(body, { status, headers });
+};
+
+function proxyErrorParts(err: DomainError, status: number): { body: object; headers: Record<string, string> } {
+  return {
+    body: { error: { code: err.code, message: err.message, ...problemsOf(err), ...retryableOf(err), ...('retryable' in err && err.retryable === true ? { retryable: true } : {}) } },
+    headers: {
+      'cache-control': 'no-store',
+      'proxy-status': `connections-gateway; error=${PROXY_STATUS[err.code] ?? 'proxy_internal_response'}; details="${err.code}"`,
+      ...errorHeaders(err),
+      ...(status === 401 ? { 'www-authenticate': 'Bearer' } : {}),
     },
-  );
+  };
+}
 
 /** Nango's error codes for ours (`ApiError` of `@nangohq/types`). */
 function nangoCode(err: DomainError): string {
@@ -162,18 +165,24 @@ export function errorResponse(err: unknown, shape: ErrorShape = restErrors): Res
 
 /**
  * An error answered at the Node edge, before any route (the body limit, the
- * rate limit): in the GraphQL response format on `/graphql`, the REST API's
- * elsewhere.
+ * rate limit): in the GraphQL response format on `/graphql`, the proxy's on
+ * `/proxy/…`, the REST API's elsewhere.
  */
-export function writeEdgeError(res: ServerResponse, err: DomainError, surface: 'graphql' | 'http', headers: Record<string, string> = {}): void {
+export type EdgeShape = 'graphql' | 'http' | 'proxy';
+
+export function writeEdgeError(res: ServerResponse, err: DomainError, surface: EdgeShape, headers: Record<string, string> = {}): void {
   const answer = edgeErrorBody(err, surface);
   res.writeHead(answer.status, { ...answer.headers, ...headers });
   res.end(answer.body);
 }
 
 /** The status, headers and body of an error answered at the Node edge. */
-export function edgeErrorBody(err: DomainError, surface: 'graphql' | 'http'): { status: number; headers: Record<string, string>; body: string } {
+export function edgeErrorBody(err: DomainError, surface: EdgeShape): { status: number; headers: Record<string, string>; body: string } {
   const status = httpStatusOf(err);
+  if (surface === 'proxy') {
+    const { body, headers } = proxyErrorParts(err, status);
+    return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: JSON.stringify(body) };
+  }
   const body = surface === 'graphql' ? { errors: [{ message: err.message, extensions: { code: err.code } }] } : { statusCode: status, code: err.code, message: err.message };
   return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...errorHeaders(err) }, body: JSON.stringify(body) };
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PayloadTooLargeError } from '../errors.js';
-import { edgeErrorBody } from './answers.js';
+import { edgeErrorBody, type EdgeShape } from './answers.js';
 
 /**
  * Request bodies larger than MAX_BODY_BYTES are refused with a typed 413 on
@@ -17,7 +17,7 @@ export function limitBody(
   req: IncomingMessage,
   res: ServerResponse,
   maxBytes: number,
-  surface: 'graphql' | 'http',
+  surface: EdgeShape,
   next: () => void,
   /** A route that streams its body (the proxy) counts a chunked body itself: only a declared length is checked here. */
   streamed = false,
@@ -66,7 +66,7 @@ export const DRAIN_MAX_MS = 15_000;
  * ended only when the body has been read, since ending it makes Node close
  * the socket (`Connection: close`) under the upload.
  */
-function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number, surface: 'graphql' | 'http'): void {
+function tooLarge(req: IncomingMessage, res: ServerResponse, maxBytes: number, surface: EdgeShape): void {
   const { status, headers, body } = edgeErrorBody(new PayloadTooLargeError(maxBytes), surface);
   res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.write(body);

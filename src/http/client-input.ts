@@ -2,7 +2,7 @@ import { GraphQLError, visit, type DocumentNode, type GraphQLSchema } from 'grap
 import type { Plugin } from 'graphql-yoga';
 import type { MiddlewareHandler } from 'hono';
 import { BadUserInputError, ValidationError, toGraphQLError } from '../errors.js';
-import { errorResponse } from './answers.js';
+import { errorResponse, type ErrorShape } from './answers.js';
 import { nulPath } from '../validation.js';
 import { rephraseLiteralErrors, rephraseSyntaxError, variableErrors } from './value-free-errors.js';
 
@@ -151,10 +151,10 @@ export function clientInputPlugin(): Plugin {
  * throw deep inside a route, so a malformed `%` escape, an escape that is not
  * UTF-8, or a NUL anywhere is refused here, as a typed 400 naming the part.
  */
-export function requestTargetGuard(): MiddlewareHandler {
+export function requestTargetGuard(shapeOf: (path: string) => ErrorShape): MiddlewareHandler {
   return async (c, next) => {
     const problem = requestTargetProblem(c.req.url.slice(c.req.url.indexOf('/', c.req.url.indexOf('//') + 2)));
-    if (problem) return errorResponse(problem);
+    if (problem) return errorResponse(problem, shapeOf(c.req.path));
     await next();
   };
 }

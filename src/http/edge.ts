@@ -19,7 +19,7 @@ import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
 import { NANGO_CONNECTIONS_PATH, NANGO_LEGACY_CONNECTION_PATH, nangoGetConnection, nangoListConnections } from '../rest/nango.js';
 import { WORKER_APP_CONNECTIONS_PATHS, workerAppConnectionEndpoint } from '../rest/activepieces-worker.js';
-import { errorResponse } from './answers.js';
+import { errorResponse, proxyErrors, restErrors } from './answers.js';
 import { limitBody } from './body-limit.js';
 import { requestTargetGuard, requestTargetProblem } from './client-input.js';
 import { tooManyRequests, type RateLimits } from './rate-limit.js';
@@ -49,7 +49,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   const edge = new Hono();
   edge.use('*', nameRoute);
   // Malformed percent-escapes and NUL characters in the request target: a typed 400 before any route (client-input.ts).
-  edge.use('*', requestTargetGuard());
+  edge.use('*', requestTargetGuard((path) => (path.startsWith(`${PROXY_PATH}/`) ? proxyErrors : restErrors)));
   // Cross-origin browsers: the configured origins only, on every route (GraphQL: http/graphql.ts).
   if (app.config.corsOrigins.length) {
     edge.use('*', cors({ origin: (origin) => allowedOrigin(app.config, origin), allowHeaders: CORS_HEADERS, credentials: false }));
@@ -98,7 +98,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   const direct = (req: IncomingMessage) => app.config.corsOrigins.length === 0 || req.headers.origin === undefined;
   const proxyDirect = (req: IncomingMessage, res: ServerResponse) => {
     const problem = requestTargetProblem(req.url ?? '/');
-    if (problem) return void sendResponse(res, errorResponse(problem));
+    if (problem) return void sendResponse(res, errorResponse(problem, proxyErrors));
     const request = currentRequest();
     if (request) request.operation = `${req.method} ${PROXY_ROUTE}`;
     void proxy(req, res);
@@ -112,14 +112,16 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
     // The proxy streams bodies of its own size (PROXY_MAX_REQUEST_BYTES) to the API: counted as they pass, never read ahead.
     const isProxy = path.startsWith(`${PROXY_PATH}/`);
     const maxBytes = isProxy ? app.config.proxy.maxRequestBytes : app.config.maxBodyBytes;
-    const serve = () => limitBody(req, res, maxBytes, surface, () => void (isGraphQL ? graphql(req, res) : isProxy && direct(req) ? proxyDirect(req, res) : routes(req, res)), isProxy);
+    // What the edge itself refuses (too large, too many) is answered in the proxy's error shape on the proxy.
+    const shape = isProxy ? 'proxy' : surface;
+    const serve = () => limitBody(req, res, maxBytes, shape, () => void (isGraphQL ? graphql(req, res) : isProxy && direct(req) ? proxyDirect(req, res) : routes(req, res)), isProxy);
     observed(app, req, res, surface, () => {
       // Probes are never limited: a load balancer must see a busy instance as alive.
       if (!rateLimits.enabled || PROBES.has(req.url?.split('?', 1)[0] ?? '')) return serve();
       void rateLimits.admitRequest(req).then((admission) => {
         for (const [name, value] of Object.entries(admission.headers)) res.setHeader(name, value);
         if (admission.allowed) serve();
-        else tooManyRequests(res, admission, surface);
+        else tooManyRequests(res, admission, shape);
       });
     });
   };

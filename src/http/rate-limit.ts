@@ -7,7 +7,7 @@ import { bearerFromHeader } from '../auth/bearer.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { RateLimitedError } from '../errors.js';
-import { writeEdgeError } from './answers.js';
+import { writeEdgeError, type EdgeShape } from './answers.js';
 
 export type RateLimitConfig = Pick<Config, 'rateLimits' | 'rateLimitPerMinute' | 'rateLimitAnonymousPerMinute' | 'redisUrl'>;
 
@@ -99,6 +99,6 @@ function headersOf(policy: string, kind: string, res: RateLimiterRes): Record<st
 }
 
 /** The typed 429 of a refused HTTP request, in its surface's error shape. */
-export function tooManyRequests(res: ServerResponse, admission: Admission, surface: 'graphql' | 'http'): void {
+export function tooManyRequests(res: ServerResponse, admission: Admission, surface: EdgeShape): void {
   writeEdgeError(res, new RateLimitedError(), surface, admission.headers);
 }
