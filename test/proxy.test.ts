@@ -39,7 +39,14 @@ afterAll(async () => {
 });
 useWorld(
   {
-    env: () => ({ OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32', PROXY_TIMEOUT_MS: '800', PROXY_MAX_RESPONSE_BYTES: '65536', PROXY_MAX_REQUEST_BYTES: '2000000' }),
+    env: () => ({
+      OUTBOUND_ALLOWED_NETWORKS: '127.0.0.1/32',
+      PROXY_TIMEOUT_MS: '800',
+      PROXY_MAX_RESPONSE_BYTES: '65536',
+      PROXY_MAX_REQUEST_BYTES: '2000000',
+      // Browsers of this origin may call the gateway (callers without an Origin header are unaffected).
+      CORS_ORIGINS: 'https://app.example',
+    }),
     orgs: { org: { customers: ['acme', 'globex'] }, other: { customers: ['acme'] } },
   },
   (w) => ({ gw, org, other } = w),
@@ -406,6 +413,20 @@ describe('safety', () => {
     } as RequestInit);
     expect(chunked.status).toBe(413);
     expect(await chunked.json()).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
+  });
+});
+
+describe('a browser, with CORS configured', () => {
+  it("the API's answer carries the CORS headers for an allowed origin, none for another", async () => {
+    const s = await connection({ authType: 'SECRET_TEXT', proxy: { baseUrl: upstream.url } }, { secret_text: secret('cors') });
+    upstream.reset();
+    const allowed = await call('/items', s.key, { headers: { origin: 'https://app.example' } });
+    expect(allowed.status).toBe(200);
+    expect(allowed.json()).toMatchObject({ ok: true, path: '/items' });
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const other = await call('/items', s.key, { headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(200);
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
 

@@ -119,6 +119,8 @@ export function nodeHandler<A extends Access>(app: App, spec: NodeEndpoint<A>, r
 export function mountNode(edge: Hono, app: App, path: string, spec: NodeEndpoint): void {
   edge.all(path, async (c) => {
     const { incoming, outgoing } = c.env as { incoming: IncomingMessage; outgoing: ServerResponse };
+    // Headers the router's middleware prepared for this answer (CORS) go on the one written to Node's response.
+    for (const [name, value] of c.res.headers) outgoing.setHeader(name, value);
     const answer = await run(app, spec, c.req.header('authorization'), () => `${c.req.method} ${c.req.routePath}`, (principal) =>
       spec.handle({ app, req: incoming, res: outgoing, principal }),
     );
