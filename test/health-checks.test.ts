@@ -155,6 +155,17 @@ describe('scheduled checks', () => {
     await until('c1 is ACTIVE again', async () => (await valueOf('checked', 'c1')).status === 'ACTIVE');
   });
 
+  it('a check that changes nothing (no transition) leaves the value’s updatedAt as it was', async () => {
+    const c2 = org.customers.find((c) => c.externalId === 'c2')!;
+    const row = () => gw.app.db.prisma.connectionValue.findFirstOrThrow({ where: { customerId: c2.id, connection: { stableKey: 'checked' } } });
+    await until('c2 has passed a check', async () => (await row()).lastCheckOk === true);
+    const before = await row();
+    await until('c2 is checked twice more', async () => (await row()).lastCheckAt!.getTime() > before.lastCheckAt!.getTime() + 300);
+    const after = await row();
+    expect(after.status).toBe('ACTIVE');
+    expect(after.updatedAt.toISOString()).toBe(before.updatedAt.toISOString());
+  });
+
   it('a connector without a test request, or with checkIntervalSeconds: 0, is never checked', async () => {
     for (const v of await values()) {
       if (v.connection.stableKey !== 'checked') expect(v.lastCheck, v.connection.stableKey).toBeNull();

@@ -3,7 +3,7 @@ import { drainClaims } from '../../jobs/runner.js';
 import { systemActor } from '../../auth/principal.js';
 import type { Connector } from '../../generated/prisma/client.js';
 import { auditCounted } from '../../audit.js';
-import { transaction } from '../../db/transaction.js';
+import { transaction, type Tx } from '../../db/transaction.js';
 import { write } from '../../op.js';
 import { recordHealthEvent } from './events.js';
 import { DEFAULT_TEST_TIMEOUT_MS, runTestRequest, testRequestOf, type TestRun } from '../runtime/service.js';
@@ -68,6 +68,23 @@ async function claim(app: App): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/**
+ * A check's bookkeeping on its value (rows changed: 0 when the value is
+ * gone). In SQL, not through the client: a check is not a change of the
+ * value, and Prisma's `@updatedAt` would move the value's `updatedAt` (what
+ * the admin UI shows as its last change) on every check.
+ */
+function recordCheck(
+  tx: Pick<Tx, '$executeRaw'>,
+  valueId: string,
+  c: { lastCheckAt: Date; lastCheckOk: boolean; lastCheckMessage: string | null; checkFailures: number; nextCheckAt: Date },
+): Promise<number> {
+  // Timestamps as ISO text: the columns are UTC timestamps without time zone.
+  return tx.$executeRaw`UPDATE "ConnectionValue" SET "lastCheckAt" = ${c.lastCheckAt.toISOString()}::timestamp, "lastCheckOk" = ${c.lastCheckOk},
+    "lastCheckMessage" = ${c.lastCheckMessage}, "checkFailures" = ${c.checkFailures}, "nextCheckAt" = ${c.nextCheckAt.toISOString()}::timestamp
+    WHERE id = ${valueId}::uuid`;
+}
+
 /** The connector's check interval (ms) within the gateway's bounds; null: not checked on a schedule. */
 export function checkIntervalMs(app: App, connector: Pick<Connector, 'testRequest'>): number | null {
   const request = testRequestOf(connector);
@@ -89,7 +106,7 @@ async function check(app: App, valueId: string): Promise<void> {
   if (!value) return;
   const interval = checkIntervalMs(app, value.connection.connector);
   if (interval === null || value.connection.archivedAt) {
-    await app.db.prisma.connectionValue.updateMany({ where: { id: valueId }, data: { nextCheckAt: null } });
+    await app.db.prisma.$executeRaw`UPDATE "ConnectionValue" SET "nextCheckAt" = NULL WHERE id = ${valueId}::uuid`;
     return;
   }
   const actor = systemActor(value.orgId, 'scheduled-check');
@@ -123,8 +140,7 @@ async function check(app: App, valueId: string): Promise<void> {
   if (!recovered && !broken) {
     // Only the check's bookkeeping and its event: not a change anyone else must hear of (no transition, nothing the proxy keeps).
     await transaction(app.db.prisma, async (unit) => {
-      const { count } = await unit.tx.connectionValue.updateMany({ where: { id: valueId }, data: checked });
-      if (!count) return;
+      if (!(await recordCheck(unit.tx, valueId, checked))) return;
       recordHealthEvent({ ...unit, app, actor }, ref, outcome);
       // A check uses the credential: audited as the gateway's own work, counted per connection and minute.
       await auditCounted(unit.tx, actor, 'system', 'connection.checked', 'Connection', value.connectionId);
@@ -132,7 +148,7 @@ async function check(app: App, valueId: string): Promise<void> {
     return;
   }
   await write(app, actor, 'system', async (op) => {
-    await op.tx.connectionValue.update({ where: { id: valueId }, data: checked });
+    await recordCheck(op.tx, valueId, checked);
     recordHealthEvent(op, ref, outcome);
     await auditCounted(op.tx, actor, 'system', 'connection.checked', 'Connection', value.connectionId);
     // The value may have moved on since it was read: only the value that was checked changes status.
