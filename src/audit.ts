@@ -75,7 +75,7 @@ export type AuditRow = ReturnType<typeof auditRow> & { aggregateKey?: string };
  */
 export function aggregateKey(parts: readonly (string | null)[], at = new Date()): string {
   const text = JSON.stringify([...parts, at.toISOString().slice(0, 16)]);
-  // The same parts in the same minute (a busy caller): hashed once (the proxy's hot path).
+  // The same parts in the same minute (a busy caller: runtime resolutions): hashed once.
   let key = recentKeys.get(text);
   if (key === undefined) recentKeys.set(text, (key = createHash('sha256').update(text).digest('base64url')));
   return key;
