@@ -11,15 +11,15 @@ import { endServerSpan } from '../observability/tracing.js';
 import { fromPrismaError } from '../errors.js';
 import { errorSummary } from '../logging.js';
 import { connectAsset, connectOAuthReturn, connectPage, connectSdk, connectSession } from '../rest/connect.js';
-import { mount, mountNode, nodeHandler, sendResponse } from '../rest/endpoint.js';
-import { PROXY_PATH, PROXY_ROUTE, proxyEndpoint } from '../rest/proxy.js';
+import { mount, mountNode, nodeHandler } from '../rest/endpoint.js';
+import { PROXY_ROUTE, isProxyPath, proxyEndpoint } from '../rest/proxy.js';
 import { mountRestApi } from '../rest/index.js';
 import { oauthCallback, oauthStart } from '../rest/oauth-callback.js';
 import { signInCallback, signInStart } from '../rest/oidc-sign-in.js';
 import { RUNTIME_REST_PATH, runtimeConnection } from '../rest/runtime.js';
 import { NANGO_CONNECTIONS_PATH, NANGO_LEGACY_CONNECTION_PATH, nangoGetConnection, nangoListConnections } from '../rest/nango.js';
 import { WORKER_APP_CONNECTIONS_PATHS, workerAppConnectionEndpoint } from '../rest/activepieces-worker.js';
-import { errorResponse, proxyErrors, restErrors } from './answers.js';
+import { errorResponse, proxyErrors, restErrors, writeEdgeError } from './answers.js';
 import { limitBody } from './body-limit.js';
 import { requestTargetGuard, requestTargetProblem } from './client-input.js';
 import { tooManyRequests, type RateLimits } from './rate-limit.js';
@@ -49,7 +49,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   const edge = new Hono();
   edge.use('*', nameRoute);
   // Malformed percent-escapes and NUL characters in the request target: a typed 400 before any route (client-input.ts).
-  edge.use('*', requestTargetGuard((path) => (path.startsWith(`${PROXY_PATH}/`) ? proxyErrors : restErrors)));
+  edge.use('*', requestTargetGuard((path) => (isProxyPath(path) ? proxyErrors : restErrors)));
   // Cross-origin browsers: the configured origins only, on every route (GraphQL: http/graphql.ts).
   if (app.config.corsOrigins.length) {
     edge.use('*', cors({ origin: (origin) => allowedOrigin(app.config, origin), allowHeaders: CORS_HEADERS, credentials: false }));
@@ -98,7 +98,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
   const direct = (req: IncomingMessage) => app.config.corsOrigins.length === 0 || req.headers.origin === undefined;
   const proxyDirect = (req: IncomingMessage, res: ServerResponse) => {
     const problem = requestTargetProblem(req.url ?? '/');
-    if (problem) return void sendResponse(res, errorResponse(problem, proxyErrors));
+    if (problem) return writeEdgeError(res, problem, 'proxy');
     const request = currentRequest();
     if (request) request.operation = `${req.method} ${PROXY_ROUTE}`;
     void proxy(req, res);
@@ -110,7 +110,7 @@ export function createEdge(app: App, graphql: GraphQLServer, rateLimits: RateLim
     const isGraphQL = path === graphql.graphqlEndpoint;
     const surface = isGraphQL ? 'graphql' : 'http';
     // The proxy streams bodies of its own size (PROXY_MAX_REQUEST_BYTES) to the API: counted as they pass, never read ahead.
-    const isProxy = path.startsWith(`${PROXY_PATH}/`);
+    const isProxy = isProxyPath(path);
     const maxBytes = isProxy ? app.config.proxy.maxRequestBytes : app.config.maxBodyBytes;
     // What the edge itself refuses (too large, too many) is answered in the proxy's error shape on the proxy.
     const shape = isProxy ? 'proxy' : surface;

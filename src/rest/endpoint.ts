@@ -129,7 +129,7 @@ export function mountNode(edge: Hono, app: App, path: string, spec: NodeEndpoint
 }
 
 /** A Response (an error answer: small, no cookies) written to Node's response. */
-export async function sendResponse(res: ServerResponse, answer: Response): Promise<void> {
+async function sendResponse(res: ServerResponse, answer: Response): Promise<void> {
   const body = Buffer.from(await answer.arrayBuffer());
   if (res.headersSent) return void res.destroy();
   res.writeHead(answer.status, { ...Object.fromEntries(answer.headers), 'content-length': body.length });

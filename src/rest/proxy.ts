@@ -26,6 +26,8 @@ import { nodeEndpoint } from './endpoint.js';
 export const PROXY_PATH = '/proxy';
 /** Its route pattern (metrics and logs name the operation by it). */
 export const PROXY_ROUTE = `${PROXY_PATH}/*`;
+/** Whether a request path is a proxy call. */
+export const isProxyPath = (path: string): boolean => path.startsWith(`${PROXY_PATH}/`);
 
 /** Request bodies up to this size are held, so a retry (or a retry after a token refresh) can send them again; larger ones stream once. */
 const REPLAYABLE_BYTES = 1024 * 1024;
