@@ -2,17 +2,25 @@
  * A gateway in a process of its own, for the proxy tests that measure that
  * process (memory) or need a second instance (the shared budget). `tsx` runs
  * this file with the instance's environment: DATABASE_URL, or
- * PGLITE_TEMPLATE (the run's migrated PGlite dump, loaded into memory),
+ * PGLITE_TEMPLATE (the run's migrated PGlite dump, loaded into a data
+ * directory of its own on disk, removed at the end),
  * AUTH_SECRET, ENCRYPTION_KEYS, REDIS_URL… With SEED_PROXY_BASE_URL it first
  * seeds an organization whose customer `acme` has a SECRET_TEXT connection
  * (`api`) proxied to that URL. With MEMORY_PROBE=1 it also answers, on a
  * port of its own, how much memory the process holds live — `GET /` after a
- * full garbage collection: `{ heapUsed, external, arrayBuffers, rss }` — a
- * measure that, unlike the resident set, does not count buffers already
- * freed but not yet collected. It prints `{"url", "pid", "token"?,
+ * full garbage collection: `{ heapUsed, external, arrayBuffers, rss,
+ * database }` — a measure that, unlike the resident set, does not count
+ * buffers already freed but not yet collected; `database` is the part of
+ * `external` that is the embedded database's own WebAssembly memory (0 on
+ * PostgreSQL), which grows with the database's work, not the gateway's. On
+ * disk, the database's files are not in the process's memory either (an
+ * in-memory data directory keeps them there, WAL segments included). It prints `{"url", "pid", "token"?,
  * "probe"?}` once listening and stops on SIGTERM.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -29,10 +37,10 @@ import { createGateway } from '../../src/server.js';
 
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
 const template = process.env.PGLITE_TEMPLATE;
-const db = template
-  ? await openDatabase({ kind: 'pglite', dataDir: ':memory:' }, { loadDataDir: new Blob([await readFile(template)]) })
-  : await openDatabase(config.database);
-const app = createApp({ ...config, ...(template ? { database: { kind: 'pglite', dataDir: ':memory:' } } : {}) }, db);
+const dir = template ? mkdtempSync(path.join(tmpdir(), 'cg-proxy-instance-')) : null;
+const embedded = { kind: 'pglite' as const, dataDir: path.join(dir ?? '', 'data') };
+const db = template ? await openDatabase(embedded, { loadDataDir: new Blob([await readFile(template)]) }) : await openDatabase(config.database);
+const app = createApp({ ...config, ...(template ? { database: embedded } : {}) }, db);
 let token: string | undefined;
 const baseUrl = process.env.SEED_PROXY_BASE_URL;
 if (baseUrl) {
@@ -54,7 +62,9 @@ if (process.env.MEMORY_PROBE === '1') {
   const server = createServer((_req, res) => {
     gc();
     const { heapUsed, external, arrayBuffers, rss } = process.memoryUsage();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ heapUsed, external, arrayBuffers, rss }));
+    // PGlite's module is not in its public types: its WebAssembly heap, read where it is.
+    const database = (db.pglite as unknown as { mod?: { HEAPU8?: Uint8Array } } | undefined)?.mod?.HEAPU8?.byteLength ?? 0;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ heapUsed, external, arrayBuffers, rss, database }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   server.unref();
@@ -65,5 +75,8 @@ process.on('SIGTERM', () => {
   void gateway
     .close()
     .then(() => db.close())
-    .finally(() => process.exit(0));
+    .finally(() => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+      process.exit(0);
+    });
 });
