@@ -124,6 +124,8 @@ const EnvSchema = z.object({
   GRAPHIQL: flag,
   /** Introspection without a credential. Default: allowed, refused in production. */
   ANONYMOUS_INTROSPECTION: flag,
+  /** Hot list queries (customers, connections, values) answered in one SQL statement. Default on; `false` runs them through the resolvers (the same answer, slower). */
+  LIST_READS: flag,
   /** "Did you mean …?" in validation errors. Default: on, off in production. */
   FIELD_SUGGESTIONS: flag,
   /** Networks the gateway may send requests to although they are not public (on-premise targets): CIDRs or addresses, comma-separated. */
@@ -236,6 +238,8 @@ export interface Config {
   production: boolean;
   corsOrigins: string[];
   graphiql: boolean;
+  /** LIST_READS: schema/list-reads.ts on. */
+  listReads: boolean;
   anonymousIntrospection: boolean;
   fieldSuggestions: boolean;
   outboundAllowedNetworks: Network[];
@@ -383,6 +387,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     corsOrigins: e.CORS_ORIGINS,
     graphiql: e.GRAPHIQL ?? !production,
+    listReads: e.LIST_READS ?? true,
     anonymousIntrospection: e.ANONYMOUS_INTROSPECTION ?? !production,
     fieldSuggestions: e.FIELD_SUGGESTIONS ?? !production,
     outboundAllowedNetworks: parseNetworks(e.OUTBOUND_ALLOWED_NETWORKS.join(',')),

@@ -45,6 +45,12 @@ export interface Database {
    * that removes it.
    */
   beforeAuditRead(flush: () => Promise<void>): () => void;
+  /**
+   * One read-only statement straight on the driver (no ORM), rows as arrays:
+   * the hot list reads of schema/list-reads.ts, which build their whole answer
+   * in SQL. Seen by the query listener like every other statement.
+   */
+  readRows(sql: string, params: readonly unknown[]): Promise<unknown[][]>;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
   /** The committed migrations this database has not applied yet (all of them on a new database). */
@@ -125,13 +131,21 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     adapter: adapterFactory,
     log: opts.onQuery ? [{ emit: 'event', level: 'query' }] : [],
   });
-  if (opts.onQuery) {
-    const listen = opts.onQuery;
+  const listen = opts.onQuery;
+  if (listen) {
     (base as unknown as { $on(e: 'query', cb: (ev: { query: string; params: string }) => void): void }).$on(
       'query',
       (ev) => listen(ev.query, ev.params),
     );
   }
+  const driverRows =
+    pool !== undefined
+      ? async (sql: string, params: readonly unknown[]) => (await pool!.query<unknown[]>({ text: sql, values: [...params], rowMode: 'array' })).rows
+      : async (sql: string, params: readonly unknown[]) => (await pglite!.query<unknown[]>(sql, [...params], { rowMode: 'array' })).rows;
+  const readRows = (sql: string, params: readonly unknown[]) => {
+    listen?.(sql, JSON.stringify(params));
+    return driverRows(sql, params);
+  };
   const auditReadHooks = new Set<() => Promise<void>>();
   const prisma = flushBeforeAuditReads(withoutEmptySelects(base), auditReadHooks);
   // PGlite has one connection and runs one transaction at a time: nothing to reserve for readers.
@@ -144,6 +158,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
       return () => void auditReadHooks.delete(flush);
     },
     adapterFactory,
+    readRows,
     ...(pglite ? { pglite } : {}),
     ...(pool ? { pool } : {}),
     // On PostgreSQL, migrations run on a pool of their own without the lock timeout: a migration

@@ -9,6 +9,7 @@ import { errorSummary, yogaLogger } from '../logging.js';
 import { principalOf } from '../modules/access/authenticate.js';
 import { currentRequest } from '../observability/request.js';
 import { schema } from '../schema/index.js';
+import { listReadPlugin } from '../schema/list-reads.js';
 import { asRequestError, clientInputPlugin, graphqlRequestPlugin } from './client-input.js';
 import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
@@ -75,6 +76,8 @@ export function createGraphQLServer(app: App): GraphQLServer {
         },
         onSubscribe: ({ args }) => void nameOperation(args.document, args.operationName),
       },
+      // Last: a hot list query, past every check above, runs as one SQL statement (schema/list-reads.ts).
+      ...(app.config.listReads ? [listReadPlugin()] : []),
     ],
     maskedErrors: {
       maskError(error, message) {

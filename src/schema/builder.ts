@@ -18,6 +18,11 @@ export const MAX_NODE_IDS = 100;
 
 type NodeId = { typename: string; id: string };
 
+/** The most a query may ask for (plugin-complexity checks it on the regular execution, schema/list-reads.ts on its own). */
+export function complexityLimits(ctx: Context): { complexity: number; depth: number; breadth: number } {
+  return { complexity: ctx.app.config.maxComplexity, depth: ctx.app.config.maxDepth, breadth: 200 };
+}
+
 /** A decoded global id that names a node type of this schema and a well-formed row id (else: nothing to load). */
 function loadable(info: GraphQLResolveInfo, g: NodeId | null): g is NodeId {
   if (!g || g.id === NO_ROW) return false;
@@ -94,7 +99,7 @@ export const builder = new SchemaBuilder<{
   complexity: {
     defaultComplexity: 1,
     defaultListMultiplier: 10,
-    limit: (ctx) => ({ complexity: ctx.app.config.maxComplexity, depth: ctx.app.config.maxDepth, breadth: 200 }),
+    limit: (ctx) => complexityLimits(ctx),
     complexityError: (kind, r) =>
       new QueryTooComplexError(
         `Query exceeds the maximum ${String(kind).toLowerCase()} (depth ${r.depth}/${r.maxDepth ?? '∞'}, breadth ${r.breadth}/${r.maxBreadth ?? '∞'}, complexity ${r.complexity}/${r.maxComplexity ?? '∞'})`,

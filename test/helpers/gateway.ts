@@ -50,7 +50,7 @@ function captureLogger(config: Config, sink: string[]) {
 
 export async function startGateway(
   env: Record<string, string> = {},
-  opts: { on?: TestGateway; config?: Partial<Pick<Config, 'keyRing' | 'database' | 'health'>> } = {},
+  opts: { on?: TestGateway; config?: Partial<Pick<Config, 'keyRing' | 'database' | 'health' | 'listReads' | 'maxComplexity'>> } = {},
 ): Promise<TestGateway> {
   const queries: string[] = [];
   const onQuery = (sql: string) => queries.push(sql);

@@ -7,6 +7,7 @@ import { decodeId, decodeOptionalId, NO_ROW } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
+import { listReads } from '../../schema/list-reads.js';
 import { UsageRef, mutationErrors } from '../../schema/errors.js';
 import { rowsById } from '../../schema/loaders.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
@@ -127,6 +128,12 @@ export const ConnectionRef = builder.prismaNode('Connection', {
   }),
 });
 
+// The hot list path (schema/list-reads.ts) reads these fields as their columns, `connector` as the related row.
+listReads.columns('Connection', [
+  'stableKey', 'name', 'description', 'type', 'availableInWorkflows', 'restrictToAllowList', 'proxyOnly', 'externalId', 'archivedAt', 'createdAt', 'updatedAt',
+]);
+listReads.relations('Connection', ['connector']);
+
 builder.prismaObject('GlobalAllowance', {
   fields: (t) => ({
     customer: t.relation('customer'),
@@ -197,6 +204,32 @@ function connectionInput<T extends { connectorId?: unknown; allowedCustomerIds?:
 
 // ───────────────────────────── queries ─────────────────────────────
 
+/** The rows of `connections` (the Pothos field and the hot list path alike). */
+function connectionsQuery(args: { filter?: typeof ConnectionFilter.$inferInput | null }, ctx: Context) {
+  const f = args.filter ?? {};
+  const customerId = decodeOptionalId('Customer', f.customerId);
+  const valueFilter: Prisma.ConnectionValueWhereInput = {
+    AND: [valueWhere(ctx.principal), f.status ? { status: f.status } : {}, customerId ? { customerId } : {}],
+  };
+  const where: Prisma.ConnectionWhereInput = {
+    AND: [
+      connectionWhere(ctx.principal),
+      f.type ? { type: f.type } : {},
+      f.connectorId != null ? { connectorId: decodeId('Connector', f.connectorId) } : {},
+      f.connectorKey ? { connector: { key: f.connectorKey } } : {},
+      f.stableKey ? { stableKey: f.stableKey } : {},
+      f.availableInWorkflows != null ? { availableInWorkflows: f.availableInWorkflows } : {},
+      f.includeArchived ? {} : { archivedAt: null },
+      f.search
+        ? { OR: [{ name: { contains: f.search, mode: 'insensitive' } }, { stableKey: { contains: f.search, mode: 'insensitive' } }] }
+        : {},
+      f.status || customerId ? { values: { some: valueFilter } } : {},
+    ],
+  };
+  return { where, orderBy: { createdAt: 'asc' } as const };
+}
+listReads.list('Query', 'connections', connectionsQuery);
+
 builder.queryFields((t) => ({
   connections: t.prismaConnection({
     type: 'Connection',
@@ -204,32 +237,7 @@ builder.queryFields((t) => ({
     authScopes: { org: true, customerUser: true },
     description: 'Reusable connections. Customer users see the customer-activated ones they may configure.',
     args: { filter: t.arg({ type: ConnectionFilter }) },
-    resolve: (query, _root, args, ctx) => {
-      const f = args.filter ?? {};
-      const customerId = decodeOptionalId('Customer', f.customerId);
-      const valueFilter: Prisma.ConnectionValueWhereInput = {
-        AND: [valueWhere(ctx.principal), f.status ? { status: f.status } : {}, customerId ? { customerId } : {}],
-      };
-      return ctx.prisma.connection.findMany({
-        ...query,
-        where: {
-          AND: [
-            connectionWhere(ctx.principal),
-            f.type ? { type: f.type } : {},
-            f.connectorId != null ? { connectorId: decodeId('Connector', f.connectorId) } : {},
-            f.connectorKey ? { connector: { key: f.connectorKey } } : {},
-            f.stableKey ? { stableKey: f.stableKey } : {},
-            f.availableInWorkflows != null ? { availableInWorkflows: f.availableInWorkflows } : {},
-            f.includeArchived ? {} : { archivedAt: null },
-            f.search
-              ? { OR: [{ name: { contains: f.search, mode: 'insensitive' } }, { stableKey: { contains: f.search, mode: 'insensitive' } }] }
-              : {},
-            f.status || customerId ? { values: { some: valueFilter } } : {},
-          ],
-        },
-        orderBy: { createdAt: 'asc' },
-      });
-    },
+    resolve: (query, _root, args, ctx) => ctx.prisma.connection.findMany({ ...query, ...connectionsQuery(args, ctx) }),
   }),
   connection: t.prismaField({
     type: 'Connection',

@@ -3,6 +3,7 @@ import { decodeId } from '../../ids.js';
 import { builder } from '../../schema/builder.js';
 import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
+import { listReads } from '../../schema/list-reads.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
 import { stripUndefined } from '../../validation.js';
@@ -153,6 +154,9 @@ export const ConnectorRef = builder.prismaNode('Connector', {
     }),
   }),
 });
+
+// The hot list path (schema/list-reads.ts) reads these fields as their columns.
+listReads.columns('Connector', ['key', 'name', 'description', 'authType', 'createdAt', 'updatedAt']);
 
 builder.prismaObjectFields('Organization', (t) => ({
   connectors: t.relatedConnection('connectors', {

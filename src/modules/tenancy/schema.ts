@@ -1,6 +1,9 @@
 import { decodeId } from '../../ids.js';
 import { stripUndefined } from '../../validation.js';
+import type { Context } from '../../context.js';
+import type { Prisma } from '../../generated/prisma/client.js';
 import { builder } from '../../schema/builder.js';
+import { listReads } from '../../schema/list-reads.js';
 import { scopedNode } from '../../schema/nodes.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { deleteField, mutateAndLoad } from '../../schema/mutations.js';
@@ -107,6 +110,9 @@ export const CustomerUserRef = builder.prismaNode('CustomerUser', {
   }),
 });
 
+// The hot list path (schema/list-reads.ts) reads these fields as their columns.
+listReads.columns('Customer', ['externalId', 'name', 'description', 'createdAt', 'updatedAt']);
+
 builder.prismaObjectFields('Organization', (t) => ({
   customers: t.relatedConnection('customers', {
     cursor: 'id',
@@ -147,6 +153,25 @@ const CustomerPatch = builder.inputType('CustomerPatch', {
 
 // ───────────────────────────── queries ─────────────────────────────
 
+/** The rows of `customers`: this module's filter, the search, the order (the Pothos field and the hot list path alike). */
+function customersQuery(args: { search?: string | null }, ctx: Context) {
+  const where: Prisma.CustomerWhereInput = {
+    AND: [
+      customerWhere(ctx.principal),
+      args.search
+        ? {
+            OR: [
+              { name: { contains: args.search, mode: 'insensitive' } },
+              { externalId: { contains: args.search, mode: 'insensitive' } },
+            ],
+          }
+        : {},
+    ],
+  };
+  return { where, orderBy: { createdAt: 'asc' } as const };
+}
+listReads.list('Query', 'customers', customersQuery);
+
 builder.queryFields((t) => ({
   customers: t.prismaConnection({
     type: 'Customer',
@@ -156,24 +181,7 @@ builder.queryFields((t) => ({
     args: {
       search: t.arg.string({ description: 'Case-insensitive match on name or externalId.' }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.prisma.customer.findMany({
-        ...query,
-        where: {
-          AND: [
-            customerWhere(ctx.principal),
-            args.search
-              ? {
-                  OR: [
-                    { name: { contains: args.search, mode: 'insensitive' } },
-                    { externalId: { contains: args.search, mode: 'insensitive' } },
-                  ],
-                }
-              : {},
-          ],
-        },
-        orderBy: { createdAt: 'asc' },
-      }),
+    resolve: (query, _root, args, ctx) => ctx.prisma.customer.findMany({ ...query, ...customersQuery(args, ctx) }),
   }),
   customer: t.prismaField({
     type: 'Customer',

@@ -2,13 +2,15 @@ import type { SecretHint } from '../../crypto/secrets.js';
 import { inputAt } from '../../errors.js';
 import { ValueKind, ValueStatus } from '../../generated/prisma/enums.js';
 import type { Principal } from '../../auth/principal.js';
+import type { Context } from '../../context.js';
 import type { Tx } from '../../db/transaction.js';
-import type { PrismaClient } from '../../generated/prisma/client.js';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
 import { decodeId, decodeOptionalId } from '../../ids.js';
 import type { Op } from '../../op.js';
 import { builder } from '../../schema/builder.js';
 import { scopedNode } from '../../schema/nodes.js';
 import { enumFrom } from '../../schema/enums.js';
+import { listReads } from '../../schema/list-reads.js';
 import { mutationErrors } from '../../schema/errors.js';
 import { mutate, mutateAndLoad } from '../../schema/mutations.js';
 import { valueTarget, valueWhere, type ValueTargetSpec } from './scope.js';
@@ -65,15 +67,23 @@ export const ConnectionValueRef = builder.prismaNode('ConnectionValue', {
   }),
 });
 
+// The hot list path (schema/list-reads.ts) reads these fields as their columns, these relations as the related row.
+listReads.columns('ConnectionValue', ['kind', 'status', 'lastError', 'lastErrorAt', 'activatedAt', 'expiresAt', 'version', 'createdAt', 'updatedAt']);
+listReads.relations('ConnectionValue', ['connection', 'customer']);
+
+/** The rows of `Customer.connectionValues` (the Pothos field and the hot list path alike). */
+function customerValuesQuery(args: { status?: ValueStatus | null }, ctx: Context) {
+  const where: Prisma.ConnectionValueWhereInput = { AND: [valueWhere(ctx.principal), args.status ? { status: args.status } : {}] };
+  return { where, orderBy: { createdAt: 'asc' } as const };
+}
+listReads.list('Customer', 'connectionValues', customerValuesQuery);
+
 builder.prismaObjectFields('Customer', (t) => ({
   connectionValues: t.relatedConnection('connectionValues', {
     cursor: 'id',
     description: "This customer's credential values (masked) that the caller may see.",
     args: { status: t.arg({ type: ValueStatusEnum }) },
-    query: (args, ctx) => ({
-      where: { AND: [valueWhere(ctx.principal), args.status ? { status: args.status } : {}] },
-      orderBy: { createdAt: 'asc' },
-    }),
+    query: customerValuesQuery,
   }),
 }));
 
@@ -128,6 +138,23 @@ function targetOf(op: Op, spec: ValueTargetSpec, archived: 'refused' | 'allowed'
 
 // ───────────────────────────── queries ─────────────────────────────
 
+/** The rows of `connectionValues` (the Pothos field and the hot list path alike). */
+function valuesQuery(
+  args: { customerId?: string | number | bigint | null; status?: ValueStatus | null; kind?: ValueKind | null },
+  ctx: Context,
+) {
+  const where: Prisma.ConnectionValueWhereInput = {
+    AND: [
+      valueWhere(ctx.principal),
+      args.customerId != null ? { customerId: decodeId('Customer', args.customerId) } : {},
+      args.status ? { status: args.status } : {},
+      args.kind ? { kind: args.kind } : {},
+    ],
+  };
+  return { where, orderBy: { createdAt: 'asc' } as const };
+}
+listReads.list('Query', 'connectionValues', valuesQuery);
+
 builder.queryField('connectionValues', (t) =>
   t.prismaConnection({
     type: 'ConnectionValue',
@@ -139,19 +166,7 @@ builder.queryField('connectionValues', (t) =>
       status: t.arg({ type: ValueStatusEnum }),
       kind: t.arg({ type: ValueKindEnum }),
     },
-    resolve: (query, _root, args, ctx) =>
-      ctx.prisma.connectionValue.findMany({
-        ...query,
-        where: {
-          AND: [
-            valueWhere(ctx.principal),
-            args.customerId != null ? { customerId: decodeId('Customer', args.customerId) } : {},
-            args.status ? { status: args.status } : {},
-            args.kind ? { kind: args.kind } : {},
-          ],
-        },
-        orderBy: { createdAt: 'asc' },
-      }),
+    resolve: (query, _root, args, ctx) => ctx.prisma.connectionValue.findMany({ ...query, ...valuesQuery(args, ctx) }),
   }),
 );
 

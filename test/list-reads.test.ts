@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SeededOrg } from '../src/seed/demo.js';
+import { gid, http, rawPost } from './helpers/client.js';
+import { archive, makeApiKey, makeConnection, putValue, seedConnections, setStatus, type ConnectionFixture } from './helpers/fixtures.js';
+import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { useWorld } from './helpers/world.js';
+
+/**
+ * The hot list path (src/schema/list-reads.ts) answers the admin lists in one
+ * SQL statement. It must answer exactly what the resolvers answer: every
+ * document below runs, for every kind of principal, on a gateway with the
+ * path and on a second instance of the same database without it
+ * (`LIST_READS=false`), and the two response bodies must be the same bytes.
+ * Documents the path serves must cost one statement; the others (cursors, a
+ * search, a denied field, a query over the complexity limit) must fall back
+ * to the resolvers, errors included.
+ */
+
+let gw: TestGateway;
+let off: TestGateway;
+let org: SeededOrg;
+let other: SeededOrg;
+let fx: ConnectionFixture;
+const tokens: Record<string, string> = {};
+
+useWorld({ orgs: { org: { customers: ['a', 'b', 'c'] }, other: { customers: ['a', 'z'] } } }, async (w) => {
+  ({ gw, org, other } = w);
+  fx = await seedConnections(gw.app, org);
+  await seedConnections(gw.app, other);
+  const [a, b, c] = org.customers;
+  // More states than the fixture's: an error with its message, an expired value, a TEST value, an archived connection with values.
+  await setStatus(gw.app, fx.ids.orgCust, b!.id, 'ERROR', 'Test request answered HTTP 401');
+  await setStatus(gw.app, fx.ids.twilio, c!.id, 'EXPIRED');
+  await putValue(gw.app, fx.ids.global, { kind: 'TEST' }, { secret_text: 'test-secret-value' });
+  const old = await makeConnection(gw.app, org.orgId, { stableKey: 'old', name: 'Old "quoted" \\ connection', connectorId: fx.connectors.twilio, type: 'CUSTOMER_ACTIVATED' });
+  await setStatus(gw.app, old.id, a!.id, 'ACTIVE');
+  await archive(gw.app, old.id);
+  tokens.admin = org.adminToken;
+  tokens.apiKey = org.apiKey;
+  tokens.readOnlyKey = (await makeApiKey(gw.app, org.orgId, { readOnly: true })).secret;
+  tokens.customerUser = a!.userToken;
+  tokens.otherCustomerUser = b!.userToken;
+  tokens.runtime = a!.runtimeToken;
+  tokens.otherOrg = other.adminToken;
+  const link = await http(`${gw.url}/api/v1/connect-links`, { method: 'POST', token: org.apiKey, body: { customerId: a!.id, connections: ['cust'] } });
+  const session = await http(`${gw.url}/connect/session`, { method: 'POST', body: { link: (link.json() as { token: string }).token } });
+  tokens.linkSession = (session.json() as { accessToken: string }).accessToken;
+});
+
+beforeAll(async () => {
+  off = await startGateway({}, { on: gw, config: { listReads: false } });
+});
+afterAll(() => off?.close());
+
+const VALUE = 'id kind status lastError lastErrorAt activatedAt expiresAt version createdAt updatedAt __typename';
+const CONNECTION = 'id stableKey name description type availableInWorkflows restrictToAllowList proxyOnly externalId archivedAt createdAt updatedAt';
+const CONNECTOR = 'id key name description authType createdAt updatedAt';
+const PAGE = 'pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename }';
+
+/** Documents the path serves: every registered field, aliases, fragments, directives, variables, several roots. */
+const SERVED: Record<string, { query: string; variables?: Record<string, unknown> }> = {
+  'the admin list': {
+    query: `query { customers(first: 50) { edges { node { id externalId name connectionValues(first: 10) { edges { node { id status updatedAt connection { id stableKey name connector { id key name } } } } } } } } }`,
+  },
+  'every column of every type, cursors and page info': {
+    query: `query { customers(first: 2) { __typename ${PAGE} edges { __typename cursor node { id externalId name description createdAt updatedAt
+      connectionValues(first: 1) { ${PAGE} edges { cursor node { ${VALUE} connection { ${CONNECTION} connector { ${CONNECTOR} } } customer { id externalId } } } } } } } }`,
+  },
+  'the connections list': { query: `query { connections(first: 50) { edges { node { stableKey type connector { key } } } } }` },
+  'connections with every column, archived included': {
+    query: `query { connections(first: 100, filter: { includeArchived: true }) { ${PAGE} edges { cursor node { ${CONNECTION} connector { ${CONNECTOR} } } } } }`,
+  },
+  'connections filtered by type, connector key, status and customer': {
+    query: `query Filtered($customer: ID) {
+      byType: connections(filter: { type: CUSTOMER_ACTIVATED }) { edges { node { stableKey } } }
+      byConnector: connections(filter: { connectorKey: "twilio" }) { edges { node { stableKey } } }
+      byStatus: connections(filter: { status: ERROR }) { edges { node { stableKey } } }
+      byCustomer: connections(filter: { customerId: $customer, availableInWorkflows: true }) { edges { node { stableKey } } }
+    }`,
+    variables: {},
+  },
+  'values, filtered and paged': {
+    query: `query V($status: ValueStatus, $n: Int) {
+      all: connectionValues(first: $n) { ${PAGE} edges { node { ${VALUE} customer { externalId } connection { stableKey } } } }
+      errors: connectionValues(status: $status, first: 50) { edges { node { id lastError customer { externalId } connection { stableKey } } } }
+      tests: connectionValues(kind: TEST) { edges { node { id kind } } }
+    }`,
+    variables: { status: 'ERROR', n: 3 },
+  },
+  'aliases, fragments, @include and @skip, __typename at the root': {
+    query: `query Shaped($with: Boolean!) {
+      __typename
+      first: customers(first: 1) { edges { node { ...C } } }
+      page: customers(first: 2) { more: pageInfo { next: hasNextPage end: endCursor } edges { node { ... on Customer { key: externalId } id @skip(if: $with) name @include(if: $with) } } }
+    }
+    fragment C on Customer { externalId values: connectionValues(first: 2, status: ACTIVE) { edges { node { s: status connection { ...K } } } } }
+    fragment K on Connection { stableKey connector { key } }`,
+    variables: { with: true },
+  },
+  'a page of one value per customer, ordered': {
+    query: `query { customers(first: 3) { edges { node { externalId connectionValues(first: 1) { ${PAGE} edges { cursor node { id } } } } } } }`,
+  },
+};
+
+/** Documents the path leaves to the resolvers. */
+const FALLBACK: Record<string, string> = {
+  'a cursor': `query { customers(first: 1, after: "R1BDOlM6MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAw") { edges { node { id } } } }`,
+  'a search': `query { customers(search: "b", first: 5) { edges { node { externalId } } } }`,
+  'a field it does not know': `query { customers(first: 5) { edges { node { externalId users(first: 1) { edges { node { id } } } } } } }`,
+  'an org-only field': `query { customers(first: 5) { edges { node { externalId metadata } } } }`,
+  'a root field it does not serve beside one it does': `query { viewer { kind } customers(first: 5) { edges { node { id } } } }`,
+  'last instead of first': `query { connections(last: 2) { edges { node { stableKey } } } }`,
+  'a page over 100': `query { connections(first: 101) { edges { node { stableKey } } } }`,
+  'a search in connections': `query { connections(filter: { search: "cu" }) { edges { node { stableKey } } } }`,
+  'a total count': `query { customers(first: 1) { totalCount } }`,
+  'two operations': `query A { customers(first: 1) { edges { node { id } } } } query B { connections { edges { node { id } } } }`,
+};
+
+const PRINCIPALS = ['admin', 'apiKey', 'readOnlyKey', 'customerUser', 'otherCustomerUser', 'runtime', 'linkSession', 'otherOrg', 'anonymous'] as const;
+
+async function both(query: string, variables: Record<string, unknown> | undefined, principal: (typeof PRINCIPALS)[number], operationName?: string) {
+  const headers: Record<string, string> = principal === 'anonymous' ? {} : { authorization: `Bearer ${tokens[principal]}` };
+  const body = JSON.stringify({ query, variables, ...(operationName ? { operationName } : {}) });
+  gw.resetQueries();
+  const fast = await rawPost(gw.url, body, headers);
+  const statements = gw.queries.filter((q) => !/"(FeedEvent|HealthEvent)"/.test(q));
+  const slow = await rawPost(off.url, body, headers);
+  return { fast, slow, statements };
+}
+
+describe('the hot list path answers what the resolvers answer', () => {
+  for (const [name, { query, variables }] of Object.entries(SERVED)) {
+    it(`${name}: the same bytes for every principal, in one statement where its scopes allow it`, async () => {
+      const variablesNow = name.startsWith('connections filtered') ? { customer: gid('Customer', org.customers[1]!.id) } : variables;
+      let served = 0;
+      for (const principal of PRINCIPALS) {
+        const { fast, slow, statements } = await both(query, variablesNow, principal);
+        expect(fast.status, principal).toBe(slow.status);
+        expect(fast.body, `${principal}: ${fast.body}`).toBe(slow.body);
+        const parsed = JSON.parse(fast.body) as { errors?: unknown };
+        if (!parsed.errors) {
+          // Served here: the whole answer in one statement (authentication is cached after the first request).
+          const lists = statements.filter((q) => q.includes('json_agg'));
+          if (lists.length) {
+            served++;
+            expect(lists, principal).toHaveLength(1);
+          }
+        }
+      }
+      // The org principals at least (others may be refused a field, then the resolvers answer).
+      expect(served).toBeGreaterThanOrEqual(3);
+    });
+  }
+
+  it('the answers hold what they should (not merely the same on both sides)', async () => {
+    const { fast } = await both(SERVED['the admin list']!.query, undefined, 'admin');
+    const data = JSON.parse(fast.body).data;
+    const customers = data.customers.edges.map((e: { node: { externalId: string } }) => e.node.externalId);
+    expect(customers).toEqual(['a', 'b', 'c']);
+    const a = data.customers.edges[0].node;
+    expect(a.id).toBe(gid('Customer', org.customers[0]!.id));
+    expect(a.connectionValues.edges.map((e: { node: { connection: { stableKey: string } } }) => e.node.connection.stableKey)).toEqual(['cust', 'orgCust', 'hidden', 'twilio', 'old']);
+    expect(a.connectionValues.edges[0].node.updatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // Another org's admin sees its own customers only; a customer user its own customer only.
+    const theirs = JSON.parse((await both(SERVED['the admin list']!.query, undefined, 'otherOrg')).fast.body).data;
+    expect(theirs.customers.edges.map((e: { node: { externalId: string } }) => e.node.externalId)).toEqual(['a', 'z']);
+    const mine = JSON.parse((await both(SERVED['the admin list']!.query, undefined, 'customerUser')).fast.body).data;
+    expect(mine.customers.edges.map((e: { node: { externalId: string } }) => e.node.externalId)).toEqual(['a']);
+    // A connect-link session sees the link's connection only.
+    const link = JSON.parse((await both(SERVED['the connections list']!.query, undefined, 'linkSession')).fast.body).data;
+    expect(link.connections.edges.map((e: { node: { stableKey: string } }) => e.node.stableKey)).toEqual(['cust']);
+  });
+
+  for (const [name, query] of Object.entries(FALLBACK)) {
+    it(`${name}: left to the resolvers, the same bytes`, async () => {
+      for (const principal of PRINCIPALS) {
+        const { fast, slow, statements } = await both(query, undefined, principal, name === 'two operations' ? 'A' : undefined);
+        expect(fast.status, principal).toBe(slow.status);
+        expect(fast.body, principal).toBe(slow.body);
+        expect(statements.filter((q) => q.includes('json_agg')), principal).toEqual([]);
+      }
+    });
+  }
+
+
+  it('over the complexity limit: the same error from both, no list statement', async () => {
+    const [fast, slow] = await Promise.all([
+      startGateway({}, { on: gw, config: { maxComplexity: 8 } }),
+      startGateway({}, { on: gw, config: { maxComplexity: 8, listReads: false } }),
+    ]);
+    try {
+      const body = JSON.stringify({ query: SERVED['the admin list']!.query });
+      const auth = { authorization: `Bearer ${org.adminToken}` };
+      gw.resetQueries();
+      fast.resetQueries();
+      const a = await rawPost(fast.url, body, auth);
+      expect(JSON.parse(a.body).errors[0].extensions.code).toBe('QUERY_TOO_COMPLEX');
+      expect(a.body).toBe((await rawPost(slow.url, body, auth)).body);
+      expect([...gw.queries, ...fast.queries].filter((q) => q.includes('json_agg'))).toEqual([]);
+    } finally {
+      await Promise.all([fast.close(), slow.close()]);
+    }
+  });
+});
