@@ -14,6 +14,7 @@
  *   npm run bench:api -- --skip-1m --seconds 5 # quicker
  *   DATABASE_URL=postgres://…/postgres npm run bench:api   # another server (a database is created and dropped)
  *   npm run bench:api -- --skip-1m --only admin --profile /tmp/prof   # one workload, a CPU profile of each server
+ *   npm run bench:api -- --pglite             # also the gateway on PGlite (the embedded default), the same data copied in
  *   npm run bench:api -- --postgraphile       # also PostGraphile v4 and v5 (dev-only: `npm --prefix bench/postgraphile ci`
  *                                              # and `npm --prefix bench/postgraphile5 ci` first)
  *
@@ -28,7 +29,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { loadDataset, type Dataset } from './api/dataset.js';
+import { copyToPGlite, loadDataset, type Dataset } from './api/dataset.js';
 import { ADMIN_LIST, CONNECTIONS_LIST, FILTERS, RESOLVE } from './api/documents.js';
 
 const args = process.argv.slice(2);
@@ -48,9 +49,10 @@ const sources = process.env.BENCH_SOURCES === '1';
 const profileDir = opt('profile', '');
 const only = opt('only', '');
 
-type System = 'gateway' | 'baseline' | 'baseline-noaudit' | 'yoga' | 'postgraphile4' | 'postgraphile5';
+type System = 'gateway' | 'gateway-pglite' | 'baseline' | 'baseline-noaudit' | 'yoga' | 'postgraphile4' | 'postgraphile5';
 const SYSTEM_NAMES: Record<System, string> = {
   gateway: 'gateway',
+  'gateway-pglite': 'the gateway on PGlite (the embedded default)',
   baseline: 'baseline (raw SQL)',
   'baseline-noaudit': 'baseline without the audit insert',
   yoga: 'bare Yoga (static)',
@@ -70,7 +72,7 @@ async function start(system: System, dataset: Dataset, extra: Record<string, str
       ? [process.execPath, 'bench/postgraphile/server.cjs']
       : system === 'postgraphile5'
         ? [process.execPath, 'bench/postgraphile5/server.mjs']
-        : system === 'gateway'
+        : system === 'gateway' || system === 'gateway-pglite'
           ? [process.execPath, ...(sources ? ['--import', 'tsx'] : ['--enable-source-maps']), 'bench/api/gateway.ts']
           : [process.execPath, '--import', 'tsx', 'bench/api/server.ts'];
   if (profileDir) node.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${system}`);
@@ -185,6 +187,18 @@ async function throughput(ds: Dataset) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-api-'));
   writeFileSync(path.join(dir, 'answers.json'), JSON.stringify(answers));
   servers.set('yoga', await start('yoga', ds, { BENCH_ANSWERS: path.join(dir, 'answers.json') }));
+  if (flag('pglite')) {
+    // The embedded default on the same data: its own process, DATA_DIR instead of DATABASE_URL.
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-api-pglite-'));
+    await copyToPGlite(ds, dataDir, log);
+    servers.set('gateway-pglite', await start('gateway-pglite', ds, { DATA_DIR: dataDir, DATABASE_URL: undefined as unknown as string }));
+    for (const w of WORKLOADS.filter((x) => x.systems.includes('yoga') && x.request(ds).method === 'POST')) {
+      const l = await once(servers.get('gateway-pglite')!.url, w.request(ds));
+      const g = await once(servers.get('gateway')!.url, w.request(ds));
+      if (l.body !== g.body) throw new Error(`${w.name}: the gateway on PGlite answers differently from the gateway on PostgreSQL`);
+      w.systems.push('gateway-pglite');
+    }
+  }
   const withPostgraphile = flag('postgraphile');
   if (withPostgraphile) {
     for (const system of ['postgraphile4', 'postgraphile5'] as const) {
@@ -311,6 +325,11 @@ for (const w of WORKLOADS) {
       `| ${s === w.systems[0] ? w.name : ''} | ${SYSTEM_NAMES[s]} | ${fmt(median(r.rps))} | ${median(r.p50)} ms | ${median(r.p99)} ms | ${r.errors} | ${s === 'gateway' ? sql[w.name] : ''} | ${share} |`,
     );
   }
+}
+for (const w of WORKLOADS.filter((x) => x.systems.includes('gateway-pglite'))) {
+  const lite = results.get(`${w.name}|gateway-pglite`)!;
+  const onPg = results.get(`${w.name}|gateway`)!;
+  lines.push('', `The embedded default (PGlite) ÷ PostgreSQL, ${w.name.split(':')[0]}: **${median(lite.rps.map((l, i) => l / onPg.rps[i]!)).toFixed(2)}×** (per round: ${lite.rps.map((l, i) => (l / onPg.rps[i]!).toFixed(2)).join(', ')}), p99 on PGlite ${median(lite.p99)} ms.`);
 }
 lines.push('', '| filter (sequential requests) | p50 at 30k values | p99 at 30k | p50 at 1M values | p99 at 1M | 1M ÷ 30k (p50) |', '|---|---|---|---|---|---|');
 for (const name of Object.keys(FILTERS)) {

@@ -9,6 +9,7 @@
  * take hours, and the rows are what the services would write.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -187,4 +188,37 @@ export async function loadDataset(base: string, size: DatasetSize, log: (line: s
     loadSeconds: (Date.now() - t0) / 1000,
     drop: () => admin(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
+}
+
+/**
+ * The same dataset in an embedded database (PGlite) in `dataDir`/pglite, as a
+ * gateway started with `DATA_DIR=dataDir` opens it: migrated by the gateway's
+ * own migrations, then every table copied from PostgreSQL in batches
+ * (`json_populate_recordset`: the rows as PostgreSQL wrote them, ids and
+ * ciphertexts included).
+ */
+export async function copyToPGlite(ds: Dataset, dataDir: string, log: (line: string) => void = () => {}): Promise<void> {
+  const t0 = Date.now();
+  const db = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pglite') });
+  await db.migrate();
+  const lite = db.pglite!;
+  const source = new pg.Client({ connectionString: ds.url });
+  await source.connect();
+  const tables = (
+    await source.query<{ name: string }>(`SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_prisma_migrations' ORDER BY tablename`)
+  ).rows.map((r) => r.name);
+  // Foreign keys are not checked while copying (the rows are consistent in the source; tables come in name order).
+  await lite.exec(`SET session_replication_role = replica`);
+  for (const table of tables) {
+    for (let offset = 0; ; offset += BATCH) {
+      const batch = await source.query<{ rows: string | null }>(`SELECT json_agg(t)::text AS rows FROM (SELECT * FROM "${table}" ORDER BY 1 LIMIT ${BATCH} OFFSET ${offset}) t`);
+      const rows = batch.rows[0]!.rows;
+      if (!rows) break;
+      await lite.query(`INSERT INTO "${table}" SELECT * FROM json_populate_recordset(NULL::"${table}", $1::json)`, [rows]);
+    }
+  }
+  await lite.exec(`SET session_replication_role = DEFAULT; ANALYZE`);
+  await source.end();
+  await db.close();
+  log(`  copied into PGlite (${tables.length} tables) in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
