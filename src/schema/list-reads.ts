@@ -499,6 +499,10 @@ function plan(args: ExecutionArgs & { contextValue: Context }): ListReadPlan {
   const operation = operations[0]!;
   if (operation.operation !== 'query' || (args.operationName != null && operation.name?.value !== args.operationName)) unsupported('operation');
   if (!ctx.principal) unsupported('anonymous');
+  // Most operations are not lists: told apart by their root fields' names before anything costs.
+  for (const sel of operation.selectionSet.selections) {
+    if (sel.kind === Kind.FIELD && sel.name.value !== '__typename' && !listFields.has(`Query.${sel.name.value}`)) unsupported(sel.name.value);
+  }
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], (args.variableValues ?? {}) as Record<string, unknown>);
   if (coerced.errors) unsupported('variables');
   const fragments = Object.fromEntries(

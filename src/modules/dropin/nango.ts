@@ -71,7 +71,7 @@ async function findNangoConnection(app: App, principal: OrgPrincipal, providerCo
     throw exists ? new NotFoundError('Connection') : new NotFoundError('Integration');
   }
   const subject: RuntimeSubject = { orgId: principal.orgId, customerId: customer.id, instanceId: null, workflowId: null };
-  const found = await findForRuntime(prisma, subject, { stableKey: providerConfigKey });
+  const found = await findForRuntime(app.db, subject, { stableKey: providerConfigKey });
   if (!found) throw new NotFoundError('Integration');
   const { values, allowances: _, ...connection } = found;
   // A global connection its allow-list does not share with this customer: no connection for it, as if none existed.

@@ -1,6 +1,8 @@
 import type { RuntimePrincipal } from '../../auth/principal.js';
 import type { Tx } from '../../db/transaction.js';
-import type { Prisma, PrismaClient } from '../../generated/prisma/client.js';
+import type { Database } from '../../db/database.js';
+import { rowMapper } from '../../db/rows.js';
+import type { Connection, ConnectionValue, Connector, PrismaClient } from '../../generated/prisma/client.js';
 import { decodeIdOrRaw } from '../../ids.js';
 
 /**
@@ -20,25 +22,36 @@ export type ResolveBy = { stableKey: string } | { externalId: string };
  */
 export type RuntimeSubject = Pick<RuntimePrincipal, 'orgId' | 'customerId' | 'instanceId' | 'workflowId'>;
 
-export function runtimeConnectionWhere(p: RuntimeSubject, by: ResolveBy): Prisma.ConnectionWhereInput {
-  return { orgId: p.orgId, archivedAt: null, ...by };
-}
+const connectionRow = rowMapper<Connection>('Connection');
+const connectorRow = rowMapper<Connector>('Connector');
+const valueRow = rowMapper<ConnectionValue>('ConnectionValue');
 
 /**
- * The connection a runtime token asks for, in one statement (relation joins):
- * its connector, the values that could serve the token's customer (its own
- * slot and GLOBAL; `servingSlot` picks) and whether the allow-list names the
- * customer. Null when the token may not resolve it at all.
+ * The connection a runtime token asks for, in one statement: its connector,
+ * the values that could serve the token's customer (its own slot and GLOBAL;
+ * `servingSlot` picks) and whether the allow-list names the customer. Null
+ * when the token may not resolve it at all. Every resolution and proxy call
+ * starts here: one driver read, the rows mapped as Prisma would return them
+ * (db/rows.ts), not the ORM's relation-join result walk.
  */
-export function findForRuntime(db: PrismaClient | Tx, p: RuntimeSubject, by: ResolveBy) {
-  return db.connection.findFirst({
-    where: runtimeConnectionWhere(p, by),
-    include: {
-      connector: true,
-      values: { where: { slot: { in: [p.customerId, 'GLOBAL'] } } },
-      allowances: { where: { customerId: p.customerId }, select: { customerId: true } },
-    },
-  });
+export async function findForRuntime(db: Database, p: RuntimeSubject, by: ResolveBy) {
+  const [column, key] = 'stableKey' in by ? ['stableKey', by.stableKey] : ['externalId', by.externalId];
+  const [row] = await db.readRows(
+    `SELECT row_to_json(c), row_to_json(k),
+       (SELECT coalesce(json_agg(row_to_json(v)), '[]'::json) FROM "ConnectionValue" v WHERE v."connectionId" = c."id" AND v."slot" IN ($3, 'GLOBAL')),
+       EXISTS (SELECT 1 FROM "GlobalAllowance" a WHERE a."connectionId" = c."id" AND a."customerId" = $4)
+     FROM "Connection" c JOIN "Connector" k ON k."id" = c."connectorId"
+     WHERE c."orgId" = $1 AND c."archivedAt" IS NULL AND c."${column}" = $2 LIMIT 1`,
+    [p.orgId, key, p.customerId, p.customerId],
+  );
+  if (!row) return null;
+  const [connection, connector, values, allowed] = row as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>[], boolean];
+  return {
+    ...connectionRow(connection),
+    connector: connectorRow(connector),
+    values: values.map(valueRow),
+    allowances: allowed ? [{ customerId: p.customerId }] : [],
+  };
 }
 
 /** Whether a restricted global connection's allow-list admits the token's customer (`allowances`: the customer's row, if any). */

@@ -82,7 +82,7 @@ export async function findServingValue(
   refuse: (connection: ConnectionWithConnector) => ResolutionProblem | null = () => null,
 ): Promise<Serving | ResolutionProblem> {
   const prisma = app.db.prisma;
-  const found = await findForRuntime(prisma, subject, by);
+  const found = await findForRuntime(app.db, subject, by);
   if (!found) return { kind: 'NOT_FOUND', reason: 'CONNECTION', message: 'Connection not found' };
   const { values, allowances: _, ...connection } = found;
 
