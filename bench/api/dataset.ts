@@ -217,6 +217,12 @@ export async function copyToPGlite(ds: Dataset, dataDir: string, log: (line: str
       await lite.query(`INSERT INTO "${table}" SELECT * FROM json_populate_recordset(NULL::"${table}", $1::json)`, [rows]);
     }
   }
+  // Sequences (audit and history ids) continue after the copied rows, as in the source.
+  await lite.exec(`DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT c.relname AS tbl, a.attname AS col, pg_get_serial_sequence(quote_ident(c.relname), a.attname) AS seq
+             FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+             WHERE c.relkind = 'r' AND c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL
+    LOOP EXECUTE format('SELECT setval(%L, (SELECT coalesce(max(%I), 0) + 1 FROM %I), false)', r.seq, r.col, r.tbl); END LOOP; END $$`);
   await lite.exec(`SET session_replication_role = DEFAULT; ANALYZE`);
   await source.end();
   await db.close();
