@@ -330,7 +330,7 @@ for (const w of WORKLOADS) {
 for (const w of WORKLOADS.filter((x) => x.systems.includes('gateway-pglite'))) {
   const lite = results.get(`${w.name}|gateway-pglite`)!;
   const onPg = results.get(`${w.name}|gateway`)!;
-  lines.push('', `The embedded default (PGlite) ÷ PostgreSQL, ${w.name.split(':')[0]}: **${median(lite.rps.map((l, i) => l / onPg.rps[i]!)).toFixed(2)}×** (per round: ${lite.rps.map((l, i) => (l / onPg.rps[i]!).toFixed(2)).join(', ')}), p99 on PGlite ${median(lite.p99)} ms.`);
+  lines.push('', `The embedded default (PGlite) ÷ PostgreSQL, ${w.name.startsWith('admin') ? 'admin list' : 'connections list'}: **${median(lite.rps.map((l, i) => l / onPg.rps[i]!)).toFixed(2)}×** (per round: ${lite.rps.map((l, i) => (l / onPg.rps[i]!).toFixed(2)).join(', ')}), p99 on PGlite ${median(lite.p99)} ms.`);
 }
 lines.push('', '| filter (sequential requests) | p50 at 30k values | p99 at 30k | p50 at 1M values | p99 at 1M | 1M ÷ 30k (p50) |', '|---|---|---|---|---|---|');
 for (const name of Object.keys(FILTERS)) {

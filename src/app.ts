@@ -91,7 +91,7 @@ export function createApp(config: Config, db: Database, log: Logger = createLogg
     metrics,
     tracing: startTracing(config.otel),
     outbound: createOutbound({ allowedNetworks: config.outboundAllowedNetworks }),
-    auditTrail: auditTrail(db.prisma),
+    auditTrail: auditTrail(db),
     usageAudit: new UsageAudit(db, config.proxy.auditFlushMs, log),
     jobs: new JobRunner({ prisma: db.prisma, log, registry: metrics.registry }),
     proxyBudgets: new ProxyBudgets(config.redisUrl, log, undefined, feed.bus),

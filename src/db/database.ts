@@ -46,9 +46,10 @@ export interface Database {
    */
   beforeAuditRead(flush: () => Promise<void>): () => void;
   /**
-   * One read-only statement straight on the driver (no ORM), rows as arrays:
-   * the hot list reads of schema/list-reads.ts, which build their whole answer
-   * in SQL. Seen by the query listener like every other statement.
+   * One statement straight on the driver (no ORM), outside any transaction,
+   * rows as arrays: the hot paths (schema/list-reads.ts, the runtime read,
+   * credential checks, the audit trail's inserts). Seen by the query listener
+   * like every other statement.
    */
   readRows(sql: string, params: readonly unknown[]): Promise<unknown[][]>;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */

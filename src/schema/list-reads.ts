@@ -67,8 +67,10 @@ export interface ListQuery {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ListQueryOf = (args: any, ctx: Context) => ListQuery;
 
-/** Not something this path reproduces exactly: the regular execution answers. */
-class Unsupported extends Error {}
+/** Not something this path reproduces exactly: the regular execution answers. Not an Error: no stack to capture. */
+class Unsupported {
+  constructor(readonly reason: string) {}
+}
 function unsupported(why: string): never {
   throw new Unsupported(why);
 }
@@ -483,12 +485,20 @@ export interface ListReadPlan {
 
 /** The statement and shaper of an operation, or null when the regular execution must answer it. */
 export function planListRead(args: ExecutionArgs & { contextValue: Context }): ListReadPlan | null {
+  if (!mayBeList(args.document)) return null;
   try {
     return plan(args);
   } catch (err) {
     if (err instanceof Unsupported) return null;
     throw err;
   }
+}
+
+/** Most operations are not lists: told apart by their first operation's root field names before anything costs. */
+function mayBeList(document: DocumentNode): boolean {
+  const operation = document.definitions.find((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  if (operation?.operation !== 'query') return false;
+  return operation.selectionSet.selections.every((sel) => sel.kind !== Kind.FIELD || sel.name.value === '__typename' || listFields.has(`Query.${sel.name.value}`));
 }
 
 function plan(args: ExecutionArgs & { contextValue: Context }): ListReadPlan {
@@ -499,10 +509,6 @@ function plan(args: ExecutionArgs & { contextValue: Context }): ListReadPlan {
   const operation = operations[0]!;
   if (operation.operation !== 'query' || (args.operationName != null && operation.name?.value !== args.operationName)) unsupported('operation');
   if (!ctx.principal) unsupported('anonymous');
-  // Most operations are not lists: told apart by their root fields' names before anything costs.
-  for (const sel of operation.selectionSet.selections) {
-    if (sel.kind === Kind.FIELD && sel.name.value !== '__typename' && !listFields.has(`Query.${sel.name.value}`)) unsupported(sel.name.value);
-  }
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], (args.variableValues ?? {}) as Record<string, unknown>);
   if (coerced.errors) unsupported('variables');
   const fragments = Object.fromEntries(
