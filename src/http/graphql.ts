@@ -60,6 +60,9 @@ export function createGraphQLServer(app: App): GraphQLServer {
     logging: yogaLogger(log),
     // Parsed documents and parse errors, bounded in bytes (operation-limits.ts); validation results live as long as their document.
     parserAndValidationCache: caches,
+    // The edge limits every body already (MAX_BODY_BYTES, http/body-limit.ts, declared and chunked);
+    // Yoga's own limit re-streamed each body through a TransformStream (a pipeline and an AbortController a request).
+    maxRequestBodySize: false,
     plugins: [
       ...operationLimitPlugins(app.config),
       exposurePlugin(app.config),
