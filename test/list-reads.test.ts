@@ -35,6 +35,11 @@ useWorld({ orgs: { org: { customers: ['a', 'b', 'c'] }, other: { customers: ['a'
   const old = await makeConnection(gw.app, org.orgId, { stableKey: 'old', name: 'Old "quoted" \\ connection', connectorId: fx.connectors.twilio, type: 'CUSTOMER_ACTIVATED' });
   await setStatus(gw.app, old.id, a!.id, 'ACTIVE');
   await archive(gw.app, old.id);
+  // Dates whose JSON drops the fraction, or part of it (the path formats them as toISOString does).
+  await gw.db.prisma.$executeRawUnsafe(
+    `UPDATE "ConnectionValue" SET "updatedAt" = '2026-01-01 00:00:01', "lastErrorAt" = '2026-01-01 00:00:01.5', "activatedAt" = '2026-01-01 00:00:01.05' WHERE "connectionId" = $1::uuid`,
+    fx.ids.orgCust,
+  );
   tokens.admin = org.adminToken;
   tokens.apiKey = org.apiKey;
   tokens.readOnlyKey = (await makeApiKey(gw.app, org.orgId, { readOnly: true })).secret;
