@@ -1,4 +1,4 @@
-import { GraphQLError, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, visit, type DocumentNode, type GraphQLSchema, type StringValueNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { MiddlewareHandler } from 'hono';
 import { BadUserInputError, ValidationError, toGraphQLError } from '../errors.js';
@@ -20,15 +20,23 @@ function nulProblem(document: DocumentNode, variables: unknown): GraphQLError | 
   if (inVariables !== null) {
     return toGraphQLError(new BadUserInputError(`Variable "$${inVariables}" must not contain NUL characters`));
   }
-  let literal: GraphQLError | null = null;
+  const node = nulLiteralOf(document);
+  return node ? new GraphQLError('String literals must not contain NUL characters', { nodes: [node], extensions: { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } } }) : null;
+}
+
+/** The first string literal of a document holding a NUL, once per document (Yoga's parser cache hands the same document to every request sending it). */
+const nulLiterals = new WeakMap<DocumentNode, StringValueNode | null>();
+function nulLiteralOf(document: DocumentNode): StringValueNode | null {
+  let found = nulLiterals.get(document);
+  if (found !== undefined) return found;
+  found = null;
   visit(document, {
     StringValue(node) {
-      if (!literal && node.value.includes('\u0000')) {
-        literal = new GraphQLError('String literals must not contain NUL characters', { nodes: [node], extensions: { code: 'BAD_USER_INPUT', http: { status: 400, spec: true } } });
-      }
+      if (!found && node.value.includes('\u0000')) found = node;
     },
   });
-  return literal;
+  nulLiterals.set(document, found);
+  return found;
 }
 
 /** A GraphQL-over-HTTP request that is not one: 400 under either response media type (the spec's recommendation for both). */
