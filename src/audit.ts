@@ -89,7 +89,7 @@ const recentKeys = new LRUCache<string, string>({ max: 10_000 });
  * committed before its caller is answered, concurrent ones in one statement
  * (db/group-writer.ts); rows with an aggregate key add to their minute's row.
  */
-export function auditTrail(db: Pick<Database, 'prisma' | 'readRows'>): GroupWriter<AuditRow> {
+export function auditTrail(db: Pick<Database, 'prisma' | 'driverQuery'>): GroupWriter<AuditRow> {
   const prisma = db.prisma;
   return new GroupWriter(async (rows) => {
     const plain = rows.filter((r) => !r.aggregateKey);
@@ -111,8 +111,8 @@ type AggregateRow = AuditRow & { aggregateKey: string; count: number };
  * runtime resolution writes one, and the ORM compiled a new plan for each
  * batch size (a tenth of a resolution's CPU).
  */
-async function insertPlain(db: Pick<Database, 'readRows'>, rows: AuditRow[]): Promise<void> {
-  await db.readRows(
+async function insertPlain(db: Pick<Database, 'driverQuery'>, rows: AuditRow[]): Promise<void> {
+  await db.driverQuery(
     `INSERT INTO "AuditEvent" ("orgId", "principalKind", "principalId", "action", "targetType", "targetId", "detail")
      SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])`,
     [

@@ -51,7 +51,7 @@ export interface Database {
    * credential checks, the audit trail's inserts). Seen by the query listener
    * like every other statement.
    */
-  readRows(sql: string, params: readonly unknown[]): Promise<unknown[][]>;
+  driverQuery(sql: string, params: readonly unknown[]): Promise<unknown[][]>;
   /** Applies pending committed migrations; idempotent. Returns the names applied. */
   migrate(): Promise<string[]>;
   /** The committed migrations this database has not applied yet (all of them on a new database). */
@@ -143,7 +143,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
     pool !== undefined
       ? async (sql: string, params: readonly unknown[]) => (await pool!.query<unknown[]>({ text: sql, values: [...params], rowMode: 'array' })).rows
       : async (sql: string, params: readonly unknown[]) => (await pglite!.query<unknown[]>(sql, [...params], { rowMode: 'array' })).rows;
-  const readRows = (sql: string, params: readonly unknown[]) => {
+  const driverQuery = (sql: string, params: readonly unknown[]) => {
     listen?.(sql, JSON.stringify(params));
     return driverRows(sql, params);
   };
@@ -159,7 +159,7 @@ export async function openDatabase(database: Config['database'], opts: OpenOptio
       return () => void auditReadHooks.delete(flush);
     },
     adapterFactory,
-    readRows,
+    driverQuery,
     ...(pglite ? { pglite } : {}),
     ...(pool ? { pool } : {}),
     // On PostgreSQL, migrations run on a pool of their own without the lock timeout: a migration

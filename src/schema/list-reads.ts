@@ -39,8 +39,9 @@ import { complexityLimits } from './builder.js';
  * every root field is such a list, and whose every selected field is a plain
  * column, a to-one relation or a registered nested list, this module compiles
  * the selection into one statement that builds the page as JSON (`json_agg`
- * of `json_build_array` per row, nested lists as correlated subqueries), then
- * shapes those arrays into the response graphql-js would have produced.
+ * of `json_build_array` per row, to-one relations as LEFT JOINs, nested lists
+ * as correlated subqueries with their own LIMIT), then shapes those arrays
+ * into the response graphql-js would have produced.
  *
  * Nothing about authorization is defined here. Operation scopes are the
  * schema's own `authScopes` (root field, every type and every field met),
@@ -63,8 +64,7 @@ export interface ListQuery {
   where?: object;
   orderBy?: Record<string, 'asc' | 'desc'> | Record<string, 'asc' | 'desc'>[];
 }
-// Each module's function reads its own arguments.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Each module's function reads its own (typed) arguments.
 export type ListQueryOf = (args: any, ctx: Context) => ListQuery;
 
 /** Not something this path reproduces exactly: the regular execution answers. Not an Error: no stack to capture. */
@@ -200,13 +200,13 @@ function relationFilter(s: Statement, model: string, t: string, field: ModelFiel
   return `EXISTS (SELECT 1 FROM ${ident(field.type)} ${r} WHERE ${r}.${ident(backKey(model, field))} = ${t}."id" AND ${whereSql(s, field.type, r, inner)})`;
 }
 
-function orderSql(t: string, orderBy: ListQuery['orderBy']): { keys: string[]; directions: string[] } {
+function orderSql(model: string, t: string, orderBy: ListQuery['orderBy']): { keys: string[]; directions: string[] } {
   const list = orderBy === undefined ? [] : Array.isArray(orderBy) ? orderBy : [orderBy];
   const keys: string[] = [];
   const directions: string[] = [];
   for (const o of list) {
     for (const [key, dir] of Object.entries(o)) {
-      if (dir !== 'asc' && dir !== 'desc') unsupported(`orderBy ${key}`);
+      if ((dir !== 'asc' && dir !== 'desc') || fieldOf(model, key).kind === 'object') unsupported(`orderBy ${key}`);
       keys.push(`${t}.${ident(key)}`);
       directions.push(dir === 'asc' ? 'ASC' : 'DESC');
     }
@@ -464,7 +464,7 @@ function planList(
 
   // The row: the node's columns, then the id (every edge's cursor).
   const exprs = [...(node?.exprs ?? []), `${t}."id"`];
-  const order = orderSql(t, orderBy);
+  const order = orderSql(model, t, orderBy);
   const filter = [link?.(t), whereSql(c.s, model, t, where)].filter(Boolean).join(' AND ');
   const keys = order.keys.map((k, i) => `${k} AS k${i}`);
   const joins = node?.joins.length ? ` ${node.joins.join(' ')}` : '';
@@ -576,7 +576,7 @@ export function listReadPlugin(): Plugin<AppContext> {
       const { db } = (args.contextValue as Context).app;
       setExecuteFn(async (execArgs: ExecutionArgs): Promise<ExecutionResult> => {
         try {
-          const [row] = await db.readRows(planned.sql, planned.params);
+          const [row] = await db.driverQuery(planned.sql, planned.params);
           if (row) return { data: planned.shape(row) };
         } catch {
           // A value this path does not shape (`unsupported`), or a failed statement: the regular execution

@@ -68,16 +68,17 @@ async function gatewayToken(app: App, token: string, cached: boolean): Promise<P
   if (!org || !payload.sub) throw new AuthError('invalid token claims');
   if (payload.aud === 'org') {
     // Every admin request starts here: one indexed read straight on the driver, not through the ORM's result mapping.
-    const [user] = isUuid(payload.sub) && isUuid(org) ? await app.db.readRows('SELECT "email" FROM "OrgUser" WHERE "id" = $1 AND "orgId" = $2', [payload.sub, org]) : [];
+    const [user] = isUuid(payload.sub) && isUuid(org) ? await app.db.driverQuery('SELECT "id", "orgId", "email" FROM "OrgUser" WHERE "id" = $1 AND "orgId" = $2', [payload.sub, org]) : [];
     if (!user) throw new AuthError('unknown user');
-    return { kind: 'ORG_USER', id: payload.sub, orgId: org, email: user[0] as string };
+    const [id, orgId, email] = user as [string, string, string];
+    return { kind: 'ORG_USER', id, orgId, email };
   }
   if (payload.aud === 'runtime') {
     const sub = payload.sub;
     // Every runtime call starts here: one indexed driver read (no ORM result mapping); a non-UUID subject names no customer.
     const find = async () => {
-      const [row] = isUuid(sub) && isUuid(org) ? await app.db.readRows('SELECT "externalId" FROM "Customer" WHERE "id" = $1 AND "orgId" = $2', [sub, org]) : [];
-      return row ? { id: sub, externalId: row[0] as string } : null;
+      const [row] = isUuid(sub) && isUuid(org) ? await app.db.driverQuery('SELECT "id", "externalId" FROM "Customer" WHERE "id" = $1 AND "orgId" = $2', [sub, org]) : [];
+      return row ? { id: row[0] as string, externalId: row[1] as string } : null;
     };
     const customer = cached
       ? (await app.proxyCache.load(org, `runtime-customer:${org}:${sub}`, async () => ({ orgId: org, value: { row: await find() } }))).row

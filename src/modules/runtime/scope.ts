@@ -36,7 +36,7 @@ const valueRow = rowMapper<ConnectionValue>('ConnectionValue');
  */
 export async function findForRuntime(db: Database, p: RuntimeSubject, by: ResolveBy) {
   const [column, key] = 'stableKey' in by ? ['stableKey', by.stableKey] : ['externalId', by.externalId];
-  const [row] = await db.readRows(
+  const [row] = await db.driverQuery(
     `SELECT row_to_json(c), row_to_json(k),
        (SELECT coalesce(json_agg(row_to_json(v)), '[]'::json) FROM "ConnectionValue" v WHERE v."connectionId" = c."id" AND v."slot" IN ($3, 'GLOBAL')),
        EXISTS (SELECT 1 FROM "GlobalAllowance" a WHERE a."connectionId" = c."id" AND a."customerId" = $4)
