@@ -495,9 +495,9 @@ export function planListRead(args: ExecutionArgs & { contextValue: Context }): L
   if (!mayBeList(args.document)) return null;
   try {
     return plan(args);
-  } catch (err) {
-    if (err instanceof Unsupported) return null;
-    throw err;
+  } catch {
+    // `unsupported`, or anything else planning meets (an argument graphql-js would not coerce, say): the regular execution answers.
+    return null;
   }
 }
 
