@@ -1,4 +1,4 @@
-import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { modelFields } from './datamodel.js';
 
 /**
  * A row read straight on the driver as `row_to_json(t)`, made into the object
@@ -11,9 +11,7 @@ import { getDatamodel } from '../generated/pothos-prisma-types.js';
  * Written by hand: Prisma maps rows only of the queries it runs itself.
  */
 export function rowMapper<T>(model: string): (json: Record<string, unknown>) => T {
-  const fields = (getDatamodel().datamodel.models as unknown as Record<string, { fields: { name: string; kind: string; type: string; isList: boolean }[] }>)[model]?.fields.filter(
-    (f) => f.kind !== 'object',
-  );
+  const fields = modelFields(model)?.filter((f) => f.kind !== 'object');
   if (!fields) throw new Error(`rowMapper: no model ${model}`);
   for (const f of fields) {
     if (['BigInt', 'Decimal', 'Bytes'].includes(f.type)) throw new Error(`rowMapper: ${model}.${f.name} is ${f.type}`);

@@ -11,7 +11,7 @@ import type { Context } from '../context.js';
 import { BadUserInputError, ForbiddenError, NotFoundError, fromPrismaError, QueryTooComplexError, UnauthenticatedError } from '../errors.js';
 import { NO_ROW, decodeNodeId, encodeId } from '../ids.js';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
-import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { datamodel } from '../db/datamodel.js';
 
 /** `nodes(ids:)` answers at most this many ids; each counts in the complexity. */
 export const MAX_NODE_IDS = 100;
@@ -63,7 +63,7 @@ export const builder = new SchemaBuilder<{
   },
   prisma: {
     client: (ctx) => ctx.prisma,
-    dmmf: getDatamodel(),
+    dmmf: datamodel,
     exposeDescriptions: true,
     filterConnectionTotalCount: true,
     onUnusedQuery: null,

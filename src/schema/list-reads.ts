@@ -25,7 +25,7 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { scopesOf, type Scope } from '../auth/scopes.js';
 import type { AppContext, Context } from '../context.js';
-import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { modelFields, type ModelField } from '../db/datamodel.js';
 import { encodeId } from '../ids.js';
 import { complexityLimits } from './builder.js';
 
@@ -79,19 +79,21 @@ const columnFields = new Map<string, Set<string>>();
 const toOneFields = new Map<string, Set<string>>();
 const listFields = new Map<string, ListQueryOf>();
 
+function declare(declared: Map<string, Set<string>>, type: string, fields: readonly string[]): void {
+  const set = declared.get(type) ?? new Set();
+  for (const f of fields) set.add(f);
+  declared.set(type, set);
+}
+
 /** What each module declares next to its types (module schema files). */
 export const listReads = {
   /** Fields of `type` whose value is the model's column of the same name, as the field resolves it. */
   columns(type: string, fields: readonly string[]): void {
-    const set = columnFields.get(type) ?? new Set();
-    for (const f of fields) set.add(f);
-    columnFields.set(type, set);
+    declare(columnFields, type, fields);
   },
   /** Fields of `type` that are the model's to-one relation of the same name (`t.relation`), unfiltered. */
   relations(type: string, fields: readonly string[]): void {
-    const set = toOneFields.get(type) ?? new Set();
-    for (const f of fields) set.add(f);
-    toOneFields.set(type, set);
+    declare(toOneFields, type, fields);
   },
   /** A connection field (`Query` for a root list) and the query its Pothos field uses too; its cursor is `id`. */
   list(parent: string, field: string, query: ListQueryOf): void {
@@ -101,19 +103,8 @@ export const listReads = {
 
 // ───────────────────────────── the data model ─────────────────────────────
 
-interface ModelField {
-  name: string;
-  kind: string;
-  type: string;
-  isList: boolean;
-  isRequired: boolean;
-  relationName?: string;
-  relationFromFields?: string[];
-}
-const models = getDatamodel().datamodel.models as unknown as Record<string, { fields: ModelField[] }>;
-
 function fieldOf(model: string, name: string): ModelField {
-  const f = models[model]?.fields.find((x) => x.name === name);
+  const f = modelFields(model)?.find((x) => x.name === name);
   return f ?? unsupported(`${model}.${name}`);
 }
 
@@ -128,7 +119,7 @@ function foreignKey(model: string, relation: ModelField): string {
 
 /** The column of `relation.type` that points back at `model` (for a to-many relation). */
 function backKey(model: string, relation: ModelField): string {
-  const back = models[relation.type]?.fields.find((f) => f.relationName === relation.relationName && f.type === model && f.relationFromFields?.length === 1);
+  const back = modelFields(relation.type)?.find((f) => f.relationName === relation.relationName && f.type === model && f.relationFromFields?.length === 1);
   return back?.relationFromFields?.[0] ?? unsupported(`${model}.${relation.name}`);
 }
 
