@@ -5,6 +5,8 @@
  * memory. Run with --expose-gc.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.js';
 import { newKeySpec } from '../src/crypto/keyring.js';
@@ -52,6 +54,7 @@ const { globalValue, customerValues } = await asAdmin(async (op) => {
   return { globalValue: g, customerValues: values };
 });
 const status = new Map<string, 'ACTIVE' | 'ERROR'>();
+let profiler: Session | null = null;
 
 function memory() {
   (globalThis as { gc?: () => void }).gc?.();
@@ -59,11 +62,31 @@ function memory() {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, subscribers: app.feed.subscriberCount };
 }
 
+/** How the events reached the transport (direct or queued), from the gateway's own counter. */
+async function deliveries() {
+  const { values } = await app.metrics.subscriptionDeliveries.get();
+  return Object.fromEntries(values.map((v) => [v.labels.path, v.value]));
+}
+
 process.on('message', (msg: { id: number; cmd: string; customer?: number }) => {
   void (async () => {
     let reply: unknown;
     if (msg.cmd === 'mem') reply = memory();
+    else if (msg.cmd === 'deliveries') reply = await deliveries();
     else if (msg.cmd === 'cpu') reply = process.cpuUsage();
+    else if (msg.cmd === 'profile-start') {
+      // BENCH_PROF=<file>: a CPU profile of the fan-out rounds only, not of the subscriptions' set-up.
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+      await profiler.post('Profiler.start');
+    } else if (msg.cmd === 'profile-stop' && profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(process.env.BENCH_PROF!, JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = null;
+    }
     else if (msg.cmd === 'toggle-global' || msg.cmd === 'toggle-customer') {
       const valueId = msg.cmd === 'toggle-global' ? globalValue.id : customerValues[msg.customer!]!;
       const next = status.get(valueId) === 'ERROR' ? 'ACTIVE' : 'ERROR';

@@ -66,7 +66,7 @@ async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> } |
 
 async function startServer(databaseUrl: string | undefined): Promise<Server> {
   const child = fork('bench/feed-server.ts', [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=8192', ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fd/prof'] : [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=8192'],
     // 10,000 subscribers share one API key: far over a principal's budget, which is not what is measured.
     env: { ...process.env, DATABASE_URL: databaseUrl ?? '', REDIS_URL: '', BENCH_CUSTOMERS: String(customers), RATE_LIMITS: 'off' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -181,11 +181,14 @@ async function run(n: number, databaseUrl: string | undefined) {
     const c = (await server.call('cpu')) as { user: number; system: number };
     return (c.user + c.system) / 1000;
   };
+  // BENCH_PROF=<file.cpuprofile>: the gateway's CPU profile of the fan-out rounds.
+  if (process.env.BENCH_PROF) await server.call('profile-start');
   for (let r = 0; r < globalRounds; r++) {
     const c0 = await cpu();
     fanout.push(...(await measure('toggle-global', everyone)));
     fanoutCpuMs.push((await cpu()) - c0);
   }
+  if (process.env.BENCH_PROF) await server.call('profile-stop');
   fanoutCpuMs.sort((a, b) => a - b);
   const single: number[] = [];
   for (let r = 0; r < customerRounds; r++) {
@@ -194,6 +197,7 @@ async function run(n: number, databaseUrl: string | undefined) {
     single.push(...(await measure('toggle-customer', targets, { customer })));
   }
 
+  const deliveries = (await server.call('deliveries')) as Record<string, number>;
   for (const c of clients) void c.dispose();
   await server.stop();
   fanout.sort((a, b) => a - b);
@@ -208,6 +212,7 @@ async function run(n: number, databaseUrl: string | undefined) {
     heapPerSubKiB: (after.heapUsed - before.heapUsed) / n / 1024,
     rssPerSubKiB: (after.rss - before.rss) / n / 1024,
     rssMiB: after.rss / 1048576,
+    deliveries,
   };
 }
 

@@ -67,7 +67,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
       ...operationLimitPlugins(app.config),
       exposurePlugin(app.config),
       // A live-feed event is executed once per audience, not once per subscriber.
-      sharedSubscriptionResults(app.metrics.subscriptionResults),
+      sharedSubscriptionResults(app.metrics.subscriptionResults, app.metrics.subscriptionDeliveries),
       clientInputPlugin(),
       graphqlRequestPlugin(),
       ...(app.config.graphiql ? [] : [graphiqlOffPlugin()]),

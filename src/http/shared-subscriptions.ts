@@ -13,6 +13,7 @@ import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
 import type { Counter } from 'prom-client';
 import { visibilityKey } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
+import { DIRECT, isDirectSource } from '../pubsub/direct.js';
 import { RESULT_IGNORES_ARGUMENTS } from '../schema/extensions.js';
 
 /**
@@ -45,31 +46,69 @@ import { RESULT_IGNORES_ARGUMENTS } from '../schema/extensions.js';
  * Written here rather than taken from a library: Yoga and envelop offer the
  * hook (`setSubscribeFn`) but no sharing of results across operations.
  */
-export function sharedSubscriptionResults(counter: Counter<'outcome'>): Plugin<AppContext> {
+export function sharedSubscriptionResults(counter: Counter<'outcome'>, deliveries: Counter<'path'>): Plugin<AppContext> {
   const results = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
   const executed = counter.labels({ outcome: 'executed' });
   const shared = counter.labels({ outcome: 'shared' });
+  const direct = deliveries.labels({ path: 'direct' });
+  const queued = deliveries.labels({ path: 'queued' });
+
+  /** Executed for a direct delivery that was then declined: the queued path counts them as executed when it takes them up. */
+  const uncounted = new WeakSet<object>();
+
+  /**
+   * An event's result for this key: executed by the first subscriber of the
+   * key that needs it, shared by the rest. `forDirect`: for a direct delivery,
+   * which counts it only once it is sent (`count`).
+   */
+  function resultFor(args: ExecutionArgs, key: string, event: unknown, forDirect = false): ExecutionResult | Promise<ExecutionResult> {
+    if (typeof event !== 'object' || event === null) {
+      if (!forDirect) executed.inc();
+      return execute({ ...args, rootValue: event });
+    }
+    let byKey = results.get(event);
+    if (!byKey) results.set(event, (byKey = new Map()));
+    let result = byKey.get(key);
+    if (!result) {
+      byKey.set(key, (result = execute({ ...args, rootValue: event })));
+      if (forDirect) uncounted.add(result);
+      else executed.inc();
+    } else if (!forDirect) {
+      count(result);
+    }
+    return result;
+  }
+
+  function count(result: object): void {
+    if (uncounted.delete(result)) executed.inc();
+    else shared.inc();
+  }
 
   /** graphql-js `subscribe`, the per-event execution shared by key. */
   async function subscribeSharing(args: ExecutionArgs, key: string) {
     // The subscriber's own `subscribe` resolver: scope checks, its target, its stream.
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return source;
+    if (isDirectSource(source)) {
+      const context = args.contextValue as object;
+      directSources.set(context, (send) =>
+        source[DIRECT](
+          send &&
+            ((event) => {
+              if (typeof event !== 'object' || event === null) return false;
+              // Only a finished result without errors: anything else goes the queued way, through envelop's result hooks (error masking).
+              const result = resultFor(args, key, event, true);
+              if (isPromise(result) || result.errors || !send(payloadJson(result))) return false;
+              count(result);
+              direct.inc();
+              return true;
+            }),
+        ),
+      );
+    }
     return mapAsyncIterator(source, (event: unknown) => {
-      if (typeof event !== 'object' || event === null) {
-        executed.inc();
-        return execute({ ...args, rootValue: event });
-      }
-      let byKey = results.get(event);
-      if (!byKey) results.set(event, (byKey = new Map()));
-      let result = byKey.get(key);
-      if (result) {
-        shared.inc();
-      } else {
-        executed.inc();
-        byKey.set(key, (result = execute({ ...args, rootValue: event })));
-      }
-      return result;
+      queued.inc();
+      return resultFor(args, key, event);
     });
   }
 
@@ -83,6 +122,34 @@ export function sharedSubscriptionResults(counter: Counter<'outcome'>): Plugin<A
       setSubscribeFn((a) => subscribeSharing(a as ExecutionArgs, key));
     },
   };
+}
+
+/** For each subscription (its context) whose source delivers directly: how the transport attaches its frame writer. */
+const directSources = new WeakMap<object, (send: ((payload: string) => boolean) | null) => void>();
+
+/**
+ * The transport's side of direct delivery (pubsub/direct.ts): `send` gets an
+ * event's result as the JSON of a `next` payload — serialized once per shared
+ * result — and writes it (true) or declines (false: the event takes the
+ * queued path). Returns whether the subscription delivers directly.
+ */
+export function deliverDirectly(contextValue: unknown, send: (payload: string) => boolean): boolean {
+  const attach = typeof contextValue === 'object' && contextValue !== null ? directSources.get(contextValue) : undefined;
+  attach?.(send);
+  return attach !== undefined;
+}
+
+const payloads = new WeakMap<ExecutionResult, string>();
+
+/** A result's JSON, as graphql-ws would write it (`errors` absent: such results never come here). */
+function payloadJson(result: ExecutionResult): string {
+  let json = payloads.get(result);
+  if (json === undefined) payloads.set(result, (json = JSON.stringify(result)));
+  return json;
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /**

@@ -1,13 +1,17 @@
 import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { App } from '../app.js';
 import { bearerFromParams } from '../auth/bearer.js';
 import { principalOf, revokedAmong } from '../modules/access/authenticate.js';
 import type { GraphQLServer, SocketExtra } from './graphql.js';
 import type { RateLimits } from './rate-limit.js';
+import { deliverDirectly } from './shared-subscriptions.js';
 import { SocketLimits } from './socket-limits.js';
+
+/** Bytes a socket may have unsent before its feed events wait in its subscription's queue instead (where the queue's bound applies). */
+const DIRECT_BUFFER_LIMIT = 64 * 1024;
 
 /** Yoga's enveloped execute/subscribe, carried to graphql-ws through rootValue. */
 interface EnvelopedRoot {
@@ -77,6 +81,18 @@ export function attachWebSocket(http: Server, app: App, graphql: GraphQLServer, 
         const errors = validate(args.schema, args.document);
         if (errors.length) return errors;
         return args;
+      },
+      // A feed subscription's live events go straight to the socket while it keeps up (shared-subscriptions.ts):
+      // the same frame graphql-ws writes, its payload serialized once per shared result.
+      onOperation: (ctx, id, _payload, args) => {
+        const socket = ctx.extra.socket;
+        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        deliverDirectly(args.contextValue, (payload) => {
+          // A socket that is behind takes the queued path, where graphql-ws waits for each write (bounded, then RESYNC).
+          if (socket.readyState !== WebSocket.OPEN || socket.bufferedAmount > DIRECT_BUFFER_LIMIT) return false;
+          socket.send(head + payload + '}');
+          return true;
+        });
       },
     },
     wss,

@@ -97,6 +97,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly subscriptionDeliveries = new Counter({
+    name: 'gateway_subscription_deliveries_total',
+    help: 'Subscription events handed to the transport: direct (written to the socket as the feed read it, while the subscriber kept up) or queued (through the subscription\'s iterator).',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: { feedSubscribers: () => number; pool?: () => { total: number; idle: number; waiting: number } | null }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
     new Gauge({
