@@ -3,6 +3,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { App } from './app.js';
 import { createEdge } from './http/edge.js';
 import { createGraphQLServer, type GraphQLServer } from './http/graphql.js';
+import { HotLists } from './http/hot-lists.js';
 import { RateLimits } from './http/rate-limit.js';
 import { attachWebSocket } from './http/websocket.js';
 import { gatewayJobs } from './jobs/index.js';
@@ -28,9 +29,10 @@ export interface Gateway {
 
 /** One gateway on `server` (a new one by default; main.ts passes the one that already holds the port). */
 export function createGateway(app: App, server?: Server): Gateway {
-  const graphql = createGraphQLServer(app);
+  const hotLists = app.config.listReads ? new HotLists(app) : null;
+  const graphql = createGraphQLServer(app, hotLists);
   const rateLimits = new RateLimits(app.config, app.log);
-  const edge = createEdge(app, graphql, rateLimits);
+  const edge = createEdge(app, graphql, rateLimits, hotLists);
   const http = server ?? createServer();
   let stopping = false;
   http.on('request', (req, res) => {

@@ -207,3 +207,87 @@ describe('the hot list path answers what the resolvers answer', () => {
     }
   });
 });
+
+/**
+ * A document the pipeline served is answered ahead of it from then on
+ * (src/http/hot-lists.ts): the same bytes and headers, one statement (an org
+ * user's token check folded into it); and what the pipeline refuses it leaves
+ * to the pipeline, which refuses it as before.
+ */
+describe('hot lists answered ahead of the pipeline', () => {
+  const LIST = SERVED['the connections list']!.query;
+
+  async function early(): Promise<number> {
+    const text = (await http(`${gw.url}/metrics`)).body;
+    return Number(/gateway_list_reads_total\{path="early"\} (\d+)/.exec(text)?.[1] ?? 0);
+  }
+
+  async function post(url: string, body: string, headers: Record<string, string>) {
+    const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    return { status: res.status, type: res.headers.get('content-type'), length: res.headers.get('content-length'), body: await res.text() };
+  }
+
+  it('the same status, headers and bytes for every Accept it answers, in one statement for an org user', async () => {
+    const body = JSON.stringify({ query: LIST });
+    const auth = { authorization: `Bearer ${org.adminToken}` };
+    await post(gw.url, body, auth);
+    for (const accept of [undefined, '*/*', 'application/json', 'application/graphql-response+json']) {
+      const headers = { ...auth, ...(accept ? { accept } : {}) };
+      const before = await early();
+      gw.resetQueries();
+      const fast = await post(gw.url, body, headers);
+      const statements = gw.queries.filter((q) => !/"(FeedEvent|HealthEvent)"/.test(q));
+      expect(await early(), String(accept)).toBe(before + 1);
+      // The token's check and the list: one statement, one round trip.
+      expect(statements, String(accept)).toHaveLength(1);
+      expect(statements[0]).toContain('"OrgUser"');
+      expect(fast, String(accept)).toEqual(await post(off.url, body, headers));
+    }
+    // An API key: its own check, then the list.
+    await post(gw.url, body, { authorization: `Bearer ${tokens.apiKey}` });
+    const before = await early();
+    const fast = await post(gw.url, body, { authorization: `Bearer ${tokens.apiKey}` });
+    expect(await early()).toBe(before + 1);
+    expect(fast).toEqual(await post(off.url, body, { authorization: `Bearer ${tokens.apiKey}` }));
+  });
+
+  it('a deleted org user, a revoked API key, bad variables and unusual requests: left to the pipeline, which answers as before', async () => {
+    const query = `query Page($n: Int) { connections(first: $n) { edges { node { stableKey } } } }`;
+    const body = JSON.stringify({ query, variables: { n: 5 } });
+    const admin = { authorization: `Bearer ${org.adminToken}` };
+    await post(gw.url, body, admin);
+    const gone = await gw.db.prisma.orgUser.create({ data: { orgId: org.orgId, email: 'gone@example.com', name: 'Gone' } });
+    const goneToken = await gw.app.tokens.signOrgUser({ id: gone.id, orgId: org.orgId });
+    const key = await makeApiKey(gw.app, org.orgId);
+    // Both work (answered early), then the user is deleted and the key revoked.
+    const warm = await early();
+    expect((await post(gw.url, body, { authorization: `Bearer ${goneToken}` })).status).toBe(200);
+    expect((await post(gw.url, body, { authorization: `Bearer ${key.secret}` })).status).toBe(200);
+    expect(await early()).toBe(warm + 2);
+    await gw.db.prisma.orgUser.delete({ where: { id: gone.id } });
+    await gw.db.prisma.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } });
+
+    const cases: [string, string, Record<string, string>][] = [
+      ['a deleted org user', body, { authorization: `Bearer ${goneToken}` }],
+      ['a revoked API key', body, { authorization: `Bearer ${key.secret}` }],
+      ['no credential', body, {}],
+      ['a malformed bearer', body, { authorization: 'Bearer not-a-token' }],
+      ['a variable of the wrong type', JSON.stringify({ query, variables: { n: 'five' } }), admin],
+      ['a NUL in a variable', JSON.stringify({ query, variables: { n: 5, x: 'a\u0000b' } }), admin],
+      ['another operation name', JSON.stringify({ query, variables: { n: 5 }, operationName: 'Other' }), admin],
+      ['a page over 100', JSON.stringify({ query, variables: { n: 101 } }), admin],
+      ['an extensions member', JSON.stringify({ query, variables: { n: 5 }, extensions: {} }), admin],
+      ['a browser (Origin)', body, { ...admin, origin: 'https://elsewhere.example' }],
+      ['an Accept it does not answer', body, { ...admin, accept: 'text/html' }],
+    ];
+    for (const [name, payload, headers] of cases) {
+      const before = await early();
+      const fast = await post(gw.url, payload, headers);
+      expect(await early(), name).toBe(before);
+      expect(fast, name).toEqual(await post(off.url, payload, headers));
+    }
+    // Refused, not answered: what the two were refused with.
+    expect((await post(gw.url, body, { authorization: `Bearer ${goneToken}` })).status).toBe(401);
+    expect((await post(gw.url, body, { authorization: `Bearer ${key.secret}` })).status).toBe(401);
+  });
+});

@@ -47,7 +47,7 @@ function notAGraphQLRequest(message: string): GraphQLError {
 const SEND_JSON = 'send the request as JSON with `Content-Type: application/json`: {"query": "…", "variables": {…}}';
 
 /** The media type of a Content-Type header, lower-cased, without parameters ('' when absent). */
-function mediaType(header: string | null): string {
+export function mediaType(header: string | null): string {
   return (header ?? '').split(';', 1)[0]!.trim().toLowerCase();
 }
 
@@ -120,7 +120,7 @@ export function asRequestError(error: GraphQLError): GraphQLError {
 }
 
 /** What is wrong with an operation's variables before it runs: NUL characters, then what coercion refuses (value-free-errors.ts). */
-function variableProblems(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null | undefined; variableValues?: unknown }): GraphQLError[] {
+export function variableProblems(args: { schema: GraphQLSchema; document: DocumentNode; operationName?: string | null | undefined; variableValues?: unknown }): GraphQLError[] {
   const nul = nulProblem(args.document, args.variableValues);
   return nul ? [nul] : variableErrors(args.schema, args.document, args.operationName, args.variableValues);
 }

@@ -14,6 +14,7 @@ import { asRequestError, clientInputPlugin, graphqlRequestPlugin } from './clien
 import { documentCaches, observeDocumentCaches, operationLimitPlugins } from './operation-limits.js';
 import { CORS_HEADERS, allowedOrigin, exposable, exposurePlugin } from './exposure.js';
 import { graphiqlOffPlugin, graphiqlOptions, renderGraphiQL } from './graphiql.js';
+import type { HotLists } from './hot-lists.js';
 import { sharedSubscriptionResults } from './shared-subscriptions.js';
 
 export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppContext>;
@@ -22,7 +23,7 @@ export type GraphQLServer = YogaServerInstance<Record<string, unknown>, AppConte
 export type SocketExtra = { principal?: Principal | null };
 
 /** `query viewer`: the operation's type and first root field — from the schema, so the label set stays small (never the client's operation name). */
-function nameOperation(document: DocumentNode, operationName: string | null | undefined): void {
+export function nameOperation(document: DocumentNode, operationName: string | null | undefined): void {
   const request = currentRequest();
   const op = getOperationAST(document, operationName);
   if (!request || !op) return;
@@ -41,7 +42,7 @@ function markFailed(): void {
  * anything else is an opaque INTERNAL_SERVER_ERROR, logged without values)
  * and the per-operation context with the caller's principal.
  */
-export function createGraphQLServer(app: App): GraphQLServer {
+export function createGraphQLServer(app: App, hotLists: HotLists | null = null): GraphQLServer {
   const { log } = app;
   const caches = documentCaches(app.config);
   observeDocumentCaches(app, caches);
@@ -80,7 +81,7 @@ export function createGraphQLServer(app: App): GraphQLServer {
         onSubscribe: ({ args }) => void nameOperation(args.document, args.operationName),
       },
       // Last: a hot list query, past every check above, runs as one SQL statement (schema/list-reads.ts).
-      ...(app.config.listReads ? [listReadPlugin()] : []),
+      ...(app.config.listReads ? [listReadPlugin(app.metrics.listReads, (text, document) => hotLists?.remember(text, document))] : []),
     ],
     maskedErrors: {
       maskError(error, message) {

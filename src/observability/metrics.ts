@@ -97,6 +97,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly listReads = new Counter({
+    name: 'gateway_list_reads_total',
+    help: 'List queries answered in one SQL statement: inside the GraphQL pipeline, or early (a document the pipeline served before, answered ahead of it).',
+    labelNames: ['path'] as const,
+    registers: [this.registry],
+  });
+
   readonly subscriptionDeliveries = new Counter({
     name: 'gateway_subscription_deliveries_total',
     help: 'Subscription events handed to the transport: direct (written to the socket as the feed read it, while the subscriber kept up) or queued (through the subscription\'s iterator).',

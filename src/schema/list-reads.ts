@@ -23,6 +23,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import type { Counter } from 'prom-client';
 import { scopesOf, type Scope } from '../auth/scopes.js';
 import type { AppContext, Context } from '../context.js';
 import { modelFields, type ModelField } from '../db/datamodel.js';
@@ -559,16 +560,24 @@ function overComplexityLimit(schema: GraphQLSchema, document: DocumentNode, vari
  * The Yoga plugin: a query this path can answer runs as one statement;
  * anything else — and any failure of that statement — runs as before.
  */
-export function listReadPlugin(): Plugin<AppContext> {
+export function listReadPlugin(counter: Counter<'path'>, served: (text: string, document: DocumentNode) => void = () => {}): Plugin<AppContext> {
+  const pipeline = counter.labels({ path: 'pipeline' });
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
+      const context = args.contextValue as Context;
       const planned = planListRead(args as ExecutionArgs & { contextValue: Context });
       if (!planned) return;
-      const { db } = (args.contextValue as Context).app;
+      const { db } = context.app;
       setExecuteFn(async (execArgs: ExecutionArgs): Promise<ExecutionResult> => {
         try {
           const [row] = await db.driverQuery(planned.sql, planned.params);
-          if (row) return { data: planned.shape(row) };
+          if (row) {
+            const data = planned.shape(row);
+            pipeline.inc();
+            // Past every check of the pipeline: its text may be answered ahead of it from now on (http/hot-lists.ts).
+            if (typeof context.params?.query === 'string') served(context.params.query, args.document);
+            return { data };
+          }
         } catch {
           // A value this path does not shape (`unsupported`), or a failed statement: the regular execution
           // answers, as it always does (a failure it meets too becomes e.g. a 503, retryable).

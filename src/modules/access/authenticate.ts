@@ -68,7 +68,7 @@ async function gatewayToken(app: App, token: string, cached: boolean): Promise<P
   if (!org || !payload.sub) throw new AuthError('invalid token claims');
   if (payload.aud === 'org') {
     // Every admin request starts here: one indexed read straight on the driver, not through the ORM's result mapping.
-    const [user] = isUuid(payload.sub) && isUuid(org) ? await app.db.driverQuery('SELECT "id", "orgId", "email" FROM "OrgUser" WHERE "id" = $1 AND "orgId" = $2', [payload.sub, org]) : [];
+    const [user] = isUuid(payload.sub) && isUuid(org) ? await app.db.driverQuery(`SELECT "id", "orgId", "email" ${ORG_USER_ROW}`, [payload.sub, org]) : [];
     if (!user) throw new AuthError('unknown user');
     const [id, orgId, email] = user as [string, string, string];
     return { kind: 'ORG_USER', id, orgId, email };
@@ -113,6 +113,39 @@ async function gatewayToken(app: App, token: string, cached: boolean): Promise<P
     };
   }
   throw new AuthError('invalid token audience');
+}
+
+/** Where an org user's token finds its user: it stands while that row exists ($1 the user, $2 the organization). */
+const ORG_USER_ROW = 'FROM "OrgUser" WHERE "id" = $1 AND "orgId" = $2';
+
+/**
+ * An org user's bearer, checked inside a statement the caller sends anyway
+ * (http/hot-lists.ts saves the request's other round trip): the token
+ * verified here exactly as `authenticate` verifies it, and the same row check
+ * as a SQL expression for the caller's statement — true while the user
+ * exists, NULL once it is gone, and then the caller must discard what the
+ * statement read and authenticate the ordinary way (which refuses). The
+ * principal is for planning that statement: kind, user and organization as
+ * the token names them (the row check matches both); its email is the row's
+ * and not known until then. Null for any other bearer, or claims no user can
+ * match; a bad token throws, as `authenticate` does.
+ */
+export async function orgUserBearer(
+  app: App,
+  bearer: string,
+): Promise<{ principal: Principal; check(param: (value: string) => string): string } | null> {
+  if (bearer.startsWith(API_KEY_PREFIX) || !(app.tokens.remembers(bearer) || app.tokens.header(bearer).alg === 'HS256')) return null;
+  const payload = await app.tokens.verifyGatewayToken(bearer);
+  const org = typeof payload.org === 'string' ? payload.org : undefined;
+  if (payload.aud !== 'org' || !org || !isUuid(payload.sub) || !isUuid(org)) return null;
+  const sub = payload.sub;
+  return {
+    principal: { kind: 'ORG_USER', id: sub, orgId: org, email: '' },
+    check: (param) => {
+      const placeholders = [param(sub), param(org)];
+      return `(SELECT true ${ORG_USER_ROW.replace(/\$([12])/g, (_, n: string) => placeholders[Number(n) - 1]!)})`;
+    },
+  };
 }
 
 async function embedToken(app: App, token: string, alg: string | undefined, kid: string | undefined): Promise<Principal> {
