@@ -251,6 +251,37 @@ describe('hot lists answered ahead of the pipeline', () => {
     expect(fast).toEqual(await post(off.url, body, { authorization: `Bearer ${tokens.apiKey}` }));
   });
 
+  it('planned once per body and visibility: principals that may see different things each get their own answer', async () => {
+    const body = JSON.stringify({ query: `query { connections(first: 20) { edges { node { id stableKey } } } }` });
+    const sessions: string[] = [];
+    for (const connections of [['cust'], ['twilio'], ['cust', 'twilio']]) {
+      const link = await http(`${gw.url}/api/v1/connect-links`, { method: 'POST', token: org.apiKey, body: { customerId: org.customers[0]!.id, connections } });
+      const session = await http(`${gw.url}/connect/session`, { method: 'POST', body: { link: (link.json() as { token: string }).token } });
+      sessions.push((session.json() as { accessToken: string }).accessToken);
+    }
+    const second = await gw.db.prisma.orgUser.create({ data: { orgId: org.orgId, email: 'second@example.com', name: 'Second' } });
+    const principals = [org.adminToken, await gw.app.tokens.signOrgUser({ id: second.id, orgId: org.orgId }), other.adminToken, tokens.customerUser!, tokens.otherCustomerUser!, ...sessions];
+    await post(gw.url, body, { authorization: `Bearer ${org.adminToken}` });
+    const answers: string[] = [];
+    // Twice round: the second time every plan comes from the cache.
+    for (let round = 0; round < 2; round++) {
+      for (const token of principals) {
+        const before = await early();
+        const fast = await post(gw.url, body, { authorization: `Bearer ${token}` });
+        expect(await early()).toBe(before + 1);
+        expect(fast).toEqual(await post(off.url, body, { authorization: `Bearer ${token}` }));
+        if (round === 0) answers.push(fast.body);
+        else expect(fast.body).toBe(answers[principals.indexOf(token)]);
+      }
+    }
+    const keys = (b: string) => (JSON.parse(b) as { data: { connections: { edges: { node: { stableKey: string } }[] } } }).data.connections.edges.map((e) => e.node.stableKey);
+    expect(keys(answers[5]!)).toEqual(['cust']);
+    expect(keys(answers[6]!)).toEqual(['twilio']);
+    expect(keys(answers[7]!)).toEqual(['cust', 'twilio']);
+    expect(answers[0]).toBe(answers[1]);
+    expect(answers[0]).not.toBe(answers[2]);
+  });
+
   it('a deleted org user, a revoked API key, bad variables and unusual requests: left to the pipeline, which answers as before', async () => {
     const query = `query Page($n: Int) { connections(first: $n) { edges { node { stableKey } } } }`;
     const body = JSON.stringify({ query, variables: { n: 5 } });
