@@ -46,8 +46,8 @@ const ANSWER_TYPES = new Map<string | undefined, string>([
  */
 export class HotLists {
   private readonly documents = new Map<string, DocumentNode>();
-  /** Request bodies seen asking for a remembered document, parsed once. */
-  private readonly bodies = new Map<string, HotRequest>();
+  /** Request bodies seen, parsed once: what they ask for, or null when it is not a remembered document. */
+  private readonly bodies = new Map<string, HotRequest | null>();
   /** Plans by visibility and body. */
   private readonly plans = new Map<string, ListReadPlan>();
   private readonly early: Counter.Internal;
@@ -60,6 +60,8 @@ export class HotLists {
   remember(text: string, document: DocumentNode): void {
     if (this.documents.has(text)) return;
     bounded(this.documents, text, document);
+    // Bodies found not to ask for a remembered document may ask for this one.
+    for (const [body, request] of this.bodies) if (request === null) this.bodies.delete(body);
   }
 
   /**
@@ -141,7 +143,14 @@ export class HotLists {
   /** A body that asks for a remembered document, in the shape Yoga would take it: its parts; null for anything else. */
   private request(text: string): HotRequest | null {
     let request = this.bodies.get(text);
-    if (request) return request;
+    if (request !== undefined) return request;
+    request = this.parse(text);
+    // Remembered either way: a client repeating a body that is not a hot list (a mutation, a resolution) costs a lookup.
+    bounded(this.bodies, text, request);
+    return request;
+  }
+
+  private parse(text: string): HotRequest | null {
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -153,9 +162,7 @@ export class HotLists {
     const document = typeof query === 'string' ? this.documents.get(query) : undefined;
     if (!document) return null;
     if ((variables != null && !isPlainObject(variables)) || (operationName != null && typeof operationName !== 'string')) return null;
-    request = { document, params: { query: query as string, variables: variables ?? undefined, operationName: operationName ?? undefined } };
-    bounded(this.bodies, text, request);
-    return request;
+    return { document, params: { query: query as string, variables: variables ?? undefined, operationName: operationName ?? undefined } };
   }
 }
 
