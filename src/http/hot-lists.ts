@@ -35,11 +35,12 @@ const ANSWER_TYPES = new Map<string | undefined, string>([
  * row filters), the same statement and bytes — an org user's token check
  * folded into that statement (`orgUserBearer`) — without the WHATWG Request
  * and Response, the plugin chain and the parse and validation cache lookups
- * around it, which cost more than the list itself. Anything unusual — another body shape, an
- * Origin (CORS), an Accept it does not know, a query string, no principal,
- * a variable problem, a plan the list path declines, a failed statement —
- * goes to Yoga as it came (the body already read is handed on with it:
- * Yoga's Node adapter uses `req.body`), so errors are Yoga's, as ever.
+ * around it, which cost more than the list itself. Anything unusual —
+ * another body shape, an Origin (CORS), an Accept it does not know, a query
+ * string, no principal, a variable problem, a plan the list path declines, a
+ * failed statement — goes to Yoga as it came (the body already read is
+ * handed on with it: Yoga's Node adapter uses `req.body`), so errors are
+ * Yoga's, as ever.
  *
  * Written here: Yoga has no hook before it builds its Request; a persisted
  * documents plugin would still run the whole pipeline.
