@@ -9,7 +9,7 @@ import {
   type ExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
-import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
+import { isAsyncIterable, isPromise, mapAsyncIterator, type Plugin } from 'graphql-yoga';
 import type { Counter } from 'prom-client';
 import { visibilityKey } from '../auth/principal.js';
 import type { AppContext } from '../context.js';
@@ -92,18 +92,15 @@ export function sharedSubscriptionResults(counter: Counter<'outcome'>, deliverie
     if (isDirectSource(source)) {
       const context = args.contextValue as object;
       directSources.set(context, (send) =>
-        source[DIRECT](
-          send &&
-            ((event) => {
-              if (typeof event !== 'object' || event === null) return false;
-              // Only a finished result without errors: anything else goes the queued way, through envelop's result hooks (error masking).
-              const result = resultFor(args, key, event, true);
-              if (isPromise(result) || result.errors || !send(payloadJson(result))) return false;
-              count(result);
-              direct.inc();
-              return true;
-            }),
-        ),
+        source[DIRECT]((event) => {
+          if (typeof event !== 'object' || event === null) return false;
+          // Only a finished result without errors: anything else goes the queued way, through envelop's result hooks (error masking).
+          const result = resultFor(args, key, event, true);
+          if (isPromise(result) || result.errors || !send(payloadJson(result))) return false;
+          count(result);
+          direct.inc();
+          return true;
+        }),
       );
     }
     return mapAsyncIterator(source, (event: unknown) => {
@@ -125,18 +122,17 @@ export function sharedSubscriptionResults(counter: Counter<'outcome'>, deliverie
 }
 
 /** For each subscription (its context) whose source delivers directly: how the transport attaches its frame writer. */
-const directSources = new WeakMap<object, (send: ((payload: string) => boolean) | null) => void>();
+const directSources = new WeakMap<object, (send: (payload: string) => boolean) => void>();
 
 /**
  * The transport's side of direct delivery (pubsub/direct.ts): `send` gets an
  * event's result as the JSON of a `next` payload — serialized once per shared
  * result — and writes it (true) or declines (false: the event takes the
- * queued path). Returns whether the subscription delivers directly.
+ * queued path). Nothing happens for a subscription whose source does not
+ * deliver directly (or an operation that is not a subscription).
  */
-export function deliverDirectly(contextValue: unknown, send: (payload: string) => boolean): boolean {
-  const attach = typeof contextValue === 'object' && contextValue !== null ? directSources.get(contextValue) : undefined;
-  attach?.(send);
-  return attach !== undefined;
+export function deliverDirectly(contextValue: unknown, send: (payload: string) => boolean): void {
+  if (typeof contextValue === 'object' && contextValue !== null) directSources.get(contextValue)?.(send);
 }
 
 const payloads = new WeakMap<ExecutionResult, string>();
@@ -146,10 +142,6 @@ function payloadJson(result: ExecutionResult): string {
   let json = payloads.get(result);
   if (json === undefined) payloads.set(result, (json = JSON.stringify(result)));
   return json;
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /**

@@ -19,8 +19,8 @@ export const DIRECT = Symbol('direct delivery');
 export type DirectSink<T> = (item: T) => boolean;
 
 export interface DirectSource<T> {
-  /** Sets (or, with null, removes) the sink the source may hand items to. */
-  [DIRECT](sink: DirectSink<T> | null): void;
+  /** Sets the sink the source may hand items to (until the source stops). */
+  [DIRECT](sink: DirectSink<T>): void;
 }
 
 export function isDirectSource<T = unknown>(source: unknown): source is DirectSource<T> {

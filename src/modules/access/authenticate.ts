@@ -68,7 +68,8 @@ async function gatewayToken(app: App, token: string, cached: boolean): Promise<P
   if (!org || !payload.sub) throw new AuthError('invalid token claims');
   if (payload.aud === 'org') {
     // Every admin request starts here: one indexed read straight on the driver, not through the ORM's result mapping.
-    const [user] = isUuid(payload.sub) && isUuid(org) ? await app.db.driverQuery(`SELECT "id", "orgId", "email" ${ORG_USER_ROW}`, [payload.sub, org]) : [];
+    const claims = orgUserClaims(payload);
+    const [user] = claims ? await app.db.driverQuery(`SELECT "id", "orgId", "email" ${ORG_USER_ROW}`, [claims.sub, claims.org]) : [];
     if (!user) throw new AuthError('unknown user');
     const [id, orgId, email] = user as [string, string, string];
     return { kind: 'ORG_USER', id, orgId, email };
@@ -118,6 +119,12 @@ async function gatewayToken(app: App, token: string, cached: boolean): Promise<P
 /** Where an org user's token finds its user: it stands while that row exists ($1 the user, $2 the organization). */
 const ORG_USER_ROW = 'FROM "OrgUser" WHERE "id" = $1 AND "orgId" = $2';
 
+/** The user and organization an org user's verified token names, or null when it is not one, or names ids no row can have. */
+function orgUserClaims(payload: { aud?: unknown; sub?: unknown; org?: unknown }): { sub: string; org: string } | null {
+  const { aud, sub, org } = payload;
+  return aud === 'org' && typeof sub === 'string' && typeof org === 'string' && isUuid(sub) && isUuid(org) ? { sub, org } : null;
+}
+
 /**
  * An org user's bearer, checked inside a statement the caller sends anyway
  * (http/hot-lists.ts saves the request's other round trip): the token
@@ -135,10 +142,9 @@ export async function orgUserBearer(
   bearer: string,
 ): Promise<{ principal: Principal; check(param: (value: string) => string): string } | null> {
   if (bearer.startsWith(API_KEY_PREFIX) || !(app.tokens.remembers(bearer) || app.tokens.header(bearer).alg === 'HS256')) return null;
-  const payload = await app.tokens.verifyGatewayToken(bearer);
-  const org = typeof payload.org === 'string' ? payload.org : undefined;
-  if (payload.aud !== 'org' || !org || !isUuid(payload.sub) || !isUuid(org)) return null;
-  const sub = payload.sub;
+  const claims = orgUserClaims(await app.tokens.verifyGatewayToken(bearer));
+  if (!claims) return null;
+  const { sub, org } = claims;
   return {
     principal: { kind: 'ORG_USER', id: sub, orgId: org, email: '' },
     check: (param) => {

@@ -53,7 +53,7 @@ class FeedStream<I extends LogItem> implements AsyncIterableIterator<I>, DirectS
     return this;
   }
 
-  [DIRECT](sink: DirectSink<I> | null): void {
+  [DIRECT](sink: DirectSink<I>): void {
     this.sink = sink;
   }
 
